@@ -1,0 +1,3 @@
+from pgaudit.cli import main
+
+main()

@@ -1,0 +1,199 @@
+"""The one findings model every rule, validator and renderer shares.
+
+A `Report` is what `pgaudit check` produces; renderers (text, json, sarif, github, markdown) only read it.
+The JSON form is versioned by `SCHEMA_VERSION` and documented in docs/json-schema.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that `severity >= Severity.WARNING` reads naturally."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r} (expected error, warning or info)") from None
+
+
+class Confidence(enum.IntEnum):
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding is, in the code that actually runs.
+
+    `path` is relative to the audited folder (or the file name for a single file). For code inside a
+    self-extracting payload, `line` is the payload's own line and `wrapper_line` the line of the
+    `exec(...)` in the committed file that carries it.
+    """
+
+    path: str
+    line: int | None = None
+    end_line: int | None = None
+    in_payload: bool = False
+    wrapper_line: int | None = None
+
+    def display(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        if self.in_payload:
+            where += f" (inside the compressed payload exec'd at line {self.wrapper_line})"
+        return where
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """Whether the code runs, under the default environment and under the logged run configuration.
+
+    `None` means "not determined" (no logs, or a condition that is not a constant).
+    """
+
+    default: bool | None
+    logged: bool | None = None
+    detail: str = ""
+
+    @property
+    def effective(self) -> bool | None:
+        """The verdict that decides severity: the logged run wins over the defaults when known."""
+        return self.logged if self.logged is not None else self.default
+
+
+@dataclass
+class Finding:
+    code: str
+    name: str
+    severity: Severity
+    confidence: Confidence
+    message: str
+    location: Location
+    catalogue_ids: tuple[str, ...] = ()
+    ruling_urls: tuple[str, ...] = ()
+    fix: str = ""
+    condition: str | None = None  # C1..C4 of the field guide, when the rule enforces one
+    reachability: Reachability | None = None  # None for findings about files rather than code
+    evidence: tuple[str, ...] = ()  # quoted code or log lines that back the finding
+    related: tuple[Location, ...] = ()  # other places that make up the pattern
+    suppressed: bool = False
+    suppression_reason: str | None = None
+
+    @property
+    def reachable(self) -> bool | None:
+        return None if self.reachability is None else self.reachability.effective
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (self.location.path, self.location.line or 0, self.code)
+
+    def to_dict(self) -> dict[str, Any]:
+        loc = self.location
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.label,
+            "confidence": self.confidence.label,
+            "path": loc.path,
+            "line": loc.line,
+            "end_line": loc.end_line,
+            "in_payload": loc.in_payload,
+            "wrapper_line": loc.wrapper_line,
+            "reachable": self.reachable,
+            "reachability": None
+            if self.reachability is None
+            else {
+                "default": self.reachability.default,
+                "logged": self.reachability.logged,
+                "detail": self.reachability.detail,
+            },
+            "condition": self.condition,
+            "message": self.message,
+            "catalogue_ids": list(self.catalogue_ids),
+            "ruling_urls": list(self.ruling_urls),
+            "fix": self.fix,
+            "evidence": list(self.evidence),
+            "related": [{"path": r.path, "line": r.line, "in_payload": r.in_payload} for r in self.related],
+            "suppressed": self.suppressed,
+            "suppression_reason": self.suppression_reason,
+        }
+
+
+@dataclass(frozen=True)
+class AuditedFile:
+    """A file that was read, with what the audit learned about its form."""
+
+    path: str
+    sha256: str
+    lines: int
+    bytes: int
+    role: str  # "entry", "module", "log", "json", ...
+    payload: dict[str, Any] | None = None  # {"wrapper_line", "codec", "lines", "bytes"} when unwrapped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "lines": self.lines,
+            "bytes": self.bytes,
+            "role": self.role,
+            "payload": self.payload,
+        }
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """An input that could not be audited (the run still reports what it could)."""
+
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "message": self.message}
+
+
+@dataclass
+class Report:
+    target: str
+    files: list[AuditedFile] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[InputProblem] = field(default_factory=list)
+    run_config: dict[str, Any] = field(default_factory=dict)
+    tool_version: str = ""
+
+    def active(self) -> list[Finding]:
+        return [f for f in self.findings if not f.suppressed]
+
+    def worst(self) -> Severity | None:
+        active = self.active()
+        return max((f.severity for f in active), default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "pgaudit", "version": self.tool_version},
+            "target": self.target,
+            "run_config": self.run_config,
+            "files": [f.to_dict() for f in self.files],
+            "findings": [f.to_dict() for f in sorted(self.findings, key=Finding.sort_key)],
+            "errors": [e.to_dict() for e in self.errors],
+        }
