@@ -74,6 +74,7 @@ class Reachability:
     default: bool | None
     logged: bool | None = None
     detail: str = ""
+    official: bool | None = None  # under the official 8-GPU torchrun launch (WORLD_SIZE=8)
 
     @property
     def effective(self) -> bool | None:
@@ -124,6 +125,7 @@ class Finding:
             else {
                 "default": self.reachability.default,
                 "logged": self.reachability.logged,
+                "official_launch": self.reachability.official,
                 "detail": self.reachability.detail,
             },
             "condition": self.condition,

@@ -1,0 +1,137 @@
+"""Measure pgaudit on the labelled development corpus (../shared/corpus/DEV.tsv).
+
+The corpus lists real public submissions by commit and path; their code is never committed here. This script
+materializes them from a bare clone of openai/parameter-golf that includes `refs/pull/*` into `.corpus/`
+(git-ignored), runs `pgaudit check` in folder mode on each, and prints recall/precision per family.
+
+    python benchmarks/dev_corpus.py --mirror PATH/TO/parameter-golf.git [--tsv ../shared/corpus/DEV.tsv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Which rule codes count as catching each illegal family (the issue that owns each code is noted).
+FAMILY_CODES = {
+    "ngram_target_key": {"PG101"},
+    "ngram_target_gate": {"PG101", "PG102"},
+    "ngram_unnormalized": {"PG101", "PG201"},
+    "ppm_unnormalized": {"PG201"},
+    "two_pass_rescore": {"PG302", "PG101", "PG301"},
+    "ttt_multiepoch_rescore": {"PG302", "PG301"},
+    "prequant_ttt": {"PG301"},
+    "slot": {"PG303", "PG301"},
+    "gptq_calib_after_train": {"PG403", "PG504"},
+    "other_illegal": {"PG401"},
+}
+
+
+def materialize(mirror: Path, tsv: Path, out: Path) -> list[dict[str, str]]:
+    rows = list(csv.DictReader(tsv.open(), delimiter="\t"))
+    for row in rows:
+        dest = out / row["id"]
+        if (dest / ".entry").exists():
+            continue
+        dest.mkdir(parents=True, exist_ok=True)
+        commit = row["commit"]
+        if subprocess.run(["git", "-C", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"]).returncode:
+            commit = "HEAD"
+        folder = str(Path(row["path"]).parent)
+        listing = subprocess.run(
+            ["git", "-C", str(mirror), "ls-tree", "-r", "-z", "--name-only", commit, folder + "/"],
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        for name in filter(None, listing.split("\0")):
+            blob = subprocess.run(["git", "-C", str(mirror), "show", f"{commit}:{name}"], capture_output=True)
+            if blob.returncode == 0:
+                target = dest / name[len(folder) + 1 :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(blob.stdout)
+        (dest / ".entry").write_text(Path(row["path"]).name)
+    return rows
+
+
+def evaluate(rows: list[dict[str, str]], out: Path) -> dict:
+    from pgaudit.engine import AuditOptions, audit
+    from pgaudit.errors import PgauditError
+
+    results = []
+    for row in rows:
+        folder = out / row["id"]
+        start = time.perf_counter()
+        try:
+            report = audit(folder, AuditOptions())
+            findings = [f for f in report.findings if not f.suppressed]
+            error = None
+        except PgauditError as exc:
+            findings, error = [], str(exc)
+        elapsed = time.perf_counter() - start
+        errors = sorted({f.code for f in findings if f.severity.label == "error"})
+        warnings = sorted({f.code for f in findings if f.severity.label == "warning"})
+        results.append({**row, "errors": errors, "warnings": warnings, "seconds": elapsed, "crash": error})
+    return {"results": results}
+
+
+def summarize(data: dict) -> str:
+    per_family: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    lines = []
+    for r in data["results"]:
+        fam = r["category"]
+        stats = per_family[fam]
+        stats["n"] += 1
+        if r["label"] == "illegal":
+            wanted = FAMILY_CODES.get(fam, set())
+            hit = bool(set(r["errors"]) & wanted)
+            any_error = bool(r["errors"])
+            stats["caught"] += hit
+            stats["any_error"] += any_error
+            if not hit:
+                lines.append(f"  missed  {r['id']:34} {fam:24} errors={r['errors']} warnings={r['warnings']}")
+        else:
+            stats["false_error"] += bool(r["errors"])
+            stats["warned"] += bool(r["warnings"])
+            if r["errors"]:
+                lines.append(f"  FALSE   {r['id']:34} {fam:24} errors={r['errors']}")
+        if r["crash"]:
+            lines.append(f"  CRASH   {r['id']}: {r['crash']}")
+    table = ["| family | label | n | caught by its rule (error) | any error | clean with an error | clean with a warning |",
+             "|---|---|---|---|---|---|---|"]
+    for fam in sorted(per_family, key=lambda f: (f.startswith("clean"), f)):
+        s = per_family[fam]
+        if fam.startswith("clean"):
+            table.append(f"| {fam} | clean | {s['n']} | | | {s['false_error']} | {s['warned']} |")
+        else:
+            table.append(f"| {fam} | illegal | {s['n']} | {s['caught']} | {s['any_error']} | | |")
+    times = sorted(r["seconds"] for r in data["results"])
+    table.append("")
+    table.append(f"median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s per folder (in-process)")
+    return "\n".join([*table, "", *lines])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mirror", type=Path, required=True, help="bare clone of openai/parameter-golf with PR refs")
+    parser.add_argument("--tsv", type=Path, default=ROOT.parent / "shared" / "corpus" / "DEV.tsv")
+    parser.add_argument("--out", type=Path, default=ROOT / ".corpus" / "dev")
+    parser.add_argument("--json", type=Path, help="write the per-submission results here")
+    args = parser.parse_args()
+    rows = materialize(args.mirror, args.tsv, args.out)
+    data = evaluate(rows, args.out)
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=1))
+    print(summarize(data))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""Data-flow labels: which values derive from validation tokens, training tokens, prediction targets, and
+which are hash keys that mix a target into a context hash.
+
+Labels are strings on expressions:
+  `val`, `train`   provenance (from names like `val_tokens`, literals like "fineweb_val_*.bin", loaders)
+  `target`         the prediction target ids (`y`, `tgt_np`, `chunk[1:]` of the scored window) and
+                   value-preserving transforms of them
+  `hash`           hash arithmetic (multiplication by large constants or prime tables, XOR chains)
+  `tkey@N`         a key that mixes a target into a context hash; N indexes `Flow.tkey_origins`
+  `param:NAME`     (symbolic) whatever the caller passes as parameter NAME
+
+The analysis is flow-insensitive inside a function (a variable carries the union of all its assignments) and
+summary-based across functions: a function's return labels are computed with symbolic parameters and
+substituted at each call site (so helpers like `hash_full(tokens, targets)` stay precise), while the
+concrete labels of a function's parameters are the union over its live call sites.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
+from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name, literal_data_kind
+
+VAL, TRAIN, TARGET, HASH = "val", "train", "target", "hash"
+TKEY = "tkey@"
+PARAM = "param:"
+PROVENANCE = frozenset({VAL, TRAIN})
+EMPTY: frozenset[str] = frozenset()
+
+Labels = frozenset[str]
+
+# Calls and methods that return the same values in another container, dtype or device.
+VALUE_METHODS = {
+    "astype", "to", "long", "int", "float", "double", "half", "bfloat16", "cpu", "cuda", "numpy", "view",
+    "reshape", "flatten", "ravel", "contiguous", "clone", "detach", "squeeze", "unsqueeze", "expand",
+    "expand_as", "repeat", "tolist", "item", "type", "copy", "pin_memory", "narrow", "t", "transpose",
+    "permute", "flip", "roll", "view_as", "reshape_as", "unfold", "split", "chunk", "tensor_split",
+    "__getitem__", "get", "pop", "index_select", "masked_select", "take", "gather", "share_memory_",
+}  # fmt: skip
+VALUE_FUNCS = {
+    "asarray", "array", "as_tensor", "tensor", "from_numpy", "ascontiguousarray", "int64", "uint64", "int32",
+    "uint32", "int16", "uint16", "LongTensor", "IntTensor", "list", "tuple", "concatenate", "cat", "stack",
+    "hstack", "vstack", "clip", "clamp", "where", "int", "sorted", "reversed", "flatten", "ravel", "copy",
+    "atleast_1d", "frombuffer", "fromfile", "memmap", "load",
+}  # fmt: skip
+MIX_FUNCS = {"bitwise_xor", "bitwise_or", "add", "logical_xor"}
+_MIX_OPS = (ast.BitXor, ast.Add, ast.BitOr, ast.Sub, ast.Mult)
+_HASH_PRIME_MIN = 1000
+
+
+@dataclass
+class FlowScope:
+    """Per-scope facts: the variable environment (symbolic in parameters) and where values are bound."""
+
+    scope: Scope
+    env: dict[str, Labels] = field(default_factory=dict)
+    assigns: list[tuple[ast.AST, ast.AST | None, str]] = field(default_factory=list)  # (target, value, how)
+    returns: list[ast.expr] = field(default_factory=list)
+    ret_labels: Labels = EMPTY
+
+
+class Flow:
+    """Labels for every expression of a program, computed once and shared by all rules."""
+
+    def __init__(self, index: ProgramIndex, live: Iterable[Scope] | None = None) -> None:
+        self.index = index
+        self.scopes = list(live) if live is not None else list(index.scopes)
+        self._live_ids = {id(s) for s in self.scopes}
+        self.tkey_origins: list[tuple[Scope, ast.AST]] = []
+        self._tkey_ids: dict[int, int] = {}
+        self.fs: dict[int, FlowScope] = {}
+        self.concrete: dict[int, dict[str, Labels]] = {}
+        self._resolve_cache: dict[int, list[Scope]] = {}
+        for scope in self.scopes:
+            self.fs[id(scope)] = self._bindings(scope)
+        self._summaries()
+        self._concrete_params()
+
+    # --- public --------------------------------------------------------------------------------
+
+    def labels(self, expr: ast.AST, scope: Scope) -> Labels:
+        """Concrete labels of `expr` in `scope`: symbolic parameters replaced by what callers pass."""
+        return self.concretize(self.symbolic(expr, scope), scope)
+
+    def symbolic(self, expr: ast.AST, scope: Scope) -> Labels:
+        return self._lab(expr, scope)
+
+    def concretize(self, labels: Labels, scope: Scope) -> Labels:
+        if not any(lab.startswith(PARAM) for lab in labels):
+            return labels
+        params = self.concrete.get(id(scope), {})
+        out = {lab for lab in labels if not lab.startswith(PARAM)}
+        for lab in labels:
+            if lab.startswith(PARAM):
+                out |= params.get(lab[len(PARAM) :], EMPTY)
+        return frozenset(o for o in out if not o.startswith(PARAM))
+
+    def tkey_origin(self, labels: Labels) -> list[tuple[Scope, ast.AST]]:
+        return [self.tkey_origins[int(lab[len(TKEY) :])] for lab in sorted(labels) if lab.startswith(TKEY)]
+
+    def resolve(self, call: ast.Call, scope: Scope) -> list[Scope]:
+        key = id(call)
+        if key not in self._resolve_cache:
+            self._resolve_cache[key] = [s for s in self.index.resolve_call(call, scope) if id(s) in self._live_ids]
+        return self._resolve_cache[key]
+
+    # --- bindings ------------------------------------------------------------------------------
+
+    def _bindings(self, scope: Scope) -> FlowScope:
+        fs = FlowScope(scope)
+        for param in scope.params:
+            if param in ("self", "cls"):
+                continue
+            fs.env[param] = frozenset({PARAM + param}) | _intrinsic(param)
+        for node in self.index.walk_scope(scope):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    fs.assigns.append((target, node.value, "="))
+            elif isinstance(node, ast.AugAssign):
+                fs.assigns.append((node.target, node, "aug"))
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                fs.assigns.append((node.target, node.value, "="))
+            elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+                fs.assigns.append((node.target, node.iter, "iter"))
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                fs.assigns.append((node.optional_vars, node.context_expr, "="))
+            elif isinstance(node, ast.NamedExpr):
+                fs.assigns.append((node.target, node.value, "="))
+            elif isinstance(node, ast.Return) and node.value is not None:
+                fs.returns.append(node.value)
+        return fs
+
+    def _solve_env(self, fs: FlowScope) -> bool:
+        """Iterate the scope's assignments to a fixpoint; True if anything changed."""
+        changed_any = False
+        for _ in range(4):
+            changed = False
+            for target, value, how in fs.assigns:
+                if value is None:
+                    continue
+                if how == "aug":
+                    aug = value  # the AugAssign node: target op= value
+                    labs = self._binop(aug.target, aug.op, aug.value, fs.scope, aug)  # type: ignore[attr-defined]
+                else:
+                    labs = self._lab(value, fs.scope)
+                changed |= self._bind(fs, target, value if how != "aug" else None, labs)
+            changed_any |= changed
+            if not changed:
+                break
+        return changed_any
+
+    def _bind(self, fs: FlowScope, target: ast.AST, value: ast.AST | None, labs: Labels) -> bool:
+        if isinstance(target, ast.Name):
+            new = fs.env.get(target.id, EMPTY) | labs | _intrinsic(target.id)
+            if new != fs.env.get(target.id):
+                fs.env[target.id] = new
+                return True
+            return False
+        if isinstance(target, ast.Tuple | ast.List):
+            # `x, y = chunk[:-1], chunk[1:]` binds element-wise; otherwise every name gets the whole.
+            if isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(target.elts):
+                return any(
+                    [self._bind(fs, t, v, self._lab(v, fs.scope)) for t, v in zip(target.elts, value.elts, strict=True)]
+                )
+            return any([self._bind(fs, t, None, labs - {TARGET}) for t in target.elts])
+        if isinstance(target, ast.Starred):
+            return self._bind(fs, target.value, None, labs)
+        return False
+
+    # --- summaries -----------------------------------------------------------------------------
+
+    def _summaries(self) -> None:
+        """Return labels of every function, symbolic in its parameters, to a fixpoint over the call graph."""
+        order = self.scopes
+        for _ in range(6):
+            changed = False
+            for scope in order:
+                fs = self.fs[id(scope)]
+                self._solve_env(fs)
+                ret = frozenset().union(*(self._lab(r, scope) for r in fs.returns)) if fs.returns else EMPTY
+                ret |= _intrinsic(scope.name) & PROVENANCE  # load_validation_tokens() returns val
+                if ret != fs.ret_labels:
+                    fs.ret_labels = ret
+                    changed = True
+            if not changed:
+                break
+        for fs in self.fs.values():  # final environments with the final summaries
+            self._solve_env(fs)
+
+    def _concrete_params(self) -> None:
+        """What each parameter may hold: the union over live call sites of the arguments passed."""
+        sites: list[tuple[ast.Call, Scope, Scope]] = []
+        for scope in self.scopes:
+            for node in self.index.walk_scope(scope):
+                if isinstance(node, ast.Call):
+                    for callee in self.resolve(node, scope):
+                        sites.append((node, scope, callee))
+        for _ in range(6):
+            changed = False
+            for call, caller, callee in sites:
+                for param, arg in _bind_args(call, callee):
+                    labs = self.concretize(self._lab(arg, caller), caller)
+                    current = self.concrete.setdefault(id(callee), {}).get(param, EMPTY)
+                    if not labs <= current:
+                        self.concrete[id(callee)][param] = current | labs
+                        changed = True
+            if not changed:
+                break
+
+    # --- expression labels ---------------------------------------------------------------------
+
+    def _lab(self, node: ast.AST, scope: Scope) -> Labels:
+        if isinstance(node, ast.Name):
+            return self._name(node.id, scope)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                kind = literal_data_kind(node.value)
+                return frozenset({kind}) if kind else EMPTY
+            return EMPTY
+        if isinstance(node, ast.Attribute):
+            base = self._lab(node.value, scope)
+            keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
+            return keep | _intrinsic(node.attr)
+        if isinstance(node, ast.Subscript):
+            base = self._lab(node.value, scope)
+            if VAL in base and _is_shift_by_one(node.slice):
+                base = base | {TARGET}
+            return base
+        if isinstance(node, ast.BinOp):
+            return self._binop(node.left, node.op, node.right, scope, node)
+        if isinstance(node, ast.UnaryOp):
+            return self._lab(node.operand, scope)
+        if isinstance(node, ast.Compare):
+            parts = [self._lab(n, scope) for n in [node.left, *node.comparators]]
+            out = frozenset().union(*(_provenance(p) for p in parts))
+            return out | ({"tprop"} if any(TARGET in p for p in parts) else EMPTY)
+        if isinstance(node, ast.BoolOp):
+            return frozenset().union(*(_provenance(self._lab(v, scope)) for v in node.values))
+        if isinstance(node, ast.IfExp):
+            return self._lab(node.body, scope) | self._lab(node.orelse, scope)
+        if isinstance(node, ast.Call):
+            return self._call(node, scope)
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return frozenset().union(*(self._lab(e, scope) for e in node.elts)) if node.elts else EMPTY
+        if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp):
+            return self._lab(node.elt, scope)
+        if isinstance(node, ast.DictComp):
+            return self._lab(node.value, scope)
+        if isinstance(node, ast.Starred | ast.NamedExpr | ast.keyword):
+            return self._lab(node.value, scope)
+        return EMPTY
+
+    def _name(self, name: str, scope: Scope) -> Labels:
+        cur: Scope | None = scope
+        while cur is not None:
+            fs = self.fs.get(id(cur))
+            if fs is not None and name in fs.env:
+                return fs.env[name]
+            cur = cur.parent
+        for module in self.index.module_scopes:
+            if module.unit is scope.unit:
+                fs = self.fs.get(id(module))
+                if fs is not None and name in fs.env:
+                    return fs.env[name]
+        return _intrinsic(name)
+
+    def _binop(self, left: ast.AST, op: ast.operator, right: ast.AST, scope: Scope, node: ast.AST) -> Labels:
+        a, b = self._lab(left, scope), self._lab(right, scope)
+        out = a | b
+        if isinstance(op, ast.BitXor) or (isinstance(op, ast.Mult) and (_hashy(left) or _hashy(right))):
+            out = out | {HASH}
+        if isinstance(op, _MIX_OPS):
+            out = out | self._mix(a, b, scope, node)
+        return out
+
+    def _mix(self, a: Labels, b: Labels, scope: Scope, node: ast.AST) -> Labels:
+        """A target combined with a context hash or context tokens: a target-keyed hash."""
+        for t, c in ((a, b), (b, a)):
+            t_has = TARGET in t or any(lab.startswith(TKEY) for lab in t)
+            c_target = TARGET in c or any(lab.startswith(TKEY) for lab in c)
+            if t_has and not c_target and (HASH in c or VAL in c or TRAIN in c) and (HASH in t or HASH in c):
+                existing = [lab for lab in t if lab.startswith(TKEY)]
+                if existing:
+                    return frozenset(existing)
+                return frozenset({self._tkey(scope, node)})
+        return EMPTY
+
+    def _tkey(self, scope: Scope, node: ast.AST) -> str:
+        key = id(node)
+        if key not in self._tkey_ids:
+            self._tkey_ids[key] = len(self.tkey_origins)
+            self.tkey_origins.append((scope, node))
+        return f"{TKEY}{self._tkey_ids[key]}"
+
+    def _call(self, node: ast.Call, scope: Scope) -> Labels:
+        func = node.func
+        name = call_name(node)
+        if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
+            return self._lab(func.value, scope) | _union(self._lab(a, scope) & PROVENANCE for a in node.args)
+        if name in MIX_FUNCS and len(node.args) >= 2 and "at" not in dotted(func).split("."):
+            return self._binop(node.args[0], ast.BitXor() if "xor" in name else ast.Add(), node.args[1], scope, node)
+        if name in VALUE_FUNCS and isinstance(func, ast.Name | ast.Attribute):
+            return _union(self._lab(a, scope) for a in node.args)
+        callees = self.resolve(node, scope)
+        args_prov = _union(_provenance(self._lab(a, scope)) for a in [*node.args, *node.keywords])
+        receiver = _provenance(self._lab(func.value, scope)) if isinstance(func, ast.Attribute) else EMPTY
+        intrinsic = _intrinsic(name) & PROVENANCE
+        if not callees:
+            return args_prov | receiver | intrinsic
+        out = set(receiver | intrinsic)
+        for callee in callees:
+            if callee.name == "__init__":
+                out |= args_prov  # a constructed loader carries its data's provenance
+                continue
+            fs = self.fs.get(id(callee))
+            if fs is None:
+                continue
+            out |= _substitute(fs.ret_labels, dict(_bind_args(node, callee)), self, scope)
+        return frozenset(out)
+
+
+def _substitute(labels: Labels, args: dict[str, ast.AST], flow: Flow, caller: Scope) -> Labels:
+    out = {lab for lab in labels if not lab.startswith(PARAM)}
+    for lab in labels:
+        if lab.startswith(PARAM):
+            arg = args.get(lab[len(PARAM) :])
+            if arg is not None:
+                out |= flow.symbolic(arg, caller)
+    return frozenset(out)
+
+
+def _bind_args(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
+    params = [p for p in callee.params if p not in ("self", "cls")] if callee.cls else list(callee.params)
+    if callee.name == "__init__" and params and params[0] == "self":
+        params = params[1:]
+    out: list[tuple[str, ast.AST]] = []
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            break
+        if i < len(params):
+            out.append((params[i], arg))
+    for kw in call.keywords:
+        if kw.arg and kw.arg in callee.params:
+            out.append((kw.arg, kw.value))
+    return out
+
+
+def _intrinsic(name: str) -> Labels:
+    out = set()
+    if is_val_data_name(name):
+        out.add(VAL)
+    elif is_train_data_name(name):
+        out.add(TRAIN)
+    if is_target_name(name):
+        out.add(TARGET)
+    return frozenset(out)
+
+
+def _provenance(labels: Labels) -> Labels:
+    return frozenset(lab for lab in labels if lab in PROVENANCE or lab.startswith(PARAM))
+
+
+def _union(items: Iterable[Labels]) -> Labels:
+    out: set[str] = set()
+    for item in items:
+        out |= item
+    return frozenset(out)
+
+
+def _hashy(node: ast.AST) -> bool:
+    """A hash multiplier: a large integer constant, or something named like a prime table."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return abs(node.value) >= _HASH_PRIME_MIN
+    if isinstance(node, ast.Call) and node.args:  # np.uint64(2654435761)
+        return _hashy(node.args[0])
+    text = dotted(node.value if isinstance(node, ast.Subscript) else node).lower()
+    return "prime" in text or "mult" in text or "hash" in text
+
+
+def _is_shift_by_one(index: ast.AST) -> bool:
+    """`[1:]`, `[s + 1 : e + 1]`, `[:, 1:]`: the next-token shift that turns a window into its targets."""
+    if isinstance(index, ast.Tuple) and index.elts:
+        index = index.elts[-1]
+    if not isinstance(index, ast.Slice) or index.lower is None:
+        return False
+    lower = index.lower
+    if isinstance(lower, ast.Constant) and lower.value == 1:
+        return True
+    return (
+        isinstance(lower, ast.BinOp)
+        and isinstance(lower.op, ast.Add)
+        and isinstance(lower.right, ast.Constant)
+        and lower.right.value == 1
+    )

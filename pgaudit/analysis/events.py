@@ -1,0 +1,344 @@
+"""Score and update events: where the program scores validation tokens and where it adapts weights on them.
+
+An *update* is a backward pass on a loss derived from validation tokens, in code that also steps an
+optimizer (or updates parameters in place). A *score* is a loss/NLL computed on validation tokens without
+gradients (or inside an eval function). Calls to functions that do either become events at the call site,
+so `main()` reads as a sequence: `ttt_adapt(val)` (update) ... `eval_val_sliding(val)` (score).
+
+Labels are "validation-only" when they carry `val` and not `train`: flow-insensitive labels can mix both
+when a big `main()` reuses names like `x` and `loss`, and then we stay silent rather than accuse.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels
+from pgaudit.analysis.index import ProgramIndex, Scope, ancestors, call_name, dotted
+
+_NO_GRAD = re.compile(r"(no_grad|inference_mode)$")
+_ENABLE_GRAD = re.compile(r"enable_grad$")
+_OPTIMIZER_CTOR = re.compile(r"(?i)(adam|sgd|muon|optim|lamb|lion|rmsprop|adagrad|shampoo|soap|adafactor)")
+_OPTIMIZER_NAME = re.compile(r"(?i)(^|_)(opt|optim|optimizer|optimizers|opts)(\d*|_\w+)?$")
+_LOSS_CALLS = {"cross_entropy", "nll_loss", "log_softmax", "binary_cross_entropy", "kl_div"}
+_EVAL_FUNC = re.compile(r"(?i)^_*(eval|evaluate|score|compute_val|run_eval|val_)")
+_INPLACE = {"add_", "sub_", "addcmul_", "addcdiv_", "copy_", "mul_", "lerp_"}
+
+
+def val_only(labels: Labels) -> bool:
+    return VAL in labels and TRAIN not in labels
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "update" or "score"
+    scope: Scope
+    node: ast.AST
+    labels: Labels
+    via: Scope | None = None  # the callee, for events at a call site
+    updated: tuple[str, ...] = ()  # objects whose parameters the update changes, when known
+    self_contained: bool = False  # the callee adapts only objects it creates and drops
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (getattr(self.node, "lineno", 0), getattr(self.node, "col_offset", 0))
+
+    @property
+    def line(self) -> int:
+        return getattr(self.node, "lineno", 0)
+
+
+@dataclass
+class ScopeEvents:
+    inline: list[Event] = field(default_factory=list)
+    calls: list[Event] = field(default_factory=list)
+    kinds: set[str] = field(default_factory=set)  # transitive: "update", "score"
+    has_step: bool = False
+    optimizer_objects: tuple[str, ...] = ()  # what this scope's optimizers update
+
+    @property
+    def all(self) -> list[Event]:
+        return sorted([*self.inline, *self.calls], key=lambda e: e.order)
+
+
+class Events:
+    def __init__(self, index: ProgramIndex, flow: Flow) -> None:
+        self.index = index
+        self.flow = flow
+        self.by_scope: dict[int, ScopeEvents] = {id(s): ScopeEvents() for s in flow.scopes}
+        for scope in flow.scopes:
+            self._inline(scope)
+        self._transitive()
+        for scope in flow.scopes:
+            self._call_events(scope)
+
+    def of(self, scope: Scope) -> ScopeEvents:
+        return self.by_scope.get(id(scope), ScopeEvents())
+
+    # --- inline events ---------------------------------------------------------------------------
+
+    def _inline(self, scope: Scope) -> None:
+        se = self.by_scope[id(scope)]
+        backwards: list[tuple[ast.Call, ast.AST]] = []
+        loss_calls: list[ast.Call] = []
+        optimizers: dict[str, ast.Call] = {}
+        steps: list[tuple[int, str]] = []
+        for node in self.index.walk_scope(scope):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                if _OPTIMIZER_CTOR.search(call_name(node.value)) and node.targets and isinstance(node.targets[0], ast.Name):
+                    optimizers[node.targets[0].id] = node.value
+            if not isinstance(node, ast.Call):
+                if isinstance(node, ast.AugAssign) and _is_param_update(node.target, node.value):
+                    se.has_step = True
+                continue
+            name = call_name(node)
+            if name == "backward" and isinstance(node.func, ast.Attribute):
+                backwards.append((node, node.func.value))
+            elif dotted(node.func) in ("torch.autograd.backward", "torch.autograd.grad", "autograd.grad") and node.args:
+                backwards.append((node, node.args[0]))
+            elif name == "step" and isinstance(node.func, ast.Attribute):
+                rname = dotted(node.func.value)
+                if rname in optimizers or _OPTIMIZER_NAME.search(rname.rsplit(".", 1)[-1] or ""):
+                    se.has_step = True
+                    steps.append((node.lineno, rname))
+            elif name in _INPLACE and isinstance(node.func, ast.Attribute) and _is_param_ref(node.func.value):
+                se.has_step = True
+            if name in _LOSS_CALLS or self._has_target_arg(node, scope):
+                loss_calls.append(node)
+        assigns: dict[str, list[ast.AST]] = {}
+        for target, value, how in self.flow.fs[id(scope)].assigns:
+            if (isinstance(target, ast.Name) and value is not None and how == "=") or (isinstance(target, ast.Name) and how == "iter" and value is not None):
+                assigns.setdefault(target.id, []).append(value)
+        se.optimizer_objects = tuple(
+            dict.fromkeys(o for ctor in optimizers.values() for o in _optimized_objects(ctor, assigns))
+        )
+        for call, loss in backwards:
+            labels = self.flow.labels(loss, scope)
+            if val_only(labels):
+                stepped = _optimizer_after(call.lineno, steps, optimizers, assigns)
+                se.inline.append(Event("update", scope, call, labels, updated=stepped))
+        backward_names = {dotted(loss) for _, loss in backwards}
+        in_backward = {id(n) for _, loss in backwards for n in ast.walk(loss)}
+        for call in loss_calls:
+            if id(call) in in_backward:
+                continue
+            labels = self.flow.labels(call, scope)
+            if not val_only(labels):
+                continue
+            if self._no_grad(call, scope) or (_EVAL_FUNC.search(scope.name) and not self._feeds_backward(call, backward_names)):
+                se.inline.append(Event("score", scope, call, labels))
+        if se.inline:
+            se.kinds |= {e.kind for e in se.inline}
+
+    def _has_target_arg(self, call: ast.Call, scope: Scope) -> bool:
+        """`model(x, y)`, `loss_fn(logits, targets)`: a call given the targets computes a loss."""
+        if call_name(call) in ("__getitem__", "gather", "index_select", "take"):
+            return False
+        return any("target" in self.flow.symbolic(a, scope) for a in call.args[1:])
+
+    def _feeds_backward(self, call: ast.Call, backward_names: set[str]) -> bool:
+        parent = getattr(call, "pg_parent", None)
+        while parent is not None and not isinstance(parent, ast.stmt):
+            parent = getattr(parent, "pg_parent", None)
+        if isinstance(parent, ast.Assign):
+            return any(dotted(t) in backward_names for t in parent.targets)
+        return False
+
+    def _no_grad(self, node: ast.AST, scope: Scope) -> bool:
+        for anc in ancestors(node):
+            if isinstance(anc, ast.With | ast.AsyncWith):
+                for item in anc.items:
+                    name = dotted(item.context_expr)
+                    if _ENABLE_GRAD.search(name):
+                        return False
+                    if _NO_GRAD.search(name) or _grad_disabled(item.context_expr):
+                        return True
+            if isinstance(anc, ast.FunctionDef | ast.AsyncFunctionDef):
+                if any(_NO_GRAD.search(dotted(d)) for d in anc.decorator_list):
+                    return True
+        return False
+
+    # --- transitive kinds and call events ----------------------------------------------------------
+
+    def _transitive(self) -> None:
+        for _ in range(8):
+            changed = False
+            for scope in self.flow.scopes:
+                se = self.by_scope[id(scope)]
+                for node in self.index.walk_scope(scope):
+                    if isinstance(node, ast.Call):
+                        for callee in self.flow.resolve(node, scope):
+                            ce = self.by_scope.get(id(callee))
+                            if ce is None:
+                                continue
+                            if ce.has_step and not se.has_step and callee.name not in ("__init__",):
+                                se.has_step = True
+                                changed = True
+                            if not ce.kinds <= se.kinds:
+                                se.kinds |= ce.kinds
+                                changed = True
+            if not changed:
+                break
+        # An update needs a step somewhere: drop backward passes that only compute gradients (saliency,
+        # Hessians) in code that never changes a parameter.
+        for scope in self.flow.scopes:
+            se = self.by_scope[id(scope)]
+            if not se.has_step and not self._parent_steps(scope):
+                se.inline = [e for e in se.inline if e.kind != "update"]
+                se.kinds = {e.kind for e in se.inline}
+        for _ in range(8):  # recompute transitive kinds after dropping
+            changed = False
+            for scope in self.flow.scopes:
+                se = self.by_scope[id(scope)]
+                for node in self.index.walk_scope(scope):
+                    if isinstance(node, ast.Call):
+                        for callee in self.flow.resolve(node, scope):
+                            ce = self.by_scope.get(id(callee))
+                            if ce is not None and not ce.kinds <= se.kinds:
+                                se.kinds |= ce.kinds
+                                changed = True
+            if not changed:
+                break
+
+    def _parent_steps(self, scope: Scope) -> bool:
+        parent = scope.parent
+        while parent is not None and not parent.is_module:
+            if self.by_scope.get(id(parent), ScopeEvents()).has_step:
+                return True
+            parent = parent.parent
+        return False
+
+    def _call_events(self, scope: Scope) -> None:
+        se = self.by_scope[id(scope)]
+        for node in self.index.walk_scope(scope):
+            if not isinstance(node, ast.Call):
+                continue
+            for callee in self.flow.resolve(node, scope):
+                if callee is scope:
+                    continue
+                ce = self.by_scope.get(id(callee))
+                if ce is None or not ce.kinds:
+                    continue
+                arg_labels = frozenset().union(*(self.flow.labels(a, scope) for a in [*node.args, *node.keywords])) if (node.args or node.keywords) else frozenset()
+                inner = [e for e in self._transitive_events(callee)]
+                labels = frozenset().union(*(e.labels for e in inner)) if inner else arg_labels
+                updated, contained = self._updated_through(node, callee)
+                for kind in sorted(ce.kinds):
+                    se.calls.append(Event(kind, scope, node, labels, callee, updated, contained))
+                break
+
+    def _transitive_events(self, scope: Scope, depth: int = 0, seen: set[int] | None = None) -> list[Event]:
+        seen = seen if seen is not None else set()
+        if id(scope) in seen or depth > 6:
+            return []
+        seen.add(id(scope))
+        se = self.of(scope)
+        out = list(se.inline)
+        for ev in se.calls:
+            if ev.via is not None:
+                out.extend(self._transitive_events(ev.via, depth + 1, seen))
+        return out
+
+    def _updated_through(self, call: ast.Call, callee: Scope) -> tuple[tuple[str, ...], bool]:
+        """Which caller objects a call adapts: callee optimizer objects that are its parameters, mapped to args.
+
+        `contained` is True when the callee only adapts objects it creates itself and does not return
+        (a throwaway adapter, e.g. a compile warm-up).
+        """
+        ce = self.of(callee)
+        objs = ce.optimizer_objects
+        if not objs:
+            return (), False
+        params = set(callee.params)
+        bound = {p: a for p, a in _bind_params(call, callee)}
+        mapped = tuple(dotted(bound[o]) for o in objs if o in params and o in bound and dotted(bound[o]))
+        local = [o for o in objs if o.split(".")[0] not in params]
+        returned = {n.id for r in self.flow.fs[id(callee)].returns for n in ast.walk(r) if isinstance(n, ast.Name)}
+        external = [o for o in objs if o.split(".")[0] in params or o.split(".")[0] in ("self", "cls")]
+        contained = (
+            bool(local)
+            and not external
+            and not any(o.split(".")[0] in returned for o in local)
+            and "score" not in ce.kinds
+        )
+        return mapped, contained
+
+
+def _optimizer_after(
+    line: int, steps: list[tuple[int, str]], optimizers: dict[str, ast.Call], assigns: dict[str, list[ast.AST]]
+) -> tuple[str, ...]:
+    """The objects updated by the first optimizer step after a backward pass, when the optimizer is local."""
+    following = sorted(s for s in steps if s[0] >= line)
+    if not following:
+        return ()
+    ctor = optimizers.get(following[0][1])
+    return tuple(_optimized_objects(ctor, assigns)) if ctor is not None else ()
+
+
+def _bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
+    params = [p for p in callee.params if p not in ("self", "cls")]
+    out = [(params[i], a) for i, a in enumerate(call.args) if i < len(params) and not isinstance(a, ast.Starred)]
+    out += [(kw.arg, kw.value) for kw in call.keywords if kw.arg]
+    return out
+
+
+def _optimized_objects(ctor: ast.Call, assigns: dict[str, list[ast.AST]] | None = None) -> list[str]:
+    """The objects whose parameters an optimizer updates, followed through local assignments.
+
+    `AdamW(lora.parameters())` -> ["lora"]; `AdamW([delta, bias])` -> ["delta", "bias"];
+    `groups = [{"params": [p for p in model.parameters()]}]; AdamW(groups)` -> ["model"].
+    """
+    if not ctor.args:
+        return []
+    assigns = assigns or {}
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def visit(node: ast.AST, depth: int) -> None:
+        if depth > 4:
+            return
+        if isinstance(node, ast.Call) and call_name(node) in ("parameters", "named_parameters") and isinstance(node.func, ast.Attribute):
+            base = dotted(node.func.value)
+            if base:
+                out.append(base)
+            return
+        if isinstance(node, ast.Name):
+            if node.id in assigns and node.id not in seen:
+                seen.add(node.id)
+                before = len(out)
+                for value in assigns[node.id]:
+                    visit(value, depth + 1)
+                if len(out) == before:
+                    out.append(node.id)  # a tensor created here (e.g. a SLOT delta)
+            else:
+                out.append(node.id)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, depth + 1)
+
+    visit(ctor.args[0], 0)
+    return list(dict.fromkeys(out))
+
+
+def _grad_disabled(expr: ast.expr) -> bool:
+    """`torch.set_grad_enabled(False)`."""
+    return (
+        isinstance(expr, ast.Call)
+        and call_name(expr) == "set_grad_enabled"
+        and bool(expr.args)
+        and isinstance(expr.args[0], ast.Constant)
+        and expr.args[0].value is False
+    )
+
+
+def _is_param_ref(node: ast.AST) -> bool:
+    """`p.data`, `param.data`, `p` / `param` (a loop variable over parameters, by convention)."""
+    if isinstance(node, ast.Attribute) and node.attr == "data":
+        return True
+    return isinstance(node, ast.Name) and node.id in ("p", "param", "w", "weight")
+
+
+def _is_param_update(target: ast.AST, value: ast.AST) -> bool:
+    return _is_param_ref(target) and any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in ast.walk(value))

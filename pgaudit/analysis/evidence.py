@@ -1,0 +1,104 @@
+"""Log evidence: which guarded branches the logged run actually executed.
+
+A branch that prints `log0(f"ngram_cache:enabled orders={lo}-{hi}")` leaves `ngram_cache:enabled orders=2-7`
+in the train log. When such a line is in the logs, every condition guarding that print was true (or false,
+for an `else`) in the logged run, whatever the environment was: the strongest reachability evidence there
+is. Lines of an echoed script (logs often begin with the source) are not evidence.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pgaudit.analysis.index import ProgramIndex, call_name
+from pgaudit.analysis.reach import guards_of
+
+_PRINTERS = re.compile(r"(?i)(print|log)")
+_MIN_LITERAL = 8  # a template needs this much fixed text to be recognisable in a log
+_CODE_LINE = re.compile(r"""(\bf["']|\bprint\(|\blog\w*\(|\bdef |\bimport |\breturn |\bif .*:\s*$|^\s*#)""")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    source: str  # display path of the log
+    number: int
+    text: str
+
+
+def world_size_from_logs(lines: Sequence[LogLine]) -> str | None:
+    for line in lines:
+        match = re.match(r"\s*world_size\s*[:=]\s*(\d+)\b", line.text)
+        if match and not _CODE_LINE.search(line.text):
+            return match.group(1)
+    return None
+
+
+def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[int, str], tuple[bool, LogLine]]:
+    """(scope id, condition text) -> (truth in the logged run, the log line that proves it).
+
+    Keyed by the condition's text within its function: `if use_ngram:` guarding the print and another
+    `if use_ngram:` guarding the lookup are the same fact.
+    """
+    if not lines:
+        return {}
+    text = "\n".join(line.text for line in lines if not _CODE_LINE.search(line.text))
+    evidence: dict[tuple[int, str], tuple[bool, LogLine]] = {}
+    for scope in index.scopes:
+        for node in index.walk_scope(scope):
+            if not (isinstance(node, ast.Call) and _PRINTERS.search(call_name(node)) and node.args):
+                continue
+            guards = guards_of(node, scope)
+            if not guards:
+                continue
+            pattern, anchor = _template(node.args[0])
+            if pattern is None or anchor not in text:
+                continue
+            hit = _first_match(pattern, anchor, lines)
+            if hit is None:
+                continue
+            for guard, in_body in guards:
+                evidence.setdefault(condition_key(guard, scope), (in_body, hit))
+    return evidence
+
+
+def condition_key(guard: ast.If | ast.While | ast.IfExp, scope: object) -> tuple[int, str]:
+    return (id(scope), ast.unparse(guard.test))
+
+
+def _template(arg: ast.expr) -> tuple[re.Pattern[str] | None, str]:
+    """A regex for the line a print produces, and its longest fixed piece (a fast pre-filter)."""
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        pieces: list[str | None] = [arg.value]
+    elif isinstance(arg, ast.JoinedStr):
+        pieces = [v.value if isinstance(v, ast.Constant) else None for v in arg.values]  # type: ignore[misc]
+    else:
+        return None, ""
+    literal = [p for p in pieces if p]
+    if sum(len(p.strip()) for p in literal) < _MIN_LITERAL:
+        return None, ""
+    first_line = []
+    for piece in pieces:
+        if piece is None:
+            first_line.append(".*?")
+            continue
+        head, newline, _ = piece.partition("\n")
+        first_line.append(re.escape(head))
+        if newline:
+            break
+    anchor = max((p.partition("\n")[0] for p in literal), key=len).strip()
+    if len(anchor) < 4:
+        return None, ""
+    try:
+        return re.compile("".join(first_line).strip()), anchor
+    except re.error:
+        return None, ""
+
+
+def _first_match(pattern: re.Pattern[str], anchor: str, lines: Sequence[LogLine]) -> LogLine | None:
+    for line in lines:
+        if anchor in line.text and not _CODE_LINE.search(line.text) and pattern.search(line.text):
+            return line
+    return None

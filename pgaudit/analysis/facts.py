@@ -1,0 +1,121 @@
+"""Facts computed once per program and shared by every rule: index, run configurations, reachability,
+data-flow labels and score/update events. Each is built on first use, so a rule that needs none of the
+expensive ones does not pay for them.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+
+from pgaudit.analysis.config import ConfigAttributes, Evaluator, RunConfig
+from pgaudit.analysis.dataflow import Flow
+from pgaudit.analysis.events import Events
+from pgaudit.analysis.evidence import LogLine, guard_evidence, world_size_from_logs
+from pgaudit.analysis.index import ProgramIndex, Scope
+from pgaudit.analysis.reach import Reach, ReferenceTable, Verdict
+from pgaudit.findings import Reachability
+from pgaudit.source.program import CodeUnit, Program
+
+
+class Facts:
+    def __init__(
+        self,
+        program: Program,
+        env_overrides: Mapping[str, str] | None = None,
+        logged_hyperparameters: Mapping[str, str] | None = None,
+        log_lines: Sequence[LogLine] = (),
+        documented_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.program = program
+        self.env_overrides = dict(env_overrides or {})
+        self.logged_hyperparameters = dict(logged_hyperparameters or {})
+        self.log_lines = list(log_lines)
+        self.documented_env = None if documented_env is None else dict(documented_env)
+
+    @cached_property
+    def index(self) -> ProgramIndex:
+        return ProgramIndex(self.program)
+
+    @cached_property
+    def attributes(self) -> ConfigAttributes:
+        return ConfigAttributes(self.index)
+
+    @cached_property
+    def references(self) -> ReferenceTable:
+        return ReferenceTable(self.index)
+
+    @cached_property
+    def configs(self) -> dict[str, RunConfig]:
+        configs = {
+            "default": RunConfig.default(self.env_overrides),
+            "official": RunConfig.official(self.env_overrides),
+        }
+        if self.logged_hyperparameters or self.log_lines or self.documented_env is not None:
+            configs["logged"] = RunConfig.logged(
+                self.logged_hyperparameters,
+                self.env_overrides,
+                world_size_from_logs(self.log_lines),
+                self.documented_env,
+            )
+        return configs
+
+    def evaluator(self, config: str = "default") -> Evaluator:
+        return self._evaluators[config]
+
+    @cached_property
+    def _evaluators(self) -> dict[str, Evaluator]:
+        return {name: Evaluator(self.index, cfg, self.attributes) for name, cfg in self.configs.items()}
+
+    @cached_property
+    def reach(self) -> dict[str, Reach]:
+        evidence = guard_evidence(self.index, self.log_lines) if self.log_lines else {}
+        return {
+            name: Reach(self.index, self.references, ev, evidence if name == "logged" else None)
+            for name, ev in self._evaluators.items()
+        }
+
+    @cached_property
+    def flow(self) -> Flow:
+        return Flow(self.index)
+
+    @cached_property
+    def events(self) -> Events:
+        return Events(self.index, self.flow)
+
+    # --- helpers for rules ---------------------------------------------------------------------
+
+    def scope_of(self, node: ast.AST) -> Scope | None:
+        return self.index.scope_of(node)
+
+    def unit_of(self, node: ast.AST) -> CodeUnit | None:
+        scope = self.index.scope_of(node)
+        return scope.unit if scope else None
+
+    def reachability(self, node: ast.AST) -> Reachability:
+        """Whether `node` runs under the defaults, the official launch and the logged run (if any)."""
+        verdicts: dict[str, Verdict] = {name: r.verdict(node) for name, r in self.reach.items()}
+        default = verdicts["default"]
+        official = verdicts["official"]
+        logged = verdicts.get("logged")
+        parts = []
+        if logged is not None:
+            parts.append(_sentence("in the submitted run configuration", logged))
+        parts.append(_sentence("with the default environment", default))
+        if official.live != default.live:
+            parts.append(_sentence("under the official 8-GPU torchrun launch", official))
+        return Reachability(
+            default=default.live,
+            logged=None if logged is None else logged.live,
+            detail="; ".join(p for p in parts if p),
+            official=official.live,
+        )
+
+
+def _sentence(where: str, verdict: Verdict) -> str:
+    if verdict.live is True:
+        return f"runs {where}" + (f" ({verdict.detail})" if verdict.detail else "")
+    if verdict.live is False:
+        return f"does not run {where}: {verdict.detail}"
+    return f"may run {where}: {verdict.detail}"

@@ -1,0 +1,221 @@
+"""The program index: every function and class of every code unit, parent links, and call resolution.
+
+Built once per program with one walk per unit. Call resolution is by name, deliberately over-approximate
+(a call `x.step()` may reach every method named `step`): rules use it to decide what *may* run, and an
+over-approximation can only make code look reachable, never hide it.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from pgaudit.source.program import CodeUnit, Program
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+@dataclass(eq=False)
+class Scope:
+    """A function body, or a unit's module-level code (node is the ast.Module)."""
+
+    node: ast.AST
+    unit: CodeUnit
+    name: str
+    qualname: str
+    cls: str | None = None
+    parent: Scope | None = None
+    params: list[str] = field(default_factory=list)
+    decorators: list[str] = field(default_factory=list)
+
+    @property
+    def is_module(self) -> bool:
+        return isinstance(self.node, ast.Module)
+
+    @property
+    def body(self) -> list[ast.stmt]:
+        return self.node.body  # type: ignore[attr-defined,no-any-return]
+
+    def __repr__(self) -> str:
+        return f"<Scope {self.unit.label}:{self.qualname}>"
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    node: ast.ClassDef
+    unit: CodeUnit
+    name: str
+    bases: list[str]
+    methods: dict[str, Scope] = field(default_factory=dict)
+
+
+def dotted(node: ast.AST | None) -> str:
+    """`torch.nn.functional.cross_entropy` for an Attribute chain or Name; "" otherwise."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    if isinstance(node, ast.Call):  # torch.no_grad() used as a decorator/context
+        inner = dotted(node.func)
+        if inner:
+            parts.append(inner)
+            return ".".join(reversed(parts))
+    return ""
+
+
+def call_name(call: ast.Call) -> str:
+    """The last component of the callee: `opt.step()` -> "step", `foo()` -> "foo"."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return ""
+
+
+def parent(node: ast.AST) -> ast.AST | None:
+    return getattr(node, "pg_parent", None)
+
+
+def ancestors(node: ast.AST) -> Iterator[ast.AST]:
+    cur = parent(node)
+    while cur is not None:
+        yield cur
+        cur = parent(cur)
+
+
+class ProgramIndex:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.scopes: list[Scope] = []
+        self.module_scopes: list[Scope] = []
+        self.functions_by_name: dict[str, list[Scope]] = {}
+        self.classes_by_name: dict[str, list[ClassInfo]] = {}
+        self.scope_of_def: dict[int, Scope] = {}
+        for unit in program.units:
+            self._index_unit(unit)
+
+    # --- building ------------------------------------------------------------------------------
+
+    def _index_unit(self, unit: CodeUnit) -> None:
+        module_scope = Scope(unit.tree, unit, "<module>", "<module>")
+        self.scopes.append(module_scope)
+        self.module_scopes.append(module_scope)
+        self.scope_of_def[id(unit.tree)] = module_scope
+        stack: list[tuple[ast.AST, Scope, str | None]] = [(unit.tree, module_scope, None)]
+        while stack:
+            node, scope, cls = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                child.pg_parent = node  # type: ignore[attr-defined]
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                    inner = self._add_function(child, unit, scope, cls)
+                    stack.append((child, inner, None))
+                elif isinstance(child, ast.ClassDef):
+                    self._add_class(child, unit)
+                    stack.append((child, scope, child.name))
+                else:
+                    stack.append((child, scope, cls))
+
+    def _add_function(self, node: FunctionNode, unit: CodeUnit, outer: Scope, cls: str | None) -> Scope:
+        prefix = f"{cls}." if cls else ("" if outer.is_module else f"{outer.qualname}.")
+        args = node.args
+        params = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]]
+        if args.vararg:
+            params.append(args.vararg.arg)
+        if args.kwarg:
+            params.append(args.kwarg.arg)
+        scope = Scope(
+            node,
+            unit,
+            node.name,
+            prefix + node.name,
+            cls,
+            outer,
+            params,
+            [dotted(d) for d in node.decorator_list],
+        )
+        self.scopes.append(scope)
+        self.scope_of_def[id(node)] = scope
+        self.functions_by_name.setdefault(node.name, []).append(scope)
+        if cls:
+            for info in self.classes_by_name.get(cls, []):
+                if info.unit is unit:
+                    info.methods[node.name] = scope
+        return scope
+
+    def _add_class(self, node: ast.ClassDef, unit: CodeUnit) -> None:
+        info = ClassInfo(node, unit, node.name, [dotted(b) for b in node.bases])
+        self.classes_by_name.setdefault(node.name, []).append(info)
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def scope_of(self, node: ast.AST) -> Scope | None:
+        """The innermost function (or module) whose body contains `node`."""
+        for anc in ancestors(node):
+            scope = self.scope_of_def.get(id(anc))
+            if scope is not None:
+                return scope
+        return None
+
+    def resolve_call(self, call: ast.Call, caller: Scope | None = None) -> list[Scope]:
+        """Functions a call may reach, by name: functions, methods, constructors (`Cls(...)` -> __init__)."""
+        func = call.func
+        if isinstance(func, ast.Name):
+            return self.resolve_name(func.id, caller, called=True)
+        if isinstance(func, ast.Attribute):
+            owner = func.value
+            # `module.func(...)` of a sibling module, `self.method(...)`, `obj.method(...)`
+            candidates = [s for s in self.functions_by_name.get(func.attr, []) if s.cls is not None]
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls") and caller and caller.cls:
+                own = [s for s in candidates if s.cls == caller.cls]
+                if own:
+                    return own
+            module_level = [s for s in self.functions_by_name.get(func.attr, []) if s.cls is None and s.parent and s.parent.is_module]
+            if isinstance(owner, ast.Name) and self._is_sibling_module(owner.id):
+                return module_level
+            return candidates
+        return []
+
+    def resolve_name(self, name: str, caller: Scope | None, called: bool = False) -> list[Scope]:
+        """A bare name used as a value or callee: nested function, module function, or class (__init__)."""
+        # Closest enclosing definition first (nested functions shadow module ones).
+        scope = caller
+        while scope is not None:
+            nested = [s for s in self.functions_by_name.get(name, []) if s.parent is scope and s.cls is None]
+            if nested:
+                return nested
+            scope = scope.parent
+        found = [s for s in self.functions_by_name.get(name, []) if s.cls is None and s.parent is not None and s.parent.is_module]
+        for cls in self.classes_by_name.get(name, []):
+            for method in ("__init__", "__post_init__", "forward", "__call__"):
+                if method in cls.methods:
+                    found.append(cls.methods[method])
+        return found
+
+    def class_methods(self, name: str) -> list[Scope]:
+        return [m for cls in self.classes_by_name.get(name, []) for m in cls.methods.values()]
+
+    def _is_sibling_module(self, name: str) -> bool:
+        return any(u.path.rsplit("/", 1)[-1] == f"{name}.py" for u in self.program.units if u.role == "module")
+
+    def walk_scope(self, scope: Scope) -> Iterator[ast.AST]:
+        """Nodes of a scope's own body, not descending into nested function or class bodies."""
+        stack = list(reversed(scope.body)) if not isinstance(scope.node, ast.Lambda) else []
+        while stack:
+            node = stack.pop()
+            yield node
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                # decorators and defaults run in the enclosing scope, the body does not
+                stack.extend(reversed(node.decorator_list))
+                stack.extend(d for d in node.args.defaults if d is not None)
+                stack.extend(d for d in node.args.kw_defaults if d is not None)
+                continue
+            if isinstance(node, ast.ClassDef):
+                # a class body runs where the class is defined; its methods' bodies do not
+                stack.extend(reversed([*node.decorator_list, *node.bases, *node.body]))
+                continue
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))

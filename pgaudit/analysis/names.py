@@ -1,0 +1,77 @@
+"""What names and literals say about a value: validation data, training data, prediction targets.
+
+These are the seeds of the data-flow labels. They are conservative on purpose: `val_loss` and `val_bpb` are
+metrics, not data; `y_pred` and `tgt_bytes` are not target ids.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SPLIT = re.compile(r"[_\W]+")
+_VAL_WORDS = {"val", "valid", "validation", "heldout", "eval"}
+_TRAIN_WORDS = {"train", "training"}
+_DATA_WORDS = {
+    "tokens", "token", "toks", "tok", "ids", "data", "np", "seq", "seqs", "stream", "buf", "buffer", "docs", "doc",
+    "arr", "array", "tensor", "chunk", "chunks", "ds", "dataset", "shard", "shards", "files", "file", "pattern",
+    "path", "paths", "glob", "loader", "cpu", "gpu", "all", "idx", "u16", "i32", "int", "long",
+}  # fmt: skip
+# Metric and size words: `val_loss`, `val_bpb`, `val_batch_size`, `train_seq_len` are not data.
+_NOT_DATA_WORDS = {
+    "loss", "losses", "bpb", "acc", "accuracy", "score", "nll", "every", "freq", "size", "steps", "step", "len",
+    "length", "count", "counts", "num", "n", "frac", "ratio", "time", "ms", "interval", "bytes", "log", "lr",
+    "batch", "batches", "tokens_per", "max", "min", "ppl", "metric", "metrics", "mode", "enabled", "limit",
+}  # fmt: skip
+_TARGET_HEADS = {"y", "ys", "yb", "yw", "yv", "yt", "tgt", "tgts", "target", "targets", "label", "labels", "lbl"}
+_TARGET_EXACT = {"next_tok", "next_toks", "next_token", "next_tokens", "true_tok", "true_tokens", "gold", "gold_ids"}
+_TARGET_NOT = {
+    "pred", "preds", "hat", "logit", "logits", "prob", "probs", "loss", "mask", "pos", "len", "count", "cnt",
+    "bytes", "byte", "lut", "bpb", "nll", "lp", "logp", "offset", "start", "end", "shape", "size", "dim", "max",
+    "min", "std", "mean", "scale", "lr", "text", "str", "name", "range", "grid", "axis", "ticks", "lim", "label_smoothing",
+}  # fmt: skip
+
+
+def words(name: str) -> list[str]:
+    return [w for w in _SPLIT.split(name.lower()) if w]
+
+
+def is_val_data_name(name: str) -> bool:
+    """`val_tokens`, `val_np`, `fineweb_val`, `validation_tokens`, `val_files`; not `val_loss` or `val_bpb`."""
+    ws = words(name)
+    if not ws or not any(w in _VAL_WORDS for w in ws):
+        return False
+    if any(w in _NOT_DATA_WORDS for w in ws):
+        return False
+    return any(w in _DATA_WORDS for w in ws) or "fineweb" in ws
+
+
+def is_train_data_name(name: str) -> bool:
+    ws = words(name)
+    if not ws or not any(w in _TRAIN_WORDS for w in ws):
+        return False
+    if any(w in _NOT_DATA_WORDS for w in ws):
+        return False
+    return any(w in _DATA_WORDS for w in ws) or "fineweb" in ws
+
+
+def is_target_name(name: str) -> bool:
+    """`y`, `yb`, `tgt_np`, `targets`, `target_ids`, `labels`, `next_tokens`; not `y_pred`, `tgt_bytes`."""
+    lowered = name.lower().lstrip("_")
+    if lowered in _TARGET_EXACT:
+        return True
+    ws = words(lowered)
+    if not ws or ws[0] not in _TARGET_HEADS:
+        return False
+    return not any(w in _TARGET_NOT for w in ws[1:])
+
+
+def literal_data_kind(text: str) -> str | None:
+    """A path or glob literal naming validation or training shards."""
+    lowered = text.lower()
+    if len(lowered) > 400:
+        return None
+    if "fineweb_val" in lowered or re.search(r"(^|[/_])val_?\*", lowered) or ("_val_" in lowered and ".bin" in lowered):
+        return "val"
+    if "fineweb_train" in lowered or re.search(r"(^|[/_])train_?\*", lowered) or ("_train_" in lowered and ".bin" in lowered):
+        return "train"
+    return None

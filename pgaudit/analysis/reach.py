@@ -1,0 +1,177 @@
+"""Reachability: which functions and branches may run from the entry point under a run configuration.
+
+Per scope we precompute, once, the references it makes (calls, and function names used as values) and the
+branch conditions that guard them. Each configuration then only evaluates the conditions and walks the
+references: a reference under a branch whose condition is statically false does not make its target live.
+Conditions that cannot be evaluated keep both branches live (may run).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgaudit.analysis.config import Evaluator, Trace
+from pgaudit.analysis.index import ProgramIndex, Scope, ancestors
+
+Guard = tuple[ast.If | ast.While | ast.IfExp, bool]  # (condition node, branch taken: True=body, False=orelse)
+
+
+@dataclass
+class _ScopeRefs:
+    refs: list[tuple[ast.AST, tuple[Guard, ...]]] = field(default_factory=list)
+
+
+class ReferenceTable:
+    """Configuration-independent: for every scope, what it references and under which guards."""
+
+    def __init__(self, index: ProgramIndex) -> None:
+        self.index = index
+        self.by_scope: dict[int, _ScopeRefs] = {}
+        self.method_names = {s.name for s in index.scopes if s.cls is not None}
+        self.function_names = set(index.functions_by_name) | set(index.classes_by_name)
+        for scope in index.scopes:
+            self.by_scope[id(scope)] = self._collect(scope)
+
+    def _collect(self, scope: Scope) -> _ScopeRefs:
+        out = _ScopeRefs()
+        for node in self.index.walk_scope(scope):
+            if isinstance(node, ast.Call) or (
+                isinstance(node, ast.Name) and node.id in self.function_names and isinstance(node.ctx, ast.Load)
+            ) or (isinstance(node, ast.Attribute) and node.attr in self.method_names):
+                out.refs.append((node, guards_of(node, scope)))
+        return out
+
+
+def guards_of(node: ast.AST, scope: Scope) -> tuple[Guard, ...]:
+    """The branch conditions between `node` and the top of its scope, outermost first."""
+    guards: list[Guard] = []
+    child = node
+    for anc in ancestors(node):
+        if anc is scope.node:
+            break
+        if isinstance(anc, ast.If | ast.While | ast.IfExp) and child is not anc.test:
+            in_body = child in anc.body if isinstance(anc.body, list) else child is anc.body
+            guards.append((anc, in_body))
+        child = anc
+    return tuple(reversed(guards))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    live: bool | None  # None: depends on a condition pgaudit cannot evaluate
+    detail: str
+
+
+class Reach:
+    """Live scopes and guard truth values under one configuration."""
+
+    def __init__(
+        self,
+        index: ProgramIndex,
+        refs: ReferenceTable,
+        evaluator: Evaluator,
+        evidence: dict[tuple[int, str], tuple[bool, Any]] | None = None,
+    ) -> None:
+        self.index = index
+        self.refs = refs
+        self.evaluator = evaluator
+        self.evidence = evidence or {}
+        self._truth: dict[int, tuple[bool | None, Trace]] = {}
+        self.live: dict[int, Scope] = {}
+        self.caller: dict[int, tuple[Scope, ast.AST]] = {}  # first live reference that made a scope live
+        self._propagate()
+
+    def guard_truth(self, guard_node: ast.If | ast.While | ast.IfExp, scope: Scope) -> tuple[bool | None, Trace]:
+        key = id(guard_node)
+        if key not in self._truth:
+            seen = self.evidence.get((id(scope), ast.unparse(guard_node.test))) if self.evidence else None
+            if seen is not None:
+                truth, line = seen
+                trace = Trace([f"the log shows `{line.text.strip()[:80]}` ({line.source}:{line.number})"])
+                self._truth[key] = (truth, trace)
+            else:
+                trace = Trace()
+                self._truth[key] = (self.evaluator.truth(guard_node.test, scope, trace), trace)
+        return self._truth[key]
+
+    def path_state(self, guards: tuple[Guard, ...], scope: Scope) -> tuple[bool | None, str]:
+        """False if some guard rules the path out; None if some guard is unknown; True otherwise."""
+        state: bool | None = True
+        unknown_detail = ""
+        for guard_node, in_body in guards:
+            truth, trace = self.guard_truth(guard_node, scope)
+            if truth is None:
+                if state is True:
+                    state = None
+                    unknown_detail = _describe(guard_node, scope, trace, None)
+                continue
+            if truth != in_body:
+                return False, _describe(guard_node, scope, trace, truth)
+        return state, unknown_detail
+
+    def _propagate(self) -> None:
+        work: list[Scope] = []
+        for scope in self.index.module_scopes:
+            self.live[id(scope)] = scope
+            work.append(scope)
+        while work:
+            scope = work.pop()
+            for node, guards in self.refs.by_scope[id(scope)].refs:
+                state, _ = self.path_state(guards, scope)
+                if state is False:
+                    continue
+                for target in self._targets(node, scope):
+                    if id(target) not in self.live:
+                        self.live[id(target)] = target
+                        self.caller[id(target)] = (scope, node)
+                        work.append(target)
+
+    def _targets(self, node: ast.AST, scope: Scope) -> list[Scope]:
+        if isinstance(node, ast.Call):
+            return self.index.resolve_call(node, scope)
+        if isinstance(node, ast.Name):
+            return self.index.resolve_name(node.id, scope)
+        if isinstance(node, ast.Attribute):
+            return [s for s in self.index.functions_by_name.get(node.attr, []) if s.cls is not None]
+        return []
+
+    def verdict(self, node: ast.AST) -> Verdict:
+        """Whether `node` may run: its scope must be live and no guard on the way may be false."""
+        scope = self.index.scope_of(node)
+        if scope is None:
+            return Verdict(None, "")
+        if id(scope) not in self.live:
+            return Verdict(False, f"`{scope.qualname}` is never called on a path from the entry point")
+        state, detail = self.path_state(guards_of(node, scope), scope)
+        if state is False:
+            return Verdict(False, detail)
+        chain = self.call_chain(scope)
+        if state is None:
+            return Verdict(None, detail + (f"; {chain}" if chain else ""))
+        return Verdict(True, chain)
+
+    def call_chain(self, scope: Scope, limit: int = 4) -> str:
+        """`called from main (line 1520) <- ...`: how the entry point reaches a scope."""
+        steps = []
+        cur = scope
+        while id(cur) in self.caller and len(steps) < limit:
+            caller, node = self.caller[id(cur)]
+            if caller.is_module:
+                steps.append(f"module level of {caller.unit.label} (line {node.lineno})")  # type: ignore[attr-defined]
+                break
+            steps.append(f"`{caller.qualname}` (line {node.lineno})")  # type: ignore[attr-defined]
+            cur = caller
+        return ("reached from " + " <- ".join(steps)) if steps else ""
+
+
+def _describe(guard: ast.If | ast.While | ast.IfExp, scope: Scope, trace: Trace, truth: bool | None) -> str:
+    cond = ast.unparse(guard.test)
+    if len(cond) > 90:
+        cond = cond[:87] + "..."
+    reads = "; ".join(trace.reads[:4])
+    if truth is None:
+        return f"guarded by `{cond}` (line {guard.lineno}), which pgaudit cannot evaluate statically"
+    because = f" because {reads}" if reads else ""
+    return f"guarded by `{cond}` (line {guard.lineno}), which is {truth}{because}"

@@ -1,0 +1,117 @@
+"""The documented run command: `NGRAM_CACHE=1 TTT_ENABLED=1 torchrun --nproc_per_node=8 train_gpt.py`.
+
+Record READMEs (and run.sh scripts) show how the submitted numbers were produced. The variables set on that
+command line, and the process count, are part of the submitted run configuration: together with the train
+logs they decide which code paths ran.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_MAX_BYTES = 1024 * 1024
+
+
+@dataclass
+class RunCommand:
+    env: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # "README.md:42"
+
+
+def documented_env(folder: Path) -> tuple[dict[str, str], list[str]]:
+    """Variables every documented run command agrees on, and where the commands are."""
+    commands: list[RunCommand] = []
+    for path in sorted([folder / "README.md", *folder.glob("*.sh")]):
+        if not path.is_file() or path.stat().st_size > _MAX_BYTES:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        blocks = _code_blocks(text) if path.suffix.lower() == ".md" else [(1, text.split("\n"))]
+        for start, lines in blocks:
+            commands.extend(_commands(lines, f"{path.name}", start))
+    if not commands:
+        return {}, []
+    merged = dict(commands[0].env)
+    for cmd in commands[1:]:
+        for key in list(merged):
+            if cmd.env.get(key) != merged[key]:
+                del merged[key]  # commands disagree (e.g. one per seed): not a fixed value
+    return merged, [c.source for c in commands]
+
+
+def _code_blocks(text: str) -> list[tuple[int, list[str]]]:
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] | None = None
+    start = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        if _FENCE.match(line):
+            if current is None:
+                current, start = [], number + 1
+            else:
+                blocks.append((start, current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def _commands(lines: list[str], name: str, first_line: int) -> list[RunCommand]:
+    exported: dict[str, str] = {}
+    out: list[RunCommand] = []
+    logical, begin = "", None
+    for offset, raw in enumerate(lines):
+        line = raw.rstrip()
+        if begin is None:
+            begin = first_line + offset
+        if line.endswith("\\"):
+            logical += line[:-1] + " "
+            continue
+        logical += line
+        cmd = _parse(logical.strip(), exported)
+        if cmd is not None:
+            cmd.source = f"{name}:{begin}"
+            out.append(cmd)
+        logical, begin = "", None
+    return out
+
+
+def _parse(line: str, exported: dict[str, str]) -> RunCommand | None:
+    if not line or line.startswith("#"):
+        return None
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError:
+        return None
+    if words[:1] == ["export"]:
+        for word in words[1:]:
+            match = _ASSIGN.match(word)
+            if match:
+                exported[match.group(1)] = match.group(2)
+        return None
+    env = dict(exported)
+    i = 0
+    while i < len(words) and (words[i] == "env" or _ASSIGN.match(words[i])):
+        match = _ASSIGN.match(words[i])
+        if match:
+            env[match.group(1)] = match.group(2)
+        i += 1
+    rest = words[i:]
+    is_run = any(w.endswith("torchrun") for w in rest) or (
+        any(re.match(r"python\d?(\.\d+)?$", Path(w).name) for w in rest[:1]) and any(w.endswith(".py") for w in rest)
+    )
+    if not is_run:
+        return None
+    for j, word in enumerate(rest):
+        if word.startswith("--nproc_per_node") or word.startswith("--nproc-per-node"):
+            value = word.split("=", 1)[1] if "=" in word else (rest[j + 1] if j + 1 < len(rest) else "")
+            if value.isdigit():
+                env["WORLD_SIZE"] = value
+                env["LOCAL_WORLD_SIZE"] = value
+    return RunCommand(env)

@@ -1,0 +1,186 @@
+"""`pgaudit check`: a path -> a Report. Finds the programs to audit, computes the facts once per program,
+runs every selected rule in one pass over them, and attaches the record-folder validators.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pgaudit import __version__
+from pgaudit.analysis.evidence import LogLine
+from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.runcmd import documented_env
+from pgaudit.errors import InputError
+from pgaudit.findings import Finding, InputProblem, Report
+from pgaudit.source.program import Program, find_entries, inside, load_program
+
+MAX_LOG_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class AuditOptions:
+    env: Mapping[str, str] = field(default_factory=dict)  # --env KEY=VALUE overrides
+    select: tuple[str, ...] = ()  # code prefixes; empty = all
+    ignore: tuple[str, ...] = ()
+    use_logs: bool = True  # read the logged run configuration from the folder's train logs
+    validators: bool = True  # run the record-folder validators (PG5xx)
+    progress: Callable[[str], None] | None = None
+
+
+def selected(code: str, options: AuditOptions) -> bool:
+    if options.select and not any(code.startswith(p.upper()) for p in options.select):
+        return False
+    return not any(code.startswith(p.upper()) for p in options.ignore)
+
+
+def audit(target: Path, options: AuditOptions | None = None) -> Report:
+    """Audit a script, a record folder, or a folder of record folders."""
+    options = options or AuditOptions()
+    display_root = _display_root(target)
+    report = Report(target=_display(target, display_root), tool_version=__version__)
+    if not target.exists() and not target.is_symlink():
+        raise InputError(str(target), "no such file or directory")
+    if target.is_file() or (target.is_symlink() and not target.is_dir()):
+        folders = [(target.parent, [target])]
+    else:
+        folders = _record_folders(target)
+        if not folders:
+            raise InputError(str(target), "no Python file to audit in this directory")
+    for folder, entries in folders:
+        if options.progress:
+            options.progress(_display(folder, display_root))
+        _audit_folder(folder, entries, options, report, display_root)
+    report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
+    return report
+
+
+def _record_folders(target: Path) -> list[tuple[Path, list[Path]]]:
+    """The target itself if it holds scripts, else each subfolder that does (e.g. records/track_10min_16mb)."""
+    entries = find_entries(target)
+    if entries:
+        return [(target, entries)]
+    out = []
+    for sub in sorted(p for p in target.rglob("*") if p.is_dir()):
+        if not inside(sub, target):
+            continue
+        if any(part.startswith(".") for part in sub.relative_to(target).parts):
+            continue
+        found = find_entries(sub)
+        if found and not any(sub.is_relative_to(f) for f, _ in out):
+            out.append((sub, found))
+    return out
+
+
+def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
+    from rules import REGISTRY
+
+    prefix = _display(folder, root)
+    hyper = _logged_hyperparameters(folder, report, prefix) if options.use_logs else {}
+    lines = _log_lines(folder, prefix) if options.use_logs else []
+    documented = None
+    if options.use_logs:
+        env, sources = documented_env(folder)
+        documented = env if sources else None
+    programs: list[Program] = []
+    for entry in entries:
+        try:
+            program = load_program(entry, folder)
+        except InputError as exc:
+            report.errors.append(InputProblem(_join(prefix, exc.path), exc.detail))
+            continue
+        programs.append(program)
+        for problem in program.problems:
+            report.errors.append(InputProblem(_join(prefix, problem.path), problem.message))
+        for audited in program.files:
+            report.files.append(dataclasses.replace(audited, path=_join(prefix, audited.path)))
+        facts = Facts(program, options.env, hyper, lines, documented)
+        for code, rule_cls in REGISTRY.items():
+            if not selected(code, options):
+                continue
+            for finding in rule_cls().check(facts):
+                report.findings.append(_prefixed(finding, prefix))
+    if options.validators:
+        for finding in _validate(folder, programs, report, prefix):
+            if selected(finding.code, options):
+                report.findings.append(_prefixed(finding, prefix))
+
+
+def _logged_hyperparameters(folder: Path, report: Report, prefix: str) -> dict[str, str]:
+    """The hyperparameters the folder's train logs printed (the run configuration that produced the claims)."""
+    try:
+        from pgaudit import logs
+    except ImportError:  # the log parser is optional while it is being built
+        return {}
+    merged: dict[str, str] = {}
+    for path in _log_files(folder):
+        try:
+            run = logs.read_log(path, _join(prefix, path.relative_to(folder).as_posix()))
+        except InputError as exc:
+            report.errors.append(InputProblem(exc.path, exc.detail))
+            continue
+        for key, value in run.hyperparameters.items():
+            merged.setdefault(key, value)
+    return merged
+
+
+def _log_lines(folder: Path, prefix: str) -> list[LogLine]:
+    """Raw lines of the folder's train logs, for the branch evidence they carry."""
+    out: list[LogLine] = []
+    for path in _log_files(folder):
+        try:
+            if path.stat().st_size > MAX_LOG_BYTES:
+                continue
+            text = path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if "\x00" in text:
+            continue
+        name = _join(prefix, path.relative_to(folder).as_posix())
+        out.extend(LogLine(name, i, line) for i, line in enumerate(text.splitlines(), start=1))
+    return out
+
+
+def _log_files(folder: Path) -> list[Path]:
+    patterns = ("*.log", "*.txt", "logs/*.txt", "logs/*.log")
+    found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
+    return sorted(p for p in found if p.name.lower() not in ("requirements.txt", "readme.txt") and inside(p, folder))
+
+
+def _validate(folder: Path, programs: list[Program], report: Report, prefix: str) -> Iterable[Finding]:
+    """Record-folder validators (PG5xx); wired in by the validators issue."""
+    return []
+
+
+def _display_root(target: Path) -> Path:
+    """Paths are shown relative to the working directory when the target is inside it."""
+    cwd = Path.cwd()
+    try:
+        target.resolve().relative_to(cwd.resolve())
+        return cwd
+    except ValueError:
+        return target.parent if target.is_file() else target
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        rel = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path.name
+    text = rel.as_posix()
+    return "" if text == "." else text
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}/{path}" if prefix else path
+
+
+def _prefixed(finding: Finding, prefix: str) -> Finding:
+    if not prefix:
+        return finding
+    loc = dataclasses.replace(finding.location, path=_join(prefix, finding.location.path))
+    related = tuple(dataclasses.replace(r, path=_join(prefix, r.path)) for r in finding.related)
+    return dataclasses.replace(finding, location=loc, related=related)
+

@@ -1,0 +1,442 @@
+"""PG101 target-in-hash-key."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from pgaudit.analysis.dataflow import TRAIN, VAL
+from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.index import call_name, dotted
+from pgaudit.findings import Confidence, Finding, Severity
+from rules.base import Example, Rule
+
+_RULINGS = (
+    "https://github.com/openai/parameter-golf/pull/779#issuecomment-4145781641",
+    "https://github.com/openai/parameter-golf/pull/982",
+    "https://github.com/openai/parameter-golf/issues/677",
+)
+
+
+class TargetInHashKey(Rule):
+    """An eval-time table lookup whose key mixes in the token being predicted.
+
+    What it does:
+        Finds hash keys built by combining a target token (`y`, `tgt`, `targets`, the `[1:]` shift of the
+        scored window) with a context hash or context tokens -- XOR, add or multiply, in Python ints, numpy
+        or torch, through helper functions and intermediate variables -- and reports them where such a key
+        is used to *read* a count table whose value feeds the score of validation tokens.
+
+    Why is this bad:
+        The looked-up count depends on x_t itself, so the predictive distribution at position t is not a
+        function of the prefix alone (C1), and only the target's entry is blended, so the implied
+        distribution over the vocabulary does not sum to one (C2). The maintainers banned hashed n-gram
+        caches keyed on the target on 2026-03-27 ("look ahead to the target token to mix probabilities
+        and therefore leak eval tokens").
+
+    Example:
+        full_key = (ctx_hash ^ (tgt_np * PRIMES[k])) & MASK
+        p_ngram = full_counts[full_key] / np.maximum(ctx_counts[ctx_key], 1)
+
+    Legal look-alikes:
+        BigramHash/trigram embeddings over *input* context tokens; counting tables built from training
+        data in the training phase; a target-keyed key used only to *update* tables after the position was
+        scored with a distribution over all V candidates; n-gram code that cannot run under the default or
+        logged configuration (reported at info severity with `reachable: false`).
+
+    References:
+        R12, R15, R16 of the catalogue; PR #779 ruling, PR #982, Issue #677 ban wave.
+    """
+
+    code = "PG101"
+    name = "target-in-hash-key"
+    severity = Severity.ERROR
+    confidence = Confidence.HIGH
+    catalogue_ids = ("R12", "R15", "R16")
+    ruling_urls = _RULINGS
+    condition = "C1"
+    fix = (
+        "Score every position with a distribution over all V candidate tokens built from context-only keys "
+        "(look up each candidate and normalize before reading the target's probability), and use target-keyed "
+        "hashes only to update the tables after the position has been scored."
+    )
+
+    def check(self, facts: Facts) -> Iterable[Finding]:
+        flow = facts.flow
+        reported: set[int] = set()
+        for scope in flow.scopes:
+            for node in facts.index.walk_scope(scope):
+                key = lookup_key(node)
+                if key is None or is_update(node):
+                    continue
+                labels = flow.labels(key, scope)
+                origins = flow.tkey_origin(labels)
+                if not origins:
+                    continue
+                if TRAIN in labels and VAL not in labels:
+                    continue  # a training-time feature over training targets
+                origin_scope, origin = origins[0]
+                if id(origin) in reported:
+                    continue
+                reported.add(id(origin))
+                proven = VAL in labels and TRAIN not in labels
+                lookup_text = _short(node)
+                mix_text = _short(origin)
+                where = (
+                    f" in `{scope.qualname}`" if origin_scope is not scope and not scope.is_module else ""
+                )
+                message = (
+                    f"The lookup `{lookup_text}` (line {node.lineno}){where} reads a table with a key that mixes "  # type: ignore[attr-defined]
+                    f"the target token into the context hash (`{mix_text}`): the value read depends on the token "
+                    "being predicted, so the score at position t uses x_t (C1) and blends only the target's "
+                    "probability (C2)."
+                )
+                if not proven:
+                    message += (
+                        " pgaudit could not establish that these targets are validation tokens; check where "
+                        "the lookup's result goes."
+                    )
+                yield self.finding(
+                    facts,
+                    origin_scope.unit,
+                    origin,
+                    message,
+                    severity=None if proven else Severity.WARNING,
+                    confidence=None if proven else Confidence.MEDIUM,
+                    related=[(scope.unit, node)],
+                    reach_node=node,
+                )
+
+
+def lookup_key(node: ast.AST) -> ast.AST | None:
+    """The key expression if `node` reads a table: `t[key]`, `t.get(key)`, `np.take(t, key)`, `key in t`."""
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+        return node.slice
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In):
+        return node.left
+    if isinstance(node, ast.Call):
+        name = call_name(node)
+        func = node.func
+        method = isinstance(func, ast.Attribute)
+        if name == "get" and method and node.args:
+            return node.args[0]
+        if name == "take":
+            if dotted(func) in ("np.take", "numpy.take", "torch.take") and len(node.args) >= 2:
+                return node.args[1]
+            if method and node.args:
+                return node.args[0]
+        if name in ("gather", "index_select"):
+            args = node.args
+            if dotted(func).startswith("torch.") and len(args) >= 3:
+                return args[2]
+            if method and len(args) >= 2:
+                return args[1]
+    return None
+
+
+def is_update(node: ast.AST) -> bool:
+    """`t[key] = t[key] + 1`: a read that only serves to write the same entry back."""
+    if not isinstance(node, ast.Subscript):
+        return False
+    stmt = getattr(node, "pg_parent", None)
+    while stmt is not None and not isinstance(stmt, ast.stmt):
+        stmt = getattr(stmt, "pg_parent", None)
+    if isinstance(stmt, ast.Assign):
+        text = ast.unparse(node)
+        return any(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in stmt.targets)
+    return False
+
+
+def _short(node: ast.AST, limit: int = 80) -> str:
+    text = " ".join(ast.unparse(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_NGRAM_SETUP = '''
+import os
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PRIMES = np.array([36313, 27191, 51647, 81929], dtype=np.uint64)
+MASK = np.uint64((1 << 22) - 1)
+
+class Hyperparameters:
+    ngram_order = int(os.environ.get("NGRAM_ORDER", "3"))
+    ngram_alpha = float(os.environ.get("NGRAM_ALPHA", "0.3"))
+
+def load_validation_tokens(pattern):
+    return torch.from_numpy(np.fromfile(pattern, dtype=np.uint16).astype(np.int64))
+'''
+
+TargetInHashKey.invalid = (
+    Example(
+        title="numpy backoff cache: context hash XOR target times a prime, read back to score",
+        code=_NGRAM_SETUP
+        + '''
+def eval_ngram(model, val_tokens, args):
+    val_np = val_tokens.numpy()
+    ctx_table = np.zeros(1 << 22, dtype=np.int32)
+    full_table = np.zeros(1 << 22, dtype=np.int32)
+    nll_sum = 0.0
+    for start in range(0, len(val_np) - 1024, 1024):
+        pos = np.arange(start + 3, start + 1024)
+        ctx_hash = np.zeros(len(pos), dtype=np.uint64)
+        for k in range(2):
+            ctx_hash ^= val_np[pos - 2 + k].astype(np.uint64) * PRIMES[k]
+        tgt_np = val_np[pos].astype(np.uint64)
+        full_key = ((ctx_hash ^ (tgt_np * PRIMES[2])) & MASK).astype(np.int64)  # <- expected
+        ctx_key = (ctx_hash & MASK).astype(np.int64)
+        p_ng = full_table[full_key] / np.maximum(ctx_table[ctx_key], 1)
+        with torch.no_grad():
+            logits = model(torch.from_numpy(val_np[pos - 1]))
+        p_model = F.softmax(logits, -1)[torch.arange(len(pos)), torch.from_numpy(val_np[pos])].numpy()
+        nll_sum += float(-np.log((1 - args.ngram_alpha) * p_model + args.ngram_alpha * p_ng).sum())
+        np.add.at(full_table, full_key, 1)
+        np.add.at(ctx_table, ctx_key, 1)
+    return nll_sum
+
+def main():
+    args = Hyperparameters()
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    model = torch.nn.Embedding(1024, 1024)
+    print(eval_ngram(model, val_tokens, args))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="mixes the target token into the context hash",
+    ),
+    Example(
+        title="helper XORs the targets into the hash in place; a cache method reads it",
+        code=_NGRAM_SETUP
+        + '''
+def _hash_with_target(tokens, positions, targets):
+    h = np.zeros(len(positions), dtype=np.uint64)
+    for k in range(2):
+        h ^= tokens[positions - 2 + k].astype(np.uint64) * PRIMES[k]
+    h ^= targets.astype(np.uint64) * PRIMES[3]  # <- expected
+    return h & MASK
+
+class NgramCache:
+    def __init__(self):
+        self.full = np.zeros(1 << 22, dtype=np.int32)
+        self.ctx = np.zeros(1 << 22, dtype=np.int32)
+
+    def probability(self, tokens, positions, targets):
+        full_h = _hash_with_target(tokens, positions, targets)
+        return self.full[full_h] / np.maximum(self.ctx[0], 1)
+
+def eval_val_ngram(val_tokens):
+    cache = NgramCache()
+    val_np = val_tokens.numpy()
+    positions = np.arange(2, len(val_np))
+    targets = val_np[positions]
+    return cache.probability(val_np, positions, targets).sum()
+
+if __name__ == "__main__":
+    eval_val_ngram(load_validation_tokens("data/fineweb_val_000000.bin"))
+''',
+        message="mixes the target token into the context hash",
+    ),
+    Example(
+        title="torch variant: bitwise_xor of the context hash with y * prime",
+        code=_NGRAM_SETUP
+        + '''
+@torch.no_grad()
+def eval_val(model, val_tokens, table):
+    x = val_tokens[:-1]
+    y = val_tokens[1:]
+    ctx_hash = (x * 2654435761) % (1 << 22)
+    key = torch.bitwise_xor(ctx_hash, y * 2246822519) % (1 << 22)  # <- expected
+    hits = table[key].float()
+    logp = F.log_softmax(model(x), -1).gather(-1, y[:, None]).squeeze(-1)
+    return -(logp + 0.1 * hits).mean()
+
+if __name__ == "__main__":
+    eval_val(torch.nn.Embedding(1024, 1024), load_validation_tokens("v.bin"), torch.zeros(1 << 22))
+''',
+        message="(`torch.bitwise_xor(ctx_hash, y * 2246822519)`)",
+    ),
+    Example(
+        title="arithmetic combine without XOR: (ctx * P1 + targets * P2) % buckets",
+        code=_NGRAM_SETUP
+        + '''
+def ngram_bucket(ctx_hashes, targets, buckets):
+    return (ctx_hashes * 91397 + targets.astype(np.int64) * 48571) % buckets  # <- expected
+
+def eval_val(val_tokens):
+    val_np = val_tokens.numpy()
+    ctx = val_np[:-1].astype(np.int64) * 36313
+    counts = np.zeros(1 << 20, dtype=np.int32)
+    tgt = val_np[1:]
+    return counts[ngram_bucket(ctx, tgt, 1 << 20)].sum()
+
+if __name__ == "__main__":
+    eval_val(load_validation_tokens("data/fineweb_val_000000.bin"))
+''',
+        message="mixes the target token",
+    ),
+    Example(
+        title="switched off by default, but the logged run enabled it: an error",
+        code=_NGRAM_SETUP
+        + '''
+def eval_val(val_np, table):
+    ctx_hash = val_np[:-1].astype(np.uint64) * PRIMES[0]
+    tgt = val_np[1:].astype(np.uint64)
+    return table[(ctx_hash ^ (tgt * PRIMES[1])) & MASK].sum()  # <- expected
+
+def main():
+    use_cache = bool(int(os.environ.get("NGRAM_CACHE", "0")))
+    val_np = load_validation_tokens("data/fineweb_val_000000.bin").numpy()
+    if use_cache:
+        print(eval_val(val_np, np.zeros(1 << 22)))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="mixes the target token",
+        env={"NGRAM_CACHE": "1"},
+    ),
+    Example(
+        title="dead code: the n-gram eval is guarded by an order that defaults to 0 (info, reachable: false)",
+        code=_NGRAM_SETUP.replace('"NGRAM_ORDER", "3"', '"NGRAM_ORDER", "0"')
+        + '''
+def ngram_eval(val_np, table):
+    ctx_hash = val_np[:-1].astype(np.uint64) * PRIMES[0]
+    tgt = val_np[1:].astype(np.uint64)
+    return table[(ctx_hash ^ (tgt * PRIMES[1])) & MASK].sum()  # <- expected
+
+def main():
+    args = Hyperparameters()
+    val_np = load_validation_tokens("data/fineweb_val_000000.bin").numpy()
+    if args.ngram_order >= 2:
+        print(ngram_eval(val_np, np.zeros(1 << 22)))
+    print("no n-gram eval")
+
+if __name__ == "__main__":
+    main()
+''',
+        message="does not run under this configuration",
+        severity=Severity.INFO,
+    ),
+)
+
+TargetInHashKey.valid = (
+    Example(
+        title="BigramHash embedding over input ids (current and previous context token)",
+        code='''
+import torch
+from torch import nn
+
+class BigramHashEmbedding(nn.Module):
+    def __init__(self, buckets, dim):
+        super().__init__()
+        self.buckets = buckets
+        self.embed = nn.Embedding(buckets, dim)
+
+    def forward(self, input_ids):
+        t = input_ids.to(torch.int64)
+        prev = torch.nn.functional.pad(t[..., :-1], (1, 0))
+        h = torch.bitwise_xor(36313 * t, 27191 * prev) % self.buckets
+        return self.embed(h)
+
+class GPT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bigram = BigramHashEmbedding(4096, 64)
+        self.head = nn.Linear(64, 1024)
+
+    def forward(self, x, y):
+        logits = self.head(self.bigram(x))
+        return nn.functional.cross_entropy(logits.view(-1, 1024), y.view(-1))
+
+@torch.no_grad()
+def eval_val(model, val_tokens):
+    x = val_tokens[:-1][None]
+    y = val_tokens[1:][None]
+    return model(x, y)
+
+if __name__ == "__main__":
+    eval_val(GPT(), torch.zeros(2049, dtype=torch.int64))
+''',
+    ),
+    Example(
+        title="score-first cache: all V candidates looked up with context-only keys and normalized; the "
+        "target-keyed hash only updates the tables after scoring",
+        code='''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PRIME_CTX, PRIME_TOK = 2654435761, 2246822519
+V, BUCKETS = 1024, 1 << 20
+
+@torch.no_grad()
+def eval_val(model, val_tokens):
+    val_np = val_tokens.numpy().astype(np.int64)
+    pair = np.zeros(BUCKETS, dtype=np.float64)
+    nll = 0.0
+    candidates = np.arange(V, dtype=np.int64)
+    for t in range(1, len(val_np)):
+        ctx_hash = val_np[t - 1] * PRIME_CTX
+        cand_keys = (ctx_hash ^ (candidates * PRIME_TOK)) % BUCKETS
+        counts = pair[cand_keys] + 0.5
+        p_cache = counts / counts.sum()
+        p_model = F.softmax(model(torch.tensor([val_np[t - 1]])), -1)[0].numpy()
+        p = 0.9 * p_model + 0.1 * p_cache
+        y = val_np[t]
+        nll -= np.log(p[y])
+        pair[(ctx_hash ^ (y * PRIME_TOK)) % BUCKETS] += 1
+    return nll
+
+if __name__ == "__main__":
+    eval_val(torch.nn.Embedding(V, V), torch.zeros(64, dtype=torch.int64))
+''',
+    ),
+    Example(
+        title="counting table from training data in the training phase, used as a training-loss weight",
+        code='''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+def build_weights(train_tokens, table):
+    tr = train_tokens.numpy().astype(np.int64)
+    x_prev = tr[:-1] * 36313
+    y = tr[1:]
+    keys = (x_prev ^ (y * 27191)) % len(table)
+    return 1.0 / (1.0 + table[keys])
+
+def train(model, train_tokens, opt):
+    table = np.ones(1 << 20)
+    w = torch.from_numpy(build_weights(train_tokens, table))
+    logits = model(train_tokens[:-1])
+    loss = (F.cross_entropy(logits, train_tokens[1:], reduction="none") * w).mean()
+    loss.backward()
+    opt.step()
+
+if __name__ == "__main__":
+    m = torch.nn.Embedding(1024, 1024)
+    train(m, torch.zeros(64, dtype=torch.int64), torch.optim.SGD(m.parameters(), lr=0.1))
+''',
+    ),
+    Example(
+        title="reading the model's own full distribution at the target and the byte LUT by target",
+        code='''
+import torch
+import torch.nn.functional as F
+
+@torch.inference_mode()
+def eval_val(model, val_tokens, base_bytes_lut):
+    x, y = val_tokens[:-1], val_tokens[1:]
+    logp = F.log_softmax(model(x), -1)
+    nll = -logp.gather(-1, y[:, None]).squeeze(-1)
+    flat = logp.view(-1)[torch.arange(len(y)) * logp.size(-1) + y]
+    return nll.sum(), base_bytes_lut[y].sum(), flat.sum()
+
+if __name__ == "__main__":
+    eval_val(torch.nn.Embedding(16, 16), torch.zeros(9, dtype=torch.int64), torch.ones(16))
+''',
+    ),
+)

@@ -1,0 +1,412 @@
+"""PG301 adapt-before-score."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from pgaudit.analysis.events import Event, val_only
+from pgaudit.analysis.facts import Facts
+from pgaudit.findings import Confidence, Finding, Severity
+from rules.base import Example, Rule
+
+_RULINGS = (
+    "https://github.com/openai/parameter-golf/issues/402",
+    "https://github.com/openai/parameter-golf/pull/1972",
+    "https://github.com/openai/parameter-golf/issues/677",
+)
+
+
+class AdaptBeforeScore(Rule):
+    """Weights are trained on validation tokens before those tokens are scored.
+
+    What it does:
+        Orders, inside each function, the places that *update* weights from validation tokens (a backward
+        pass on a loss derived from them, in code that steps an optimizer or changes parameters in place,
+        directly or through the functions it calls) and the places that *score* validation tokens (a loss
+        computed without gradients, or a call to a function that does). An update that comes before a
+        score -- multi-epoch fine-tuning on `val_tokens` before quantization or before the final eval, or
+        training on a chunk before scoring that chunk -- is reported at the update.
+
+    Why is this bad:
+        The README allows test-time training only "on validation set tokens you've already evaluated your
+        model on". A score computed after adapting on the same tokens uses a state that saw x_t (C3,
+        score-before-update). Pre-quant TTT lineages were closed for exactly this (PR #771, #1376, #1972:
+        "score-after-adapt on validation data").
+
+    Example:
+        ttt_adapt(args, model, val_tokens, epochs=6)   # backward + optimizer.step() on val tokens
+        val_loss, val_bpb = eval_val(args, model, val_tokens)
+
+    Legal look-alikes:
+        Score-first chunked TTT (each chunk scored under no_grad/inference_mode first, then trained, the
+        last chunk not trained); periodic `eval_val` during training; TTT on training shards during the
+        training budget; TTT code switched off by default and off in the logged run (info). Updates on
+        validation tokens whose parameters are thrown away before any scoring (a compile warm-up with a
+        throwaway adapter, PR #1530) are a warning, not an error.
+
+    References:
+        R17, R18 of the catalogue; README (2026-03-20); Issue #402; PR #1972 (cocohearts); Issue #677.
+    """
+
+    code = "PG301"
+    name = "adapt-before-score"
+    severity = Severity.ERROR
+    confidence = Confidence.HIGH
+    catalogue_ids = ("R17", "R18")
+    ruling_urls = _RULINGS
+    condition = "C3"
+    fix = (
+        "Score every chunk of validation tokens under torch.no_grad()/inference_mode() before training on it "
+        "(score-first TTT: score chunk i, then adapt on chunk i, never re-score it), or remove the adaptation "
+        "on validation tokens."
+    )
+
+    def check(self, facts: Facts) -> Iterable[Finding]:
+        events = facts.events
+        for scope in facts.flow.scopes:
+            timeline = events.of(scope).all
+            scores = [e for e in timeline if e.kind == "score" and val_only(e.labels)]
+            if not scores:
+                continue
+            for update in timeline:
+                if update.kind != "update" or not val_only(update.labels):
+                    continue
+                if update.via is not None and "score" in events.of(update.via).kinds:
+                    continue  # a TTT routine that scores as it adapts: its own order is checked inside it
+                later = [s for s in scores if s.order > update.order and s.node is not update.node]
+                if not later:
+                    continue
+                yield self._report(facts, update, later[0])
+
+    def _report(self, facts: Facts, update: Event, score: Event) -> Finding:
+        unit = update.scope.unit
+        related: list[tuple] = [(score.scope.unit, score.node)]
+        inner = self._inner_backward(facts, update)
+        if update.via is not None:
+            where = f" (backward pass at line {inner.line} in `{inner.scope.qualname}`)" if inner else ""
+            what = f"`{_short(update.node)}` (line {update.line}) trains on validation tokens{where}"
+            if inner is not None:
+                related.append((inner.scope.unit, inner.node))
+        else:
+            what = f"a backward pass on a loss computed from validation tokens (line {update.line}) updates weights"
+        message = (
+            f"In `{update.scope.qualname}`, {what}, and `{_short(score.node)}` at line {score.line} then scores "
+            "validation tokens: the score comes from a model already adapted on the tokens it predicts (C3)."
+        )
+        if throwaway(facts, update, score):
+            message += (
+                " The adapted parameters are discarded before that score (a throwaway warm-up adapter), so "
+                "this is a borderline practice rather than a violation (accepted in PR #1530)."
+            )
+            return self.finding(facts, unit, update.node, message, severity=Severity.WARNING, confidence=Confidence.MEDIUM, related=related)
+        return self.finding(facts, unit, update.node, message, related=related)
+
+    @staticmethod
+    def _inner_backward(facts: Facts, update: Event) -> Event | None:
+        if update.via is None:
+            return None
+        for event in facts.events._transitive_events(update.via):
+            if event.kind == "update":
+                return event
+        return None
+
+
+def throwaway(facts: Facts, update: Event, score: Event) -> bool:
+    """The updated objects are local, deleted between the update and the score, and unused by the score."""
+    if update.self_contained:
+        return True
+    if not update.updated:
+        return False
+    scope = update.scope
+    assigned = set(facts.flow.fs[id(scope)].env)
+    score_names = {n.id for n in ast.walk(score.node) if isinstance(n, ast.Name)}
+    deleted: set[str] = set()
+    for node in facts.index.walk_scope(scope):
+        if isinstance(node, ast.Delete) and update.line <= node.lineno <= score.line:
+            deleted |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    for obj in update.updated:
+        base = obj.split(".")[0]
+        if base in scope.params or base not in assigned or base in score_names or base not in deleted:
+            return False
+    return True
+
+
+def _short(node: ast.AST, limit: int = 70) -> str:
+    text = " ".join(ast.unparse(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_SETUP = '''
+import copy
+import os
+import torch
+import torch.nn.functional as F
+
+class Hyperparameters:
+    ttt_enabled = bool(int(os.environ.get("TTT_ENABLED", "1")))
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", "3"))
+    ttt_lr = float(os.environ.get("TTT_LR", "0.0005"))
+
+def load_validation_tokens(pattern):
+    return torch.load(pattern)
+
+@torch.inference_mode()
+def eval_val(model, val_tokens):
+    x, y = val_tokens[:-1], val_tokens[1:]
+    return F.cross_entropy(model(x), y).item()
+'''
+
+AdaptBeforeScore.invalid = (
+    Example(
+        title="pre-quant TTT: several epochs of AdamW on the validation tokens, then the final eval",
+        code=_SETUP
+        + '''
+def ttt_adapt(args, model, val_tokens):
+    opt = torch.optim.AdamW(model.parameters(), lr=args.ttt_lr)
+    for epoch in range(args.ttt_epochs):
+        for start in range(0, len(val_tokens) - 1, 1024):
+            chunk = val_tokens[start : start + 1025]
+            loss = F.cross_entropy(model(chunk[:-1]), chunk[1:])
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        ttt_adapt(args, model, val_tokens)  # <- expected
+    print("final val_loss", eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="trains on validation tokens (backward pass at line",
+    ),
+    Example(
+        title="one function: fine-tune on the validation stream, then score it",
+        code=_SETUP
+        + '''
+def adapt_then_eval(model, val_tokens, epochs=2):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(epochs):
+        loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+        loss.backward()  # <- expected
+        opt.step()
+    with torch.no_grad():
+        return F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item()
+
+if __name__ == "__main__":
+    adapt_then_eval(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="a backward pass on a loss computed from validation tokens",
+    ),
+    Example(
+        title="chunked TTT that trains on each chunk before scoring it",
+        code=_SETUP
+        + '''
+def eval_val_ttt(model, val_tokens, chunk=1024):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    nll = 0.0
+    for start in range(0, len(val_tokens) - 1, chunk):
+        piece = val_tokens[start : start + chunk + 1]
+        loss = F.cross_entropy(model(piece[:-1]), piece[1:])
+        loss.backward()  # <- expected
+        opt.step()
+        opt.zero_grad()
+        with torch.no_grad():
+            nll += F.cross_entropy(model(piece[:-1]), piece[1:], reduction="sum").item()
+    return nll
+
+if __name__ == "__main__":
+    eval_val_ttt(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="a backward pass on a loss computed from validation tokens",
+    ),
+    Example(
+        title="switched off by default, switched on in the logged run: an error",
+        code=_SETUP.replace('"TTT_ENABLED", "1"', '"TTT_ENABLED", "0"')
+        + '''
+def ttt_adapt(args, model, val_tokens):
+    opt = torch.optim.AdamW(model.parameters(), lr=args.ttt_lr)
+    for epoch in range(args.ttt_epochs):
+        loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+        loss.backward()
+        opt.step()
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        ttt_adapt(args, model, val_tokens)  # <- expected
+    print("final val_loss", eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="trains on validation tokens",
+        logged={"ttt_enabled": "True"},
+    ),
+    Example(
+        title="the same code with TTT off by default and no logs: info, reachable false",
+        code=_SETUP.replace('"TTT_ENABLED", "1"', '"TTT_ENABLED", "0"')
+        + '''
+def ttt_adapt(args, model, val_tokens):
+    opt = torch.optim.AdamW(model.parameters(), lr=args.ttt_lr)
+    for epoch in range(args.ttt_epochs):
+        loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+        loss.backward()
+        opt.step()
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        ttt_adapt(args, model, val_tokens)  # <- expected
+    print("final val_loss", eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="does not run under this configuration",
+        severity=Severity.INFO,
+    ),
+    Example(
+        title="compile warm-up on validation tokens with a throwaway adapter, deleted before scoring: warning",
+        code=_SETUP
+        + '''
+class LoRA(torch.nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.zeros(dim, dim))
+
+def eval_val_ttt(model, val_tokens):
+    total = 0.0
+    for start in range(0, len(val_tokens) - 1, 1024):
+        piece = val_tokens[start : start + 1025]
+        with torch.no_grad():
+            total += F.cross_entropy(model(piece[:-1]), piece[1:]).item()
+    return total
+
+def run_eval(model, val_tokens):
+    warm = LoRA(1024)
+    warm_opt = torch.optim.AdamW(warm.parameters(), lr=1e-3)
+    x, y = val_tokens[:64], val_tokens[1:65]
+    (F.cross_entropy(model(x) @ warm.a, y)).backward()  # <- expected
+    warm_opt.step()
+    del warm, warm_opt
+    return eval_val_ttt(model, val_tokens)
+
+if __name__ == "__main__":
+    run_eval(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="throwaway warm-up adapter",
+        severity=Severity.WARNING,
+    ),
+)
+
+AdaptBeforeScore.valid = (
+    Example(
+        title="score-first chunked TTT: score under no_grad, then train on the scored chunk, never the last",
+        code=_SETUP
+        + '''
+def eval_val_sliding_ttt(args, model, val_tokens, chunk=1024):
+    opt = torch.optim.SGD(model.parameters(), lr=args.ttt_lr)
+    starts = list(range(0, len(val_tokens) - 1, chunk))
+    loss_sum = 0.0
+    for ci, start in enumerate(starts):
+        piece = val_tokens[start : start + chunk + 1]
+        with torch.no_grad():
+            loss_sum += F.cross_entropy(model(piece[:-1]), piece[1:], reduction="sum").item()
+        is_last_chunk = ci == len(starts) - 1
+        if not is_last_chunk and args.ttt_epochs > 0:
+            for _ in range(args.ttt_epochs):
+                loss = F.cross_entropy(model(piece[:-1]), piece[1:])
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+    return loss_sum
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    print("legal_ttt", eval_val_sliding_ttt(args, model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="periodic eval_val during training, training on training shards",
+        code=_SETUP
+        + '''
+def main():
+    model = torch.nn.Embedding(1024, 1024)
+    opt = torch.optim.AdamW(model.parameters())
+    train_tokens = torch.load("data/fineweb_train_000000.bin")
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    for step in range(100):
+        x, y = train_tokens[step : step + 1024], train_tokens[step + 1 : step + 1025]
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        if step % 10 == 0:
+            print("val_loss", eval_val(model, val_tokens))
+    print("final", eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="TTT on training shards during the training budget, then the final eval",
+        code=_SETUP
+        + '''
+def ttt_on_train(model, train_tokens, epochs):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(epochs):
+        loss = F.cross_entropy(model(train_tokens[:-1]), train_tokens[1:])
+        loss.backward()
+        opt.step()
+
+def main():
+    model = torch.nn.Embedding(1024, 1024)
+    train_tokens = torch.load("data/fineweb_train_000001.bin")
+    ttt_on_train(model, train_tokens, 2)
+    print(eval_val(model, load_validation_tokens("data/fineweb_val_000000.bin")))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="pre-eval TTT present but disabled by default, and the logs show it off",
+        code=_SETUP.replace('"TTT_ENABLED", "1"', '"TTT_ENABLED", "0"')
+        + '''
+def ttt_adapt(args, model, val_tokens):
+    opt = torch.optim.AdamW(model.parameters(), lr=args.ttt_lr)
+    for epoch in range(args.ttt_epochs):
+        loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+        loss.backward()
+        opt.step()
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        ttt_adapt(args, model, val_tokens)
+    print("final val_loss", eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        logged={"ttt_enabled": "False"},
+    ),
+)
