@@ -461,8 +461,8 @@ class Evaluator:
         if self._call_sites is None:
             self._call_sites = {}
             for s in self.index.scopes:
-                for node in self.index.walk_scope(s):
-                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
+                for node in self.index.calls_in(s):
+                    if isinstance(node.func, ast.Name | ast.Attribute):
                         callee = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
                         self._call_sites.setdefault(callee, []).append((node, s))
         position = scope.params.index(name)

@@ -18,6 +18,7 @@ concrete labels of a function's parameters are the union over its live call site
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -194,10 +195,9 @@ class Flow:
         """What each parameter may hold: the union over live call sites of the arguments passed."""
         sites: list[tuple[ast.Call, Scope, Scope]] = []
         for scope in self.scopes:
-            for node in self.index.walk_scope(scope):
-                if isinstance(node, ast.Call):
-                    for callee in self.resolve(node, scope):
-                        sites.append((node, scope, callee))
+            for node in self.index.calls_in(scope):
+                for callee in self.resolve(node, scope):
+                    sites.append((node, scope, callee))
         for _ in range(6):
             changed = False
             for call, caller, callee in sites:
@@ -348,6 +348,7 @@ def _bind_args(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
     return out
 
 
+@functools.lru_cache(maxsize=8192)
 def _intrinsic(name: str) -> Labels:
     out = set()
     if is_val_data_name(name):

@@ -167,18 +167,17 @@ class Events:
             changed = False
             for scope in self.flow.scopes:
                 se = self.by_scope[id(scope)]
-                for node in self.index.walk_scope(scope):
-                    if isinstance(node, ast.Call):
-                        for callee in self.flow.resolve(node, scope):
-                            ce = self.by_scope.get(id(callee))
-                            if ce is None:
-                                continue
-                            if ce.has_step and not se.has_step and callee.name not in ("__init__",):
-                                se.has_step = True
-                                changed = True
-                            if not ce.kinds <= se.kinds:
-                                se.kinds |= ce.kinds
-                                changed = True
+                for node in self.index.calls_in(scope):
+                    for callee in self.flow.resolve(node, scope):
+                        ce = self.by_scope.get(id(callee))
+                        if ce is None:
+                            continue
+                        if ce.has_step and not se.has_step and callee.name not in ("__init__",):
+                            se.has_step = True
+                            changed = True
+                        if not ce.kinds <= se.kinds:
+                            se.kinds |= ce.kinds
+                            changed = True
             if not changed:
                 break
         # An update needs a step somewhere: drop backward passes that only compute gradients (saliency,
@@ -192,13 +191,12 @@ class Events:
             changed = False
             for scope in self.flow.scopes:
                 se = self.by_scope[id(scope)]
-                for node in self.index.walk_scope(scope):
-                    if isinstance(node, ast.Call):
-                        for callee in self.flow.resolve(node, scope):
-                            ce = self.by_scope.get(id(callee))
-                            if ce is not None and not ce.kinds <= se.kinds:
-                                se.kinds |= ce.kinds
-                                changed = True
+                for node in self.index.calls_in(scope):
+                    for callee in self.flow.resolve(node, scope):
+                        ce = self.by_scope.get(id(callee))
+                        if ce is not None and not ce.kinds <= se.kinds:
+                            se.kinds |= ce.kinds
+                            changed = True
             if not changed:
                 break
 
@@ -212,9 +210,7 @@ class Events:
 
     def _call_events(self, scope: Scope) -> None:
         se = self.by_scope[id(scope)]
-        for node in self.index.walk_scope(scope):
-            if not isinstance(node, ast.Call):
-                continue
+        for node in self.index.calls_in(scope):
             for callee in self.flow.resolve(node, scope):
                 if callee is scope:
                     continue

@@ -11,6 +11,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pgaudit.source.parse import tree_nodes
 from pgaudit.source.program import CodeUnit, Program
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -96,12 +97,16 @@ class ProgramIndex:
         self.functions_by_name: dict[str, list[Scope]] = {}
         self.classes_by_name: dict[str, list[ClassInfo]] = {}
         self.scope_of_def: dict[int, Scope] = {}
+        self._scope_nodes: dict[int, list[ast.AST]] = {}
+        self._scope_calls: dict[int, list[ast.Call]] = {}
+        self._resolved: dict[tuple[int, int], list[Scope]] = {}
         for unit in program.units:
             self._index_unit(unit)
 
     # --- building ------------------------------------------------------------------------------
 
     def _index_unit(self, unit: CodeUnit) -> None:
+        tree_nodes(unit.tree)  # parent links
         module_scope = Scope(unit.tree, unit, "<module>", "<module>")
         self.scopes.append(module_scope)
         self.module_scopes.append(module_scope)
@@ -110,7 +115,6 @@ class ProgramIndex:
         while stack:
             node, scope, cls = stack.pop()
             for child in ast.iter_child_nodes(node):
-                child.pg_parent = node  # type: ignore[attr-defined]
                 if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                     inner = self._add_function(child, unit, scope, cls)
                     stack.append((child, inner, None))
@@ -163,6 +167,13 @@ class ProgramIndex:
 
     def resolve_call(self, call: ast.Call, caller: Scope | None = None) -> list[Scope]:
         """Functions a call may reach, by name: functions, methods, constructors (`Cls(...)` -> __init__)."""
+        key = (id(call), id(caller))
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolved[key] = self._resolve_call(call, caller)
+        return found
+
+    def _resolve_call(self, call: ast.Call, caller: Scope | None) -> list[Scope]:
         func = call.func
         if isinstance(func, ast.Name):
             return self.resolve_name(func.id, caller, called=True)
@@ -202,8 +213,20 @@ class ProgramIndex:
     def _is_sibling_module(self, name: str) -> bool:
         return any(u.path.rsplit("/", 1)[-1] == f"{name}.py" for u in self.program.units if u.role == "module")
 
-    def walk_scope(self, scope: Scope) -> Iterator[ast.AST]:
-        """Nodes of a scope's own body, not descending into nested function or class bodies."""
+    def walk_scope(self, scope: Scope) -> list[ast.AST]:
+        """Nodes of a scope's own body (not nested function bodies), in source order; computed once."""
+        cached = self._scope_nodes.get(id(scope))
+        if cached is None:
+            cached = self._scope_nodes[id(scope)] = list(self._walk_scope(scope))
+        return cached
+
+    def calls_in(self, scope: Scope) -> list[ast.Call]:
+        cached = self._scope_calls.get(id(scope))
+        if cached is None:
+            cached = self._scope_calls[id(scope)] = [n for n in self.walk_scope(scope) if isinstance(n, ast.Call)]
+        return cached
+
+    def _walk_scope(self, scope: Scope) -> Iterator[ast.AST]:
         stack = list(reversed(scope.body)) if not isinstance(scope.node, ast.Lambda) else []
         while stack:
             node = stack.pop()

@@ -18,6 +18,23 @@ import warnings
 from pgaudit.errors import InputError
 
 _CACHE: dict[str, ast.Module] = {}
+_NODES: dict[int, list[ast.AST]] = {}
+
+
+def tree_nodes(tree: ast.Module) -> list[ast.AST]:
+    """Every node of a parsed tree, in `ast.walk` order; each node knows its parent (`node.pg_parent`).
+
+    Computed once per tree: source loading, the index and the rules all reuse it.
+    """
+    nodes = _NODES.get(id(tree))
+    if nodes is None:
+        nodes = [tree]
+        for node in nodes:  # breadth-first, like ast.walk, growing the list as it goes
+            for child in ast.iter_child_nodes(node):
+                child.pg_parent = node  # type: ignore[attr-defined]
+                nodes.append(child)
+        _NODES[id(tree)] = nodes
+    return nodes
 
 
 def parse_python(text: str, display: str) -> ast.Module:
@@ -28,6 +45,7 @@ def parse_python(text: str, display: str) -> ast.Module:
         return cached
     tree = _parse_uncached(text, display)
     _CACHE[key] = tree
+    tree_nodes(tree)
     return tree
 
 
@@ -37,7 +55,7 @@ def _parse_uncached(text: str, display: str) -> ast.Module:
             warnings.simplefilter("ignore")  # invalid escape sequences etc. are the author's business
             return ast.parse(text, filename=display)
     except SyntaxError as host_error:
-        lowered = _lower_with_libcst(text)
+        lowered = _lower_statements(text, host_error) or _lower_with_libcst(text)
         if lowered is None:
             line = host_error.lineno or 0
             raise InputError(
@@ -53,6 +71,58 @@ def _parse_uncached(text: str, display: str) -> ast.Module:
             ) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise InputError(display, f"cannot parse: {type(exc).__name__}: {exc}") from None
+
+
+def _lower_statements(text: str, error: SyntaxError, attempts: int = 64) -> str | None:
+    """Lower just the top-level statements the host parser rejects, found by indentation.
+
+    A top-level statement starts at an unindented line; each failing one is parsed and lowered by libcst
+    on its own. None when that does not work out (the caller then lowers the whole module).
+    """
+    import libcst as cst
+
+    lines = text.split("\n")
+    for _ in range(attempts):
+        start, end = _statement_span(lines, (error.lineno or 1) - 1)
+        snippet = "\n".join(lines[start:end]) + "\n"
+        try:
+            module = cst.parse_module(snippet)
+        except (cst.ParserSyntaxError, RecursionError, ValueError):
+            return None
+        lowered = module.visit(_Lowerer(module)).code.split("\n")[:-1]
+        if len(lowered) != end - start or lowered == lines[start:end]:
+            return None
+        lines[start:end] = lowered
+        candidate = "\n".join(lines)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse(candidate)
+            return candidate
+        except SyntaxError as exc:
+            error = exc
+    return None
+
+
+def _statement_span(lines: list[str], index: int) -> tuple[int, int]:
+    """[start, end) of the top-level statement holding line `index`: from the nearest unindented line above
+    (with its decorators) to the next unindented line that is not a closing bracket or an `else`."""
+    index = min(max(index, 0), len(lines) - 1)
+
+    def opens(line: str) -> bool:
+        return bool(line) and not line[0].isspace() and not line.startswith((")", "]", "}", "#"))
+
+    start = index
+    while start > 0 and not opens(lines[start]):
+        start -= 1
+    while start > 0 and lines[start - 1].startswith("@"):
+        start -= 1
+    end = index + 1
+    while end < len(lines) and not (
+        opens(lines[end]) and not lines[end].startswith(("else", "elif", "except", "finally", "@"))
+    ):
+        end += 1
+    return start, end
 
 
 def _lower_with_libcst(text: str) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
 from pgaudit.source.guards import count_lines, decode_source, read_source
-from pgaudit.source.parse import parse_python
+from pgaudit.source.parse import parse_python, tree_nodes
 from pgaudit.source.unwrap import MAX_NESTING, find_payloads, opaque_execs
 
 # Entry scripts in the order a folder is searched; early records used nonstandard names (R29).
@@ -136,7 +136,10 @@ def _load_file(program: Program, path: Path, role: str, seen: set[Path]) -> None
         AuditedFile(display, source.sha256, source.line_count, source.raw_bytes, role, payload_info)
     )
     for unit in [outer, *[u for u in program.units if u.path == display and u.in_payload]]:
-        for ref in _sibling_refs(unit, path, program.root):
+        refs = _sibling_refs(unit, path, program.root)
+        resolved = {r.line for r in refs if r.kind == "exec"}
+        program.opaque = [(u, c) for u, c in program.opaque if not (u is unit and c.lineno in resolved)]
+        for ref in refs:
             program.siblings.append(ref)
             target = program.root / ref.target
             if ref.kind in ("import", "exec") and target.suffix == ".py" and target.is_file():
@@ -182,7 +185,7 @@ def _sibling_refs(unit: CodeUnit, file_path: Path, root: Path) -> list[SiblingRe
         if target.exists() or kind == "exec":
             refs.append(SiblingRef(unit.path, node.lineno, kind, _display(target, root), unit.in_payload))  # type: ignore[attr-defined]
 
-    for node in ast.walk(unit.tree):
+    for node in tree_nodes(unit.tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 mod = _module_file(folder, alias.name)
@@ -194,6 +197,7 @@ def _sibling_refs(unit: CodeUnit, file_path: Path, root: Path) -> list[SiblingRe
                 add("import", mod, node)
         elif isinstance(node, ast.Call):
             _call_refs(node, file_path, add)
+    _native_refs(unit, folder, add)
     return refs
 
 
@@ -218,15 +222,24 @@ def _call_refs(node: ast.Call, file_path: Path, add) -> None:  # type: ignore[no
         path = _opened_path(node.args[0], file_path) if name == "exec" else static_path(node.args[0], file_path)
         if path:
             add("exec", path, node)
-        return
-    # Any string literal naming a sibling C/CUDA source or shared library used by a call.
-    for arg in [*node.args, *(kw.value for kw in node.keywords)]:
-        for sub in ast.walk(arg):
-            path = static_path(sub, file_path) if isinstance(sub, ast.expr) else None
-            if path and path.endswith(_C_SUFFIXES):
-                add("c-source", path, node)
-            elif path and path.endswith(".so"):
-                add("shared-library", path, node)
+
+
+def _native_refs(unit: CodeUnit, folder: Path, add) -> None:  # type: ignore[no-untyped-def]
+    """String literals naming a sibling C/CUDA source or shared library (compiled or loaded at run time)."""
+    for node in tree_nodes(unit.tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 300):
+            continue
+        value = node.value
+        kind = "c-source" if value.endswith(_C_SUFFIXES) else "shared-library" if value.endswith(".so") else None
+        if kind is None or "\n" in value:
+            continue
+        for candidate in (value, Path(value).name):
+            if not candidate.startswith(("/", "..")) and (folder / candidate).is_file():
+                stmt = node
+                while not hasattr(stmt, "lineno") and getattr(stmt, "pg_parent", None) is not None:
+                    stmt = stmt.pg_parent  # type: ignore[attr-defined]
+                add(kind, candidate, stmt)
+                break
 
 
 def _opened_path(node: ast.expr, file_path: Path) -> str | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgaudit.errors import InputError
+from pgaudit.source.parse import tree_nodes
 
 MAX_PAYLOAD_BYTES = 50 * 1024 * 1024  # a whole record is < 200 KB; 50 MB is a bomb
 MAX_NESTING = 4
@@ -56,7 +57,7 @@ def find_payloads(tree: ast.Module, display: str) -> list[Payload]:
     aliases = _import_aliases(tree)
     constants = _module_constants(tree)
     found: list[Payload] = []
-    for node in ast.walk(tree):
+    for node in tree_nodes(tree):
         if not (isinstance(node, ast.Call) and _callee(node) in ("exec", "eval") and node.args):
             continue
         arg = node.args[0]
@@ -83,7 +84,7 @@ def opaque_execs(tree: ast.Module, payload_nodes: set[int]) -> list[ast.Call]:
     """exec/eval calls whose code pgaudit cannot see (not a literal and not a decodable payload)."""
     constants = _module_constants(tree)
     out = []
-    for node in ast.walk(tree):
+    for node in tree_nodes(tree):
         if isinstance(node, ast.Call) and _callee(node) in ("exec", "eval") and node.args:
             if id(node) in payload_nodes or _is_plain_literal(node.args[0], constants):
                 continue
@@ -104,7 +105,7 @@ def _is_plain_literal(node: ast.expr, constants: dict[str, Any]) -> bool:
 def _import_aliases(tree: ast.Module) -> dict[str, str]:
     """Local name -> dotted origin, for the codec modules only (`import lzma as L` -> {"L": "lzma"})."""
     aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in tree_nodes(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name in _CODEC_MODULES:
