@@ -5,7 +5,9 @@ Library modules are imported inside the commands so that `pgaudit --version` sta
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import typer
 
@@ -33,6 +35,155 @@ def _root(
     """pgaudit: is this Parameter Golf submission legal, and are its claims true?"""
 
 
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not key.replace("_", "").isalnum():
+            fail(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key.strip()] = value
+    return env
+
+
+def _codes(values: list[str]) -> tuple[str, ...]:
+    return tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+
+
+@app.command()
+def check(
+    paths: list[Path] = typer.Argument(..., help="train_gpt.py files, record folders, or folders of record folders."),
+    output_format: str = typer.Option("text", "--format", "-f", help="Output format: text or json."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file (atomically)."),
+    env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
+    select: list[str] = typer.Option([], "--select", help="Only these codes or prefixes (PG1, PG301,...)."),
+    ignore: list[str] = typer.Option([], "--ignore", help="Skip these codes or prefixes."),
+    no_logs: bool = typer.Option(False, "--no-logs", help="Ignore the folder's logs and documented run command."),
+    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on findings at or above: error, warning, info."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
+    hide_info: bool = typer.Option(False, "--hide-info", help="Do not print info findings (text format)."),
+) -> None:
+    """Audit scripts and record folders: evaluation-rule violations, with file:line, ruling and fix."""
+    from pgaudit.engine import AuditOptions, audit_paths
+    from pgaudit.findings import Severity
+    from pgaudit.render import FORMATS
+
+    if output_format not in FORMATS:
+        fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
+    try:
+        threshold = Severity.parse(fail_on)
+    except ValueError as exc:
+        fail(str(exc))
+    options = AuditOptions(env=_parse_env(env), select=_codes(select), ignore=_codes(ignore), use_logs=not no_logs)
+    report = audit_paths(paths, options, progress=_progress_factory(output_format, output))
+    for problem in report.errors:  # one line each on stderr, whatever the format
+        typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
+    if report.errors and not report.files:
+        raise typer.Exit(2)  # nothing could be audited: the error lines are the whole answer
+    _emit(report, output_format, output, hide_info)
+    if report.errors:
+        raise typer.Exit(2)
+    if not exit_zero and any(f.severity >= threshold for f in report.active()):
+        raise typer.Exit(1)
+
+
+def _progress_factory(output_format: str, output: Path | None):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr for multi-folder audits, only when stderr is a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None
+    from rich.progress import Progress
+
+    def factory(total: int):  # type: ignore[no-untyped-def]
+        if total < 2:
+            return None
+        return Progress(console=console, transient=True)
+
+    return factory
+
+
+def _emit(report, output_format: str, output: Path | None, hide_info: bool) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from pgaudit.atomic import write_atomic
+
+    if output_format == "json":
+        from pgaudit.render.json import render_json
+
+        text = render_json(report)
+        if output:
+            write_atomic(output, text)
+        else:
+            sys.stdout.write(text)
+        return
+    from pgaudit.render.text import render_text
+
+    if output:
+        import io
+
+        buffer = io.StringIO()
+        render_text(report, Console(file=buffer, color_system=None, width=120, soft_wrap=True), not hide_info)
+        write_atomic(output, buffer.getvalue())
+    else:
+        render_text(report, Console(highlight=False, soft_wrap=not sys.stdout.isatty()), not hide_info)
+
+
+@app.command("rules")
+def list_rules(output_format: str = typer.Option("text", "--format", "-f", help="text or json")) -> None:
+    """List the rule codes, names, severities and catalogue IDs."""
+    import json
+
+    from rules import REGISTRY
+
+    rows = [
+        {
+            "code": code,
+            "name": cls.name,
+            "severity": cls.severity.label,
+            "confidence": cls.confidence.label,
+            "condition": cls.condition,
+            "catalogue_ids": list(cls.catalogue_ids),
+            "summary": cls.summary(),
+        }
+        for code, cls in REGISTRY.items()
+    ]
+    if output_format == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="pgaudit rules")
+    for column in ("code", "name", "severity", "condition", "catalogue", "summary"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["code"], row["name"], row["severity"], row["condition"] or "", " ".join(row["catalogue_ids"]), row["summary"]
+        )
+    Console().print(table)
+
+
+@app.command()
+def explain(code: str = typer.Argument(..., help="A rule code, e.g. PG101.")) -> None:
+    """Show a rule's documentation, rulings and examples."""
+    import rules
+
+    cls = rules.get(code)
+    if cls is None:
+        fail(f"unknown rule code {code!r} (see `pgaudit rules`)")
+    lines = [f"{cls.code} {cls.name}  ({cls.severity.label}, {cls.confidence.label} confidence)", "", cls.doc(), ""]
+    lines.append("Rulings:")
+    lines += [f"  {url}" for url in cls.ruling_urls]
+    if cls.fix:
+        lines += ["", f"Fix: {cls.fix}"]
+    for title, examples in (("Flagged (INVALID)", cls.invalid), ("Not flagged (VALID)", cls.valid)):
+        if examples:
+            lines += ["", f"{title} examples:"]
+            lines += [f"  - {ex.title}" for ex in examples if ex.title]
+    typer.echo("\n".join(lines))
+
+
 def fail(message: str, code: int = 2) -> None:
     """One line on stderr, then exit: the contract for every bad input."""
     typer.echo(f"pgaudit: {message}", err=True)
@@ -43,10 +194,15 @@ def main() -> None:
     from pgaudit.errors import PgauditError
 
     try:
-        app()
+        app()  # standalone mode: typer turns usage errors into exit 2 and typer.Exit into the exit code
     except PgauditError as exc:
         typer.echo(f"pgaudit: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("pgaudit: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug in pgaudit: still one line, exit 2 (PGAUDIT_DEBUG=1 for the traceback)
+        if os.environ.get("PGAUDIT_DEBUG"):
+            raise
+        typer.echo(f"pgaudit: internal error: {type(exc).__name__}: {exc} (set PGAUDIT_DEBUG=1 for details)", err=True)
+        sys.exit(2)

@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pgaudit import __version__
 from pgaudit.analysis.evidence import LogLine
@@ -36,25 +37,65 @@ def selected(code: str, options: AuditOptions) -> bool:
     return not any(code.startswith(p.upper()) for p in options.ignore)
 
 
-def audit(target: Path, options: AuditOptions | None = None) -> Report:
-    """Audit a script, a record folder, or a folder of record folders."""
+def audit(target: Path, options: AuditOptions | None = None, report: Report | None = None) -> Report:
+    """Audit a script, a record folder, or a folder of record folders (into `report`, if given)."""
     options = options or AuditOptions()
-    display_root = _display_root(target)
-    report = Report(target=_display(target, display_root), tool_version=__version__)
-    if not target.exists() and not target.is_symlink():
-        raise InputError(str(target), "no such file or directory")
-    if target.is_file() or (target.is_symlink() and not target.is_dir()):
-        folders = [(target.parent, [target])]
-    else:
-        folders = _record_folders(target)
-        if not folders:
-            raise InputError(str(target), "no Python file to audit in this directory")
+    folders, root = plan(target)
+    if target.is_file():  # a lone script: audit the code only; point check at the folder for its logs
+        options = dataclasses.replace(options, use_logs=False, validators=False)
+    report = report or Report(target=_display(target, root), tool_version=__version__)
     for folder, entries in folders:
         if options.progress:
-            options.progress(_display(folder, display_root))
-        _audit_folder(folder, entries, options, report, display_root)
+            options.progress(_display(folder, root) or folder.name)
+        audit_folder(folder, entries, options, report, root)
     report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
     return report
+
+
+def audit_paths(
+    targets: list[Path], options: AuditOptions, progress: Callable[[int], Any] | None = None
+) -> Report:
+    """Audit several targets into one report (paths relative to the working directory where possible)."""
+    planned = [(target, *plan(target)) for target in targets]
+    total = sum(len(folders) for _, folders, _ in planned)
+    report = Report(target=", ".join(str(t) for t in targets), tool_version=__version__)
+    bar = progress(total) if progress else None
+    task = bar.add_task("auditing", total=total) if bar is not None else None
+    try:
+        if bar is not None:
+            bar.start()
+        for target, folders, root in planned:
+            folder_options = options
+            if target.is_file():
+                folder_options = dataclasses.replace(options, use_logs=False, validators=False)
+            for folder, entries in folders:
+                if bar is not None:
+                    bar.update(task, description=_display(folder, root) or folder.name)
+                audit_folder(folder, entries, folder_options, report, root)
+                if bar is not None:
+                    bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
+    return report
+
+
+def plan(target: Path) -> tuple[list[tuple[Path, list[Path]]], Path]:
+    """The record folders to audit under `target` with their entry scripts, and the display root."""
+    if not target.exists() and not target.is_symlink():
+        raise InputError(str(target), "no such file or directory")
+    root = _display_root(target)
+    if target.is_symlink() and not target.exists():
+        raise InputError(str(target), "broken symbolic link")
+    if target.is_file():
+        if target.suffix != ".py":
+            raise InputError(str(target), "not a Python file (expected a .py script or a record folder)")
+        return [(target.parent, [target])], root
+    folders = _record_folders(target)
+    if not folders:
+        raise InputError(str(target), "no Python file to audit in this directory")
+    return folders, root
 
 
 def _record_folders(target: Path) -> list[tuple[Path, list[Path]]]:
@@ -74,7 +115,8 @@ def _record_folders(target: Path) -> list[tuple[Path, list[Path]]]:
     return out
 
 
-def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
+def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
+    """Audit one record folder (or one script) into `report`."""
     from rules import REGISTRY
 
     prefix = _display(folder, root)
@@ -155,13 +197,14 @@ def _validate(folder: Path, programs: list[Program], report: Report, prefix: str
 
 
 def _display_root(target: Path) -> Path:
-    """Paths are shown relative to the working directory when the target is inside it."""
+    """Paths are shown relative to the working directory when the target is inside it, else relative to
+    the target's parent (so the folder's own name stays visible)."""
     cwd = Path.cwd()
     try:
         target.resolve().relative_to(cwd.resolve())
         return cwd
     except ValueError:
-        return target.parent if target.is_file() else target
+        return target.resolve().parent
 
 
 def _display(path: Path, root: Path) -> str:

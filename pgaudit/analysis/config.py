@@ -190,15 +190,16 @@ class Evaluator:
         self.index = index
         self.config = config
         self.attributes = attributes
-        self._cache: dict[tuple[int, int], tuple[Any, tuple[str, ...]]] = {}
-        self._active: set[tuple[int, int]] = set()
+        # Keyed by the node itself (not its id): a cached node stays alive, so keys are never reused.
+        self._cache: dict[tuple[ast.AST, int], tuple[Any, tuple[str, ...]]] = {}
+        self._active: set[tuple[ast.AST, int]] = set()
         self._local_assigns: dict[int, dict[str, list[ast.expr]]] = {}
         self._call_sites: dict[str, list[tuple[ast.Call, Scope]]] | None = None
 
     # --- public ----------------------------------------------------------------------------------
 
     def value(self, expr: ast.expr, scope: Scope, trace: Trace | None = None) -> Any:
-        key = (id(expr), id(scope))
+        key = (expr, id(scope))
         if key in self._cache:
             result, reads = self._cache[key]
             if trace is not None:

@@ -94,23 +94,37 @@ class Facts:
         return scope.unit if scope else None
 
     def reachability(self, node: ast.AST) -> Reachability:
-        """Whether `node` runs under the defaults, the official launch and the logged run (if any)."""
+        """Whether `node` runs under the defaults, the official launch and the submitted run (if known)."""
         verdicts: dict[str, Verdict] = {name: r.verdict(node) for name, r in self.reach.items()}
-        default = verdicts["default"]
-        official = verdicts["official"]
-        logged = verdicts.get("logged")
-        parts = []
-        if logged is not None:
-            parts.append(_sentence("in the submitted run configuration", logged))
-        parts.append(_sentence("with the default environment", default))
-        if official.live != default.live:
-            parts.append(_sentence("under the official 8-GPU torchrun launch", official))
+        default, official, logged = verdicts["default"], verdicts["official"], verdicts.get("logged")
+        where = {
+            "logged": "in the submitted run configuration",
+            "default": "with the default environment",
+            "official": "under the official 8-GPU torchrun launch",
+        }
+        order = ["logged", "default", "official"] if logged is not None else ["default", "official"]
+        groups: list[tuple[Verdict, list[str]]] = []
+        for name in order:
+            verdict = verdicts[name]
+            for seen, names in groups:
+                if seen.live == verdict.live and (seen.detail == verdict.detail or verdict.live is True):
+                    names.append(name)
+                    break
+            else:
+                groups.append((verdict, [name]))
+        parts = [_sentence(_join([where[n] for n in names], verdict.live is not False), verdict) for verdict, names in groups]
         return Reachability(
             default=default.live,
             logged=None if logged is None else logged.live,
             detail="; ".join(p for p in parts if p),
             official=official.live,
         )
+
+
+def _join(phrases: list[str], positive: bool) -> str:
+    if len(phrases) < 2:
+        return "".join(phrases)
+    return ", ".join(phrases[:-1]) + (" and " if positive else " or ") + phrases[-1]
 
 
 def _sentence(where: str, verdict: Verdict) -> str:

@@ -81,6 +81,7 @@ class Reach:
         self._truth: dict[int, tuple[bool | None, Trace]] = {}
         self.live: dict[int, Scope] = {}
         self.caller: dict[int, tuple[Scope, ast.AST]] = {}  # first live reference that made a scope live
+        self.blocked: dict[int, str] = {}  # why a reference to a scope was ruled out (first reason seen)
         self._propagate()
 
     def guard_truth(self, guard_node: ast.If | ast.While | ast.IfExp, scope: Scope) -> tuple[bool | None, Trace]:
@@ -97,9 +98,13 @@ class Reach:
         return self._truth[key]
 
     def path_state(self, guards: tuple[Guard, ...], scope: Scope) -> tuple[bool | None, str]:
-        """False if some guard rules the path out; None if some guard is unknown; True otherwise."""
+        """False if some guard rules the path out; None if some guard is unknown; True otherwise.
+
+        The detail explains the deciding guard; for a live path it names guards the logs proved.
+        """
         state: bool | None = True
         unknown_detail = ""
+        proven: list[str] = []
         for guard_node, in_body in guards:
             truth, trace = self.guard_truth(guard_node, scope)
             if truth is None:
@@ -109,7 +114,11 @@ class Reach:
                 continue
             if truth != in_body:
                 return False, _describe(guard_node, scope, trace, truth)
-        return state, unknown_detail
+            if any(r.startswith("the log shows") for r in trace.reads):
+                proven.append(_describe(guard_node, scope, trace, truth))
+        if state is None:
+            return None, unknown_detail
+        return True, "; ".join(proven)
 
     def _propagate(self) -> None:
         work: list[Scope] = []
@@ -119,8 +128,10 @@ class Reach:
         while work:
             scope = work.pop()
             for node, guards in self.refs.by_scope[id(scope)].refs:
-                state, _ = self.path_state(guards, scope)
+                state, why = self.path_state(guards, scope)
                 if state is False:
+                    for target in self._targets(node, scope):
+                        self.blocked.setdefault(id(target), f"the call at line {getattr(node, 'lineno', '?')} is {why}")
                     continue
                 for target in self._targets(node, scope):
                     if id(target) not in self.live:
@@ -143,14 +154,24 @@ class Reach:
         if scope is None:
             return Verdict(None, "")
         if id(scope) not in self.live:
-            return Verdict(False, f"`{scope.qualname}` is never called on a path from the entry point")
+            why = self._why_dead(scope)
+            return Verdict(False, why)
         state, detail = self.path_state(guards_of(node, scope), scope)
         if state is False:
             return Verdict(False, detail)
         chain = self.call_chain(scope)
-        if state is None:
-            return Verdict(None, detail + (f"; {chain}" if chain else ""))
-        return Verdict(True, chain)
+        return Verdict(state, "; ".join(p for p in (detail, chain) if p))
+
+    def _why_dead(self, scope: Scope) -> str:
+        cur: Scope | None = scope
+        while cur is not None and not cur.is_module:
+            if id(cur) in self.blocked:
+                prefix = "" if cur is scope else f"`{cur.qualname}`, which contains it: "
+                return f"`{scope.qualname}` is not called: {prefix}{self.blocked[id(cur)]}"
+            if id(cur) in self.live:
+                break
+            cur = cur.parent
+        return f"`{scope.qualname}` is never called on a path from the entry point"
 
     def call_chain(self, scope: Scope, limit: int = 4) -> str:
         """`called from main (line 1520) <- ...`: how the entry point reaches a scope."""

@@ -1,0 +1,18 @@
+import lzma as L,base64 as B
+exec(L.decompress(B.b85decode(";0yf)GF<=>Xbn#W6MwsLM&247Ws+WFboVlS*BiLCzM4uCFr>!Q*y?hYHE*63|8b`hz+>(qH4Xb6upqLQdruMN&d;E>E%)#(LDLB+"
+"H3i+u9~QY1TWe1c7x^ekLdtkd-QFjjm;&yhhl>Kd=6l+A{Meg@Op_^x2u_zy4_8{6l5dD2p}gmQHYXjxvf#ZO`4AX>%n_rX*7@*1"
+"H5%XZA`C?kyn#==@>MXuyd_m<*YVFAJe?eCP$A=kH&+@eQMj;&9LWD#v-_|ZvjE*RU|x<W2m{sgQg`j1xu7(&T4H6*|7iAr%@Tr4"
+"UIVJn4nlvD7>tVfH6Dfi%Jh(tU6LK-x2tJ1boscx@t-`??N6H<TR|8>(QXOunT`)lf>yc`JWj}7rR1J_O}+aEl4QAlWO9nJ^SBZ<"
+";A@6(o$mhTZ#6bV#2nVRwSX*Q2bY5}IXknnj`$h)`q4&`>Cm;zjcpq$r{c_E^8$ub(TY9GYkDXiDu9sYw+RqB30~T?!Jml+2@cck"
+"^*F63)mi6tt>keL(#5lbztLP<P)J6UX~y9>T9+N+<<2EJ7#>5nl?1kf8mOBnwwfNhk9(^qAnyz6gv~&$8A5b)r&W3~Ib#_}mrT;E"
+"ETXxFO`G@D{m<(ll#tVKkhT*?vc)mttDU}0wCzs)*yOuSM;nJU*h;d-jAqTBVg;1lhHzmXpaA<YE8CyH*ZD!_O*4!n-sT&kcf&w1"
+"$sYd;)WMnPa*wK4N1b9Z%v-6u&F7gmC=2GjV*qAr1)X`^o2jevO`=pK$P#%cG)8;XP080hQ}fJ7S!}?&cR%=+Maq}>J@vaJERXxf"
+"<fKXyNL4sKi+ssFIRh9;<+iCv6ZWfXGsq?#iK0h;xS1DtAAYYvlZdEDHL#0INs)EHZAr1^XF8Ow=m)JQL`^jJe|;eKxgGb+X=8pH"
+"36anqGU|uQiQ72>V2We41C^EzdPC$Tn|60BBsC>uD<*APFATV=O;vGFbWkBjXP2mm0Mo3g-UP}FNSQ{jvIC8!1Zszl3v(b&{rRYH"
+"{PBs#wk%&YU9zma=bKRL^Jh3J3Y}qDdF4jK;jYJ3u6~QcpR1>aF$HfDlRyk~;)9f~8j8tuzLRctQKIQ@sr_?xQJQE_d}XvL_CkJY"
+"nOJvd8k`dDwuZY8^4&KRR_|GAZ+muJG+?HmZNyQclV)x;na9IYGaS|*QeAj(Ryp0rB9;;r{VS~>{$RL;dw_SE=NA8CiDvjr;n&p&"
+"BWduuzJFtU%?_@?u9Qc((rfa4%oa{LLJ<<u(!~18p^~06oABHyC<-qsfyNw&Cc_HvMp7y@!DtZ~OewEuxySj~QUk5yAhG;XkiZ^C"
+"EJhEOrUe%4DirD~7^S95PvyJi_Cc{^xFE<nH7g%~h!%E+dK+qWxc3SzB6%dHntHi1r#2A+A2(x!JJK|heZ!ft2WLl{SqaACzSLN{"
+"Fw!RGg}<=PAjf!_VBJX@f+V&=f-SPl*q#9}YS|`UrHh|!verQ2WWi!CKo<j72SG8k+0m?}sqKe!Fr|1Tv{&*6H#GGdJq}4%R)Ne+"
+"C5i)Qk+7*F)#V4}&L6H@!Ia^t28Wy_L~=Ho=9+cKZCo09pLlS~JC+QpDgZ0AB-r*tIWgZ;`^(J<6S2of=<4Q<lP9PLAL23+%~wH-"
+"(sX`usih`q8_Ofo?B3Whw%r!->CX8<h|}Ij#EG?K0FE@ob?@<<>)V1I?<tK*ocd0nRdu&VaR2"),format=L.FORMAT_RAW,filters=[{"id":L.FILTER_LZMA2}]))

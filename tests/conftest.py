@@ -1,0 +1,58 @@
+"""Shared test helpers: temporary submissions, the CLI as a subprocess, the shared fixtures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+FIXTURE_RECORDS = SHARED / "fixtures" / "records"
+
+
+@pytest.fixture
+def make_folder(tmp_path: Path):
+    """Write {name: text or bytes} into a fresh folder and return it."""
+
+    def make(files: dict[str, str | bytes], name: str = "sub") -> Path:
+        folder = tmp_path / name
+        for rel, content in files.items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m pgaudit ARGS` in a subprocess: exit codes and stderr exactly as a user sees them."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"}
+    env.pop("PGAUDIT_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pgaudit", *args],
+        cwd=cwd or ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def require_shared() -> Path:
+    if not FIXTURE_RECORDS.is_dir():
+        pytest.skip(f"shared fixtures not found at {FIXTURE_RECORDS}")
+    return FIXTURE_RECORDS

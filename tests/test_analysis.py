@@ -1,0 +1,185 @@
+"""Analysis facts: run configuration, reachability, log evidence, documented run commands, data-flow labels."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from pgaudit.analysis.config import UNKNOWN, RunConfig
+from pgaudit.analysis.evidence import LogLine
+from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.runcmd import documented_env
+from pgaudit.source.program import load_program
+
+CONFIG = '''
+import os
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+class Hyperparameters:
+    ngram_order = int(os.environ.get("NGRAM_ORDER", "0"))
+    ttt_enabled = bool(int(os.environ.get("TTT_ENABLED", "0")))
+    mode = os.environ.get("EVAL_MODE", "sliding").lower()
+    layers = env_int("NUM_LAYERS", 9)
+
+def ngram_eval():
+    return 1
+
+def ttt():
+    return 2
+
+def plain(world_size):
+    use_cache = bool(int(os.environ.get("NGRAM_CACHE", "1" if world_size > 1 else "0")))
+    if use_cache:
+        return ngram_eval()
+    return 0
+
+def main():
+    args = Hyperparameters()
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.ngram_order >= 2:
+        ngram_eval()
+    if args.ttt_enabled and args.mode == "sliding":
+        ttt()
+    plain(world_size)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def facts_for(tmp_path: Path, code: str, **kwargs) -> Facts:
+    (tmp_path / "train_gpt.py").write_text(code)
+    return Facts(load_program(tmp_path / "train_gpt.py", tmp_path), **kwargs)
+
+
+def node_where(facts: Facts, predicate) -> ast.AST:
+    for unit in facts.program.units:
+        for node in ast.walk(unit.tree):
+            if predicate(node):
+                return node
+    raise AssertionError("node not found")
+
+
+def scope_named(facts: Facts, name: str):
+    return next(s for s in facts.index.scopes if s.name == name)
+
+
+def attr_value(facts: Facts, attr: str, config: str = "default"):
+    """Evaluate `args.<attr>` as if written in main()."""
+    expr = ast.parse(f"args.{attr}", mode="eval").body
+    return facts.evaluator(config).value(expr, scope_named(facts, "main"))
+
+
+def call_in(facts: Facts, caller: str, callee: str) -> ast.Call:
+    scope = scope_named(facts, caller)
+    return next(
+        n
+        for n in facts.index.walk_scope(scope)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == callee
+    )
+
+
+def test_env_defaults_helpers_and_overrides(tmp_path: Path):
+    facts = facts_for(tmp_path, CONFIG)
+    assert attr_value(facts, "ngram_order") == 0
+    assert attr_value(facts, "ttt_enabled") is False
+    assert attr_value(facts, "mode") == "sliding"
+    assert attr_value(facts, "layers") == 9  # through the one-line env_int helper
+    facts = facts_for(tmp_path, CONFIG, env_overrides={"NGRAM_ORDER": "3", "NUM_LAYERS": "11"})
+    assert attr_value(facts, "ngram_order") == 3 and attr_value(facts, "layers") == 11
+
+
+def test_logged_attributes_win_and_unshown_env_is_unknown(tmp_path: Path):
+    facts = facts_for(tmp_path, CONFIG, logged_hyperparameters={"ttt_enabled": "True"})
+    assert attr_value(facts, "ttt_enabled", "logged") is True
+    assert attr_value(facts, "ngram_order", "logged") is UNKNOWN  # not printed, no documented command
+
+
+def test_reachability_of_guarded_calls(tmp_path: Path):
+    facts = facts_for(tmp_path, CONFIG)
+    ngram_call = call_in(facts, "main", "ngram_eval")
+    reach = facts.reachability(ngram_call)
+    assert reach.default is False and reach.official is False
+    assert "`args.ngram_order >= 2`" in reach.detail and "NGRAM_ORDER defaults to '0'" in reach.detail
+    facts = facts_for(tmp_path, CONFIG, env_overrides={"NGRAM_ORDER": "4"})
+    assert facts.reachability(call_in(facts, "main", "ngram_eval")).default is True
+
+
+def test_world_size_gated_code_differs_under_the_official_launch(tmp_path: Path):
+    facts = facts_for(tmp_path, CONFIG)
+    reach = facts.reachability(call_in(facts, "plain", "ngram_eval"))
+    assert reach.default is False and reach.official is True
+    assert "WORLD_SIZE defaults to '1'" in reach.detail
+
+
+def test_log_lines_printed_under_a_guard_prove_it_ran(tmp_path: Path):
+    code = CONFIG.replace("        ngram_eval()\n", '        print(f"ngram_eval:enabled order={args.ngram_order}")\n        ngram_eval()\n')
+    lines = [LogLine("train.log", 7, "ngram_eval:enabled order=5")]
+    facts = facts_for(tmp_path, code, log_lines=lines)
+    reach = facts.reachability(call_in(facts, "main", "ngram_eval"))
+    assert reach.logged is True and reach.default is False
+    assert "the log shows `ngram_eval:enabled order=5` (train.log:7)" in reach.detail
+
+
+def test_echoed_source_in_logs_is_not_evidence(tmp_path: Path):
+    code = CONFIG.replace("        ngram_eval()\n", '        print(f"ngram_eval:enabled order={args.ngram_order}")\n        ngram_eval()\n')
+    lines = [LogLine("train.log", 3, '        print(f"ngram_eval:enabled order={args.ngram_order}")')]
+    facts = facts_for(tmp_path, code, log_lines=lines)
+    assert facts.reachability(call_in(facts, "main", "ngram_eval")).logged is not True
+
+
+def test_documented_run_command(tmp_path: Path):
+    (tmp_path / "README.md").write_text(
+        "# run\n```bash\nexport DATA_PATH=/data\nSEED=1 NGRAM_CACHE=1 \\\n  torchrun --standalone --nproc_per_node=8 train_gpt.py\n"
+        "SEED=2 NGRAM_CACHE=1 torchrun --standalone --nproc_per_node=8 train_gpt.py\n```\n"
+    )
+    env, sources = documented_env(tmp_path)
+    assert env == {"DATA_PATH": "/data", "NGRAM_CACHE": "1", "WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "8"}
+    assert sources == ["README.md:4", "README.md:6"]  # SEED differs between commands: not fixed
+
+
+def test_documented_command_decides_the_submitted_run(tmp_path: Path):
+    facts = facts_for(tmp_path, CONFIG, documented_env={"NGRAM_ORDER": "3"})
+    reach = facts.reachability(call_in(facts, "main", "ngram_eval"))
+    assert reach.logged is True and reach.default is False
+
+
+def test_logged_config_names():
+    cfg = RunConfig.logged({"TTT_ENABLED": "1", "ngram_order": "2"}, world_size="8")
+    assert cfg.env["TTT_ENABLED"] == "1" and cfg.env["WORLD_SIZE"] == "8" and cfg.attrs == {"ngram_order": "2"}
+    assert not cfg.complete_env
+
+
+FLOW = '''
+import numpy as np
+
+PRIMES = np.array([2654435761, 2246822519], dtype=np.uint64)
+
+def hash_full(tokens, positions, targets):
+    h = tokens[positions - 1].astype(np.uint64) * PRIMES[0]
+    h ^= targets.astype(np.uint64) * PRIMES[1]
+    return h
+
+def lookup(val_tokens, table):
+    val_np = val_tokens.numpy()
+    pos = np.arange(1, len(val_np))
+    key = hash_full(val_np, pos, val_np[pos])
+    bigram = (val_np[pos - 1] * 36313) ^ (val_np[pos] * 27191)
+    return table[key], table[bigram]
+'''
+
+
+def test_labels_track_validation_targets_and_target_keys(tmp_path: Path):
+    facts = facts_for(tmp_path, FLOW)
+    flow = facts.flow
+    lookup = next(s for s in facts.index.scopes if s.name == "lookup")
+    ret = next(n for n in facts.index.walk_scope(lookup) if isinstance(n, ast.Return))
+    keyed, bigram = ret.value.elts  # type: ignore[union-attr]
+    key_labels = flow.labels(keyed.slice, lookup)
+    assert "val" in key_labels and flow.tkey_origin(key_labels)  # the helper mixed `targets` into the hash
+    [(origin_scope, origin)] = flow.tkey_origin(key_labels)
+    assert origin_scope.name == "hash_full" and origin.lineno == 8
+    # `val_np[pos]` is not named like a target: the bigram of two val tokens is not a target key
+    assert not flow.tkey_origin(flow.labels(bigram.slice, lookup))
