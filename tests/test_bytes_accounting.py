@@ -299,3 +299,15 @@ def test_cli_bad_input_is_one_line_and_exit_2(
         assert code == 2, case
         assert err.startswith("pgaudit: ") and err.count("\n") == 1 and "Traceback" not in err, (case, err)
         assert out == "", case
+
+
+def test_byte_accounting_and_tiny_data_do_not_import_torch() -> None:
+    import subprocess
+
+    code = (
+        "import sys, pgaudit.bytes_accounting, pgaudit.shards, pgaudit.cli, reference_trainer.tinydata;"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
