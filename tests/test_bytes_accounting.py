@@ -210,6 +210,39 @@ def test_signature_names_each_known_bug(delta: int, expected: str | None) -> Non
     assert (expected in text) if expected else text == ""
 
 
+def test_few_reencode_differences_are_a_warning_many_an_error() -> None:
+    report = ba.BpbReport("m", 10, [], [], "none", documents=1000, reencode_mismatch_docs=5)
+    assert ba._reencode_check(report).severity == "warning"
+    report.reencode_mismatch_docs = 50
+    assert ba._reencode_check(report).severity == "error"
+
+
+def test_malformed_caseops_text_is_flagged(tmp_path: Path) -> None:
+    sp = ba.load_tokenizer(CASEOPS_MODEL)
+    ids = [sp.bos_id(), sp.piece_to_id(caseops.TITLE), *sp.encode(" 42 apples")]  # TITLE before a digit
+    shards.write_shard(tmp_path / "fineweb_val_000000.bin", np.array(ids))
+    report = ba.verify(CASEOPS_MODEL, str(tmp_path / "fineweb_val_*.bin"))
+    assert report.mismatch and _check(report, "caseops-decodable").severity == "error"
+
+
+def test_unknown_private_use_pieces_get_a_warning(tmp_path: Path) -> None:
+    import sentencepiece as spm
+
+    model = tmp_path / "pua.model"
+    with open(model, "wb") as fh:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(list(corpus.documents(seed=2, count=200))), model_writer=fh,
+            vocab_size=600, user_defined_symbols=["\ue0aa"], byte_fallback=True, minloglevel=2,
+        )  # fmt: skip
+    sp = ba.load_tokenizer(model)
+    data = tmp_path / "data"
+    data.mkdir()
+    shards.write_shard(data / "fineweb_val_000000.bin", np.array([sp.bos_id(), *sp.encode("a \ue0aa b")]))
+    report = ba.verify(model, str(data / "fineweb_val_*.bin"))
+    check = _check(report, "text-transform")
+    assert check.severity == "warning" and not report.mismatch and report.transform == "none"
+
+
 def test_shards_from_another_tokenizer_are_flagged(plain: ValSet, cased: ValSet) -> None:
     for model, data in ((CASEOPS_MODEL, plain), (PLAIN_MODEL, cased)):
         report = ba.verify(model, data.val)

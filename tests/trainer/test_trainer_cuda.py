@@ -9,10 +9,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tests.trainer.conftest import tiny_env  # noqa: E402
-from tests.trainer.test_distributed import _torchrun  # noqa: E402
-from tests.trainer.test_training import parse_log  # noqa: E402
+from tests.trainer.test_trainer_gloo import _torchrun  # noqa: E402
+from tests.trainer.test_trainer_run import parse_log  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA-only: the CPU path is tested elsewhere")
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA-only: the CPU path is tested elsewhere"
+)
 
 
 def test_compiled_bf16_run_on_one_gpu(tiny_data, tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def test_val_bpb_falls(tiny_run: tuple[TrainResult, Path]) -> None:
 
 def test_int8_zlib_roundtrip_costs_under_one_percent(tiny_run: tuple[TrainResult, Path]) -> None:
     result, out = tiny_run
-    container = torch.load(out / "final_model.int8.ptz" and _decompressed(out), map_location="cpu")
+    container = torch.load(_decompressed(out / "final_model.int8.ptz"), map_location="cpu")
     per_row = [n for n, s in container["scales"].items() if s.ndim == 1]
     assert "tok_emb.weight" in per_row and any(".attn.c_q." in n for n in per_row)  # the int8 path ran
     change = abs(result.roundtrip.val_bpb - result.final.val_bpb) / result.final.val_bpb
@@ -126,11 +126,11 @@ def test_int8_zlib_roundtrip_costs_under_one_percent(tiny_run: tuple[TrainResult
     assert result.roundtrip.val_bpb != result.final.val_bpb  # the weights really went through int8
 
 
-def _decompressed(out: Path) -> object:
+def _decompressed(path: Path) -> object:
     import io
     import zlib
 
-    return io.BytesIO(zlib.decompress((out / "final_model.int8.ptz").read_bytes()))
+    return io.BytesIO(zlib.decompress(path.read_bytes()))
 
 
 def test_log_parses_and_matches_the_run(tiny_run: tuple[TrainResult, Path]) -> None:
