@@ -206,3 +206,33 @@ def main() -> None:
             raise
         typer.echo(f"pgaudit: internal error: {type(exc).__name__}: {exc} (set PGAUDIT_DEBUG=1 for details)", err=True)
         sys.exit(2)
+
+
+
+
+# --- bpb (reference_trainer issue) ---
+
+
+@app.command()
+def bpb(
+    tokenizer: str = typer.Option(..., "--tokenizer", help="SentencePiece .model the shards were tokenized with."),
+    val: str = typer.Option(..., "--val", help="Glob of validation shards, e.g. 'DIR/fineweb_val_*.bin'."),
+    sidecar: str | None = typer.Option(None, "--sidecar", help="Glob of per-token byte sidecars (CaseOps)."),
+    output_format: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """Recount validation bytes (baseline formula, decoded text, sidecar); exit 1 on a mismatch."""
+    from pgaudit.bytes_accounting import verify
+    from pgaudit.errors import UsageError
+
+    if output_format not in ("text", "json"):
+        raise UsageError(f"--format must be text or json, not {output_format!r}")
+    report = verify(tokenizer, val, sidecar)
+    if output_format == "json":
+        import json
+
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        from pgaudit.bytes_accounting import render_text
+
+        render_text(report)
+    raise typer.Exit(1 if report.mismatch else 0)
