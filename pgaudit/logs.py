@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 
 from pgaudit.errors import InputError
@@ -322,9 +323,27 @@ def parse_log(text: str, name: str) -> RunLog:
         _parse_line(current, state, line, evidence)
     runs.append(_finish(current, state))
     runs = [r for r in runs if _has_content(r)] or runs[-1:]
+    _inherit_configuration(runs)
     last = runs[-1]
     last.earlier_runs = runs[:-1]
     return last
+
+
+def _inherit_configuration(runs: list[RunLog]) -> None:
+    """A run that printed no seed of its own (a log whose tail was printed twice, without the header) is the
+    same process as the run before it: it takes the configuration keys it lacks from that run."""
+    for previous, run in pairwise(runs):
+        if run.seed is not None or previous.seed is None:
+            continue
+        for key, value in previous.hyperparameters.items():
+            if key not in run.hyperparameters:
+                run.hyperparameters[key] = value
+                line = previous.hyperparameter_lines[key]
+                run.hyperparameter_lines[key] = line
+                if line in previous._lines:
+                    run._lines.setdefault(line, previous._lines[line])
+        run.seed = previous.seed
+        run.world_size = run.world_size if run.world_size is not None else previous.world_size
 
 
 def _new_run(name: str, first_line: int) -> RunLog:

@@ -40,8 +40,8 @@ _README = re.compile(r"^readme(?:\.md|\.markdown|\.txt)?$", re.IGNORECASE)
 # Claim keys seen in accepted submission.json files, most specific first.
 VAL_BPB_KEYS = ("val_bpb", "mean_val_bpb", "val_bpb_mean", "mean_bpb")
 VAL_LOSS_KEYS = ("val_loss", "mean_val_loss", "val_loss_nats", "mean_val_loss_nats")
-TOTAL_BYTES_KEYS = ("bytes_total", "artifact_bytes_max", "artifact_bytes", "artifact_size_bytes",
-                    "total_submission_bytes_max")
+TOTAL_BYTES_KEYS = ("bytes_total", "total_submission_bytes_max", "artifact_bytes_max", "artifact_bytes",
+                    "artifact_size_bytes")
 CODE_BYTES_KEYS = ("bytes_code", "code_bytes")
 AUTHOR_KEYS = ("author", "github_id", "authors", "github", "github_user", "user")
 SEED_RESULT_KEYS = ("seed_results", "seeds", "per_seed", "results")

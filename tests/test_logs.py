@@ -272,3 +272,11 @@ def test_every_fixture_log_yields_what_it_contains(path: Path) -> None:
     stops = _STOP_LINE.findall(text)
     if stops:
         assert run.train_time_ms == float(stops[-1])
+
+
+def test_byte_sidecar_state() -> None:
+    run = load(RECORD / "2026-04-18_PR1626_CaseOps_Taper" / "train_seed42.log")
+    assert run.byte_sidecar is True and run.byte_sidecar_evidence.text == "val_bpb:byte_sidecar:enabled"
+    assert run.tokenizer_path.endswith("fineweb_8192_bpe_lossless_caps_caseops_v1_reserved.model")
+    assert parse_log("val_bpb:byte_sidecar:disabled\n", "x").byte_sidecar is False
+    assert load(BASELINE / "train.log").byte_sidecar is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from pgaudit.policy import Policy
 from pgaudit.source.program import Program
 from pgaudit.submission import Claim, RecordFolder
 
+_SEED_NAME = re.compile(r"seed[_\-]?\d+", re.IGNORECASE)
 README_URL = "https://github.com/openai/parameter-golf/blob/main/README.md"
 PR = "https://github.com/openai/parameter-golf/pull/{}".format
 
@@ -102,12 +104,13 @@ def seed_label(run: RunLog) -> str:
 
 
 def unique_runs(folder: RecordFolder) -> list[RunLog]:
-    """Every run of every log, dropping exact repeats (a file that prints its results twice)."""
+    """Every run of every log, dropping exact repeats: a file that prints its results twice, or a second
+    file with the same run (`final_model_source.log` next to `train_seed1337.log`)."""
     out: list[RunLog] = []
     seen: set[tuple] = set()
-    for run in folder.runs():
+    # Logs named for their seed first, so that a repeat elsewhere is the one dropped.
+    for run in sorted(folder.runs(), key=lambda r: _SEED_NAME.search(r.name) is None):
         key = (
-            run.name,
             run.seed,
             run.train_time_ms,
             tuple((m.method, m.bpb_text) for m in run.metrics),

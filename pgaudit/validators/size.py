@@ -51,6 +51,7 @@ def check(ctx: Context) -> list[Finding]:
         claimed += " Non-record submissions must fit the cap too (R32)."
     findings: list[Finding] = []
     seen: dict[tuple[int | None, int, int], Finding] = {}
+    summaries: dict[int, str] = {}
     for run in unique_runs(ctx.folder):
         total = run.total_bytes
         model = run.model_bytes
@@ -65,8 +66,30 @@ def check(ctx: Context) -> list[Finding]:
         if found:
             seen[key] = found
             findings.append(found)
+            summaries[id(found)] = f"{seed_label(run)}: " + _describe(
+                total, model.bytes + committed.script_bytes if model and committed else None, committed).removeprefix(
+                "Interpretations: ").rstrip(".")
+    findings = [f for f in findings if f.severity is Severity.ERROR] + _one_per_folder(
+        [f for f in findings if f.severity is not Severity.ERROR], summaries)
     findings.extend(_check_claims(ctx, cap))
     return findings
+
+
+def _one_per_folder(findings: list[Finding], summaries: dict[int, str]) -> list[Finding]:
+    """The interpretation notes repeat for every seed: keep one per severity, with every seed's numbers."""
+    out: list[Finding] = []
+    for severity in (Severity.WARNING, Severity.INFO):
+        group = [f for f in findings if f.severity is severity]
+        if not group:
+            continue
+        first = group[0]
+        if len(group) > 1:
+            others = "; ".join(summaries[id(f)] for f in group[1:])
+            first.message += f" Other runs: {others}."
+            first.evidence = tuple(e for f in group for e in f.evidence)
+            first.related = tuple(f.location for f in group[1:])
+        out.append(first)
+    return out
 
 
 def _claimed_under_cap(ctx: Context, cap: int) -> str:
@@ -78,8 +101,9 @@ def _claimed_under_cap(ctx: Context, cap: int) -> str:
     under = [c for c in values if isinstance(c.value, int | float) and c.value <= cap]
     if not under:
         return ""
-    return (f" {claims.path} claims {under[0].key} = {fmt_bytes(under[0].value)}, a size no run logged (PR #1412 "
-            "re-packed its exec'd readable code after logging over-cap totals).")
+    return (f" {claims.path} claims {under[0].key} = {fmt_bytes(under[0].value)}, a size no run logged: the code "
+            "may have been re-packed after the runs (as PR #1412 did), but PR #1835 was still judged by its "
+            "logged total.")
 
 
 def _check_run(
