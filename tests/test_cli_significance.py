@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pgaudit.cli import app
+from pgaudit.errors import PgauditError
 from tests.fixture_paths import PR549, PR1019
 
 runner = CliRunner()
@@ -56,8 +57,14 @@ def test_against_values() -> None:
         (["--against", str(PR549), "--unit", "bits"], "--unit must be"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pgaudit", "significance", "--seeds-from", str(PR1019), *args],
-                          capture_output=True, text=True, timeout=60)
+def test_bad_input_raises_a_pgaudit_error(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["significance", "--seeds-from", str(PR1019), *args])
+    assert isinstance(result.exception, PgauditError) and message in str(result.exception)
+    assert result.exception.exit_code == 2
+
+
+def test_bad_input_through_main_is_one_line_and_exit_2() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pgaudit", "significance", "--seeds-from", str(PR1019),
+                           "--against-values", "1.1,x"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "comma-separated numbers" in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
