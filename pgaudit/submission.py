@@ -24,12 +24,13 @@ from pgaudit.errors import InputError
 from pgaudit.findings import InputProblem
 from pgaudit.jsonpos import JsonPath, key_lines
 from pgaudit.logs import RunLog, read_log
-from pgaudit.source.program import find_entries
+from pgaudit.source.program import find_entries, inside
 
 RECORD_TRACK = "track_10min_16mb"
 NON_RECORD_TRACK = "track_non_record_16mb"
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_FILES = 5_000
 # Folders deeper than this below the record folder are not searched for logs.
 MAX_LOG_DEPTH = 2
 _LOG_SUFFIXES = (".log", ".txt")
@@ -124,7 +125,7 @@ def load_record_folder(path: Path, display: str | None = None) -> RecordFolder:
         raise InputError(display or str(path), "not a folder (expected a record folder)")
     root = path
     folder = RecordFolder(root=root, display=display or path.name, track=track_from_path(root))
-    folder.files = _list_files(root)
+    folder.files = _list_files(folder)
     folder.data_only = is_data_only_tree(root)
     folder.readme = next((f for f in folder.files if "/" not in f and _README.match(f)), None)
     folder.scripts = [p.relative_to(root).as_posix() for p in find_entries(root)] if not folder.data_only else []
@@ -159,14 +160,36 @@ def is_data_only_tree(path: Path) -> bool:
     return False
 
 
-def _list_files(root: Path) -> list[str]:
+def _list_files(folder: RecordFolder) -> list[str]:
+    """Regular files up to MAX_LOG_DEPTH below the folder; links that leave it are refused."""
+    root = folder.root
     out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root)
-        if len(rel.parts) > MAX_LOG_DEPTH + 1 or any(part.startswith(".") for part in rel.parts):
+    for p in sorted(_walk(root, MAX_LOG_DEPTH)):
+        rel = p.relative_to(root).as_posix()
+        if not inside(p, root):
+            folder.problems.append(InputProblem(rel, "path escapes the audited folder (symlink); refused"))
+        elif p.is_file():
+            out.append(rel)
+        if len(out) >= MAX_FILES:
+            folder.problems.append(InputProblem(".", f"more than {MAX_FILES:,} files; the rest were not read"))
+            break
+    return out
+
+
+def _walk(root: Path, depth: int) -> list[Path]:
+    out: list[Path] = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return out
+    for entry in entries:
+        if entry.name.startswith("."):
             continue
-        if p.is_file():
-            out.append(rel.as_posix())
+        if entry.is_dir() and not entry.is_symlink():
+            if depth > 0:
+                out.extend(_walk(entry, depth - 1))
+        else:
+            out.append(entry)
     return out
 
 

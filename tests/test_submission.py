@@ -95,3 +95,20 @@ def test_key_lines_follow_nesting() -> None:
     text = json.dumps({"a": [1, {"b": 2}], "c": {"d": {"e": "x:,{"}}}, indent=1)
     lines = key_lines(text)
     assert lines[("a",)] == 2 and lines[("a", 1, "b")] == 5 and lines[("c", "d", "e")] == 10
+
+
+def test_links_out_of_the_folder_are_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.log"
+    outside.write_text("seed:1\nfinal_int8_zlib_roundtrip_exact val_loss:2.0 val_bpb:1.2\n")
+    folder_path = tmp_path / "records" / "track_10min_16mb" / "2026-05-01_x"
+    folder_path.mkdir(parents=True)
+    (folder_path / "train.log").symlink_to(outside)
+    (folder_path / "logs").symlink_to(tmp_path, target_is_directory=True)
+    folder = load_record_folder(folder_path)
+    assert folder.logs == [] and "train.log" not in folder.files
+    assert [p.path for p in folder.problems] == ["logs", "train.log"]
+
+
+def test_empty_folder_loads(tmp_path: Path) -> None:
+    folder = load_record_folder(tmp_path)
+    assert (folder.files, folder.logs, folder.claims, folder.scripts) == ([], [], None, [])
