@@ -33,10 +33,11 @@ class SeedRun:
 
 
 def claim_decimals(claim: Claim) -> int:
-    """Decimals of a JSON number as written (`1.2243657` -> 7); falls back to Python's repr."""
-    text = claim.text
-    match = re.search(r":\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)", text) if text else None
-    return decimals(match.group(1)) if match else decimals(repr(claim.value))
+    """Decimals of a JSON number as written (`1.2300` -> 4). When the line does not single the key out
+    (minified JSON), Python's shortest repr is used: it drops trailing zeros, so the tolerance only widens."""
+    key = claim.key.rsplit(".", 1)[-1]
+    found = re.findall(rf'"{re.escape(key)}"\s*:\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)', claim.text or "")
+    return decimals(found[0]) if len(found) == 1 else decimals(repr(claim.value))
 
 
 def within_precision(claimed: float, claimed_decimals: int, logged: float, logged_decimals: int) -> bool:

@@ -63,7 +63,10 @@ class Claim:
 
     def quote(self, path: str) -> str:
         where = f"{path}:{self.line}" if self.line else path
-        return f"{where}: {self.text.strip()}" if self.text else f"{where}: \"{self.key}\": {self.value!r}"
+        text = self.text.strip()
+        if text and len(text) <= 200:
+            return f"{where}: {text}"
+        return f"{where}: \"{self.key}\": {json.dumps(self.value)[:200]}"  # a minified or very long line
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,16 @@ def test_links_out_of_the_folder_are_refused(tmp_path: Path) -> None:
 def test_empty_folder_loads(tmp_path: Path) -> None:
     folder = load_record_folder(tmp_path)
     assert (folder.files, folder.logs, folder.claims, folder.scripts) == ([], [], None, [])
+
+
+def test_minified_json_claims_quote_the_key_not_the_whole_line() -> None:
+    claims = load_record_folder(RECORD / "2026-04-08_SP8192_ParallelResid_ScoreFirstTTT").claims
+    quote = claims.per_seed[314].val_bpb.quote(claims.path)
+    assert quote == 'submission.json:1: "seed_results.314.val_bpb": 1.082226'
+
+
+def test_claim_decimals_as_written() -> None:
+    from pgaudit.evidence import claim_decimals
+
+    claims = load_record_folder(RECORD / "2026-03-17_NaiveBaseline").claims
+    assert claim_decimals(claims.val_bpb) == 7  # "val_bpb": 1.2243657
