@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pgaudit.errors import InputError
 from pgaudit.findings import Confidence, Finding, Location, Severity
-from pgaudit.source.program import Program
+from pgaudit.source.program import Program, load_program
 from pgaudit.validators.common import Context, finding
 
 CODE, NAME = "PG505", "line-limit"
@@ -20,7 +21,7 @@ ROOT_SCRIPTS = ("train_gpt.py", "train_gpt_mlx.py")
 def check(ctx: Context) -> list[Finding]:
     root = is_repository_root(ctx.folder.root) and ctx.folder.track is None
     findings = []
-    for program in ctx.programs:
+    for program in [*ctx.programs, *(_other_root_scripts(ctx) if root else [])]:
         found = check_program(program, ctx.policy.line_limit, root_script=root)
         if found:
             findings.append(found)
@@ -30,6 +31,20 @@ def check(ctx: Context) -> list[Finding]:
 def is_repository_root(folder: Path) -> bool:
     """The challenge repository's root holds `records/` next to the root scripts."""
     return (folder / "records").is_dir()
+
+
+def _other_root_scripts(ctx: Context) -> list[Program]:
+    """At the repository root both root scripts are held to the limit, not only the entry found first."""
+    loaded = {p.entry for p in ctx.programs}
+    out = []
+    for name in ROOT_SCRIPTS:
+        path = ctx.folder.root / name
+        if name not in loaded and path.is_file():
+            try:
+                out.append(load_program(path, ctx.folder.root))
+            except InputError:
+                continue  # the static rules report unreadable scripts
+    return out
 
 
 def running_lines(program: Program) -> tuple[int, int, int]:

@@ -13,12 +13,15 @@ from __future__ import annotations
 from pgaudit.findings import Confidence, Finding, Location, Severity
 from pgaudit.submission import VAL_BPB_KEYS, Claims, RecordFolder
 from pgaudit.validators.common import Context, finding
+from pgaudit.validators.line_limit import is_repository_root
 
 CODE, NAME = "PG506", "incomplete-package"
 
 
 def check(ctx: Context) -> list[Finding]:
     folder = ctx.folder
+    if folder.track is None and is_repository_root(folder.root):
+        return []  # the challenge repository itself, audited for its root scripts, is not a submission
     missing_severity = Severity.ERROR if folder.is_record_track else Severity.WARNING
     findings: list[Finding] = []
 

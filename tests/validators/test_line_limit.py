@@ -57,3 +57,13 @@ def test_root_script_over_the_limit_is_an_error(tmp_path: Path) -> None:
 def test_within_the_limit_is_silent(tmp_path: Path) -> None:
     folder = make_folder(tmp_path, {"README.md": README, "train_gpt.py": long_script(1500)})
     assert only(validate(folder), "PG505") == []
+
+
+def test_repository_root_checks_both_root_scripts_and_is_not_a_package(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "records").mkdir(parents=True)
+    (root / "train_gpt.py").write_text(long_script(1126))
+    (root / "train_gpt_mlx.py").write_text(long_script(1600))
+    findings = validate(root)
+    assert [(f.code, f.severity, f.location.path) for f in findings] == [
+        ("PG505", Severity.ERROR, "train_gpt_mlx.py")]
