@@ -64,6 +64,9 @@ def significance(
     ),
     values_unit: str = typer.Option("bpb", "--values-unit", help="Unit of --against-values: bpb or nats."),
     unit: str = typer.Option("auto", "--unit", help="Compare in auto (nats if same tokenizer), bpb or nats."),
+    margin_in_bpb: bool = typer.Option(
+        False, "--margin-in-bpb", help="Apply the 0.005 margin directly in bpb, as the early records did."
+    ),
     output_format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """Is a record's improvement significant? README policy (0.005 nats, p<0.01) and late policy (Welch p<0.25).
@@ -93,6 +96,6 @@ def significance(
             raise InputError(against, "no log with a final score found")
     else:
         baseline = sample_from_values(parse_values(against_values or ""), values_unit)
-    result = compare(candidate, baseline, Policy(), None if unit == "auto" else unit)
+    result = compare(candidate, baseline, Policy(), None if unit == "auto" else unit, margin_in_bpb)
     typer.echo(render_json(result) if output_format == "json" else render_text(result))
     raise typer.Exit(0 if (result.readme_passes or result.progression_passes) else 1)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from pgaudit.cli import app
 from pgaudit.errors import PgauditError
-from tests.fixture_paths import PR549, PR1019
+from tests.fixture_paths import PR549, PR1019, SEQ2048
 
 runner = CliRunner()
 
@@ -68,3 +68,12 @@ def test_bad_input_through_main_is_one_line_and_exit_2() -> None:
                            "--against-values", "1.1,x"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "comma-separated numbers" in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_early_readme_convention_reproduces_pr49() -> None:
+    # 2026-03-18_LongContextSeq2048 README: one-sample vs 1.2243657 - 0.005 (margin in bpb): t=31.42, p=0.00051.
+    result = runner.invoke(app, ["significance", "--seeds-from", str(SEQ2048), "--against-values", "1.2243657",
+                                 "--margin-in-bpb", "--format", "json"])
+    data = json.loads(result.output)["readme_policy"]
+    assert round(data["t"], 2) == 31.42 and round(data["p"], 5) == 0.00051 and data["df"] == 2
+    assert result.exit_code == 0
