@@ -5,7 +5,7 @@ runs every selected rule in one pass over them, and attaches the record-folder v
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,8 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.runcmd import documented_env
 from pgaudit.errors import InputError
 from pgaudit.findings import Finding, InputProblem, Report
+from pgaudit.policy import Policy
 from pgaudit.source.program import Program, find_entries, inside, load_program
-
-MAX_LOG_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -28,6 +27,7 @@ class AuditOptions:
     ignore: tuple[str, ...] = ()
     use_logs: bool = True  # read the logged run configuration from the folder's train logs
     validators: bool = True  # run the record-folder validators (PG5xx)
+    policy: Policy = field(default_factory=Policy)
     progress: Callable[[str], None] | None = None
 
 
@@ -116,12 +116,14 @@ def _record_folders(target: Path) -> list[tuple[Path, list[Path]]]:
 
 
 def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
-    """Audit one record folder (or one script) into `report`."""
+    """Audit one record folder (or one script) into `report`: rules on each entry program, then validators."""
     from rules import REGISTRY
 
     prefix = _display(folder, root)
-    hyper = _logged_hyperparameters(folder, report, prefix) if options.use_logs else {}
-    lines = _log_lines(folder, prefix) if options.use_logs else []
+    record = _load_record(folder, prefix, report) if options.use_logs or options.validators else None
+    runs = record.runs() if record is not None and options.use_logs else []
+    hyper = _merged_hyperparameters(runs)
+    lines = [LogLine(run.name, ev.line, ev.text) for run in runs for ev in run.output_lines()]
     documented = None
     if options.use_logs:
         env, sources = documented_env(folder)
@@ -140,60 +142,40 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
             report.files.append(dataclasses.replace(audited, path=_join(prefix, audited.path)))
         facts = Facts(program, options.env, hyper, lines, documented)
         for code, rule_cls in REGISTRY.items():
-            if not selected(code, options):
-                continue
-            for finding in rule_cls().check(facts):
-                report.findings.append(_prefixed(finding, prefix))
-    if options.validators:
-        for finding in _validate(folder, programs, report, prefix):
+            if selected(code, options):
+                for finding in rule_cls().check(facts):
+                    report.findings.append(_prefixed(finding, prefix))
+    if record is not None and options.validators:
+        from pgaudit.validators import validate_folder
+
+        for finding in validate_folder(record, programs, options.policy):
             if selected(finding.code, options):
                 report.findings.append(_prefixed(finding, prefix))
 
 
-def _logged_hyperparameters(folder: Path, report: Report, prefix: str) -> dict[str, str]:
-    """The hyperparameters the folder's train logs printed (the run configuration that produced the claims)."""
+def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-untyped-def]
+    """The folder's claims and parsed logs (each log parsed once, shared by reachability and validators)."""
+    from pgaudit.submission import load_record_folder
+
     try:
-        from pgaudit import logs
-    except ImportError:  # the log parser is optional while it is being built
-        return {}
+        record = load_record_folder(folder, prefix)
+    except InputError as exc:
+        report.errors.append(InputProblem(exc.path, exc.detail))
+        return None
+    report.errors.extend(record.problems)
+    return record
+
+
+def _merged_hyperparameters(runs: list) -> dict[str, str]:  # type: ignore[type-arg]
+    """Hyperparameters every run printed with the same value; a knob that differs between seeds is unknown."""
     merged: dict[str, str] = {}
-    for path in _log_files(folder):
-        try:
-            run = logs.read_log(path, _join(prefix, path.relative_to(folder).as_posix()))
-        except InputError as exc:
-            report.errors.append(InputProblem(exc.path, exc.detail))
-            continue
+    conflicting: set[str] = set()
+    for run in runs:
         for key, value in run.hyperparameters.items():
+            if key in merged and merged[key] != value:
+                conflicting.add(key)
             merged.setdefault(key, value)
-    return merged
-
-
-def _log_lines(folder: Path, prefix: str) -> list[LogLine]:
-    """Raw lines of the folder's train logs, for the branch evidence they carry."""
-    out: list[LogLine] = []
-    for path in _log_files(folder):
-        try:
-            if path.stat().st_size > MAX_LOG_BYTES:
-                continue
-            text = path.read_bytes().decode("utf-8", "replace")
-        except OSError:
-            continue
-        if "\x00" in text:
-            continue
-        name = _join(prefix, path.relative_to(folder).as_posix())
-        out.extend(LogLine(name, i, line) for i, line in enumerate(text.splitlines(), start=1))
-    return out
-
-
-def _log_files(folder: Path) -> list[Path]:
-    patterns = ("*.log", "*.txt", "logs/*.txt", "logs/*.log")
-    found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
-    return sorted(p for p in found if p.name.lower() not in ("requirements.txt", "readme.txt") and inside(p, folder))
-
-
-def _validate(folder: Path, programs: list[Program], report: Report, prefix: str) -> Iterable[Finding]:
-    """Record-folder validators (PG5xx); wired in by the validators issue."""
-    return []
+    return {k: v for k, v in merged.items() if k not in conflicting}
 
 
 def _display_root(target: Path) -> Path:

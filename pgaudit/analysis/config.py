@@ -341,6 +341,8 @@ class Evaluator:
                 trace.add(f"WORLD_SIZE={size} ({self.config.name})")
                 return int(size)
             return UNKNOWN
+        if name in ("getattr", "hasattr") and len(node.args) >= 2:
+            return self._getattr(node, scope, trace, ev, name == "hasattr")
         if name in _PURE_BUILTINS:
             args = [ev(a) for a in node.args]
             if UNKNOWN in args or node.keywords:
@@ -357,6 +359,22 @@ class Evaluator:
             return UNKNOWN
         if isinstance(node.func, ast.Name):
             return self._inline_helper(node, scope, trace, ev)
+        return UNKNOWN
+
+    def _getattr(self, node: ast.Call, scope: Scope, trace: Trace, ev: Any, has: bool) -> Any:
+        """`getattr(args, "slot_enabled", False)`: the config attribute if the program defines it."""
+        attr = ev(node.args[1])
+        if not isinstance(attr, str):
+            return UNKNOWN
+        fake = ast.Attribute(value=node.args[0], attr=attr, ctx=ast.Load())
+        known = attr in self.config.attrs or attr in self.attributes.exprs
+        if has:
+            return True if known else UNKNOWN
+        if known:
+            return self._attribute(fake, scope, trace)
+        if len(node.args) >= 3:
+            trace.add(f"`{attr}` is not a configuration attribute, so getattr returns its default")
+            return ev(node.args[2])
         return UNKNOWN
 
     def _inline_helper(self, node: ast.Call, scope: Scope, trace: Trace, ev: Any) -> Any:
