@@ -145,7 +145,7 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
             if selected(code, options):
                 for finding in rule_cls().check(facts):
                     report.findings.append(_prefixed(finding, prefix))
-    if record is not None and options.validators:
+    if record is not None and options.validators and _is_record_folder(record):
         from pgaudit.validators import validate_folder
 
         for finding in validate_folder(record, programs, options.policy):
@@ -164,6 +164,12 @@ def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-
         return None
     report.errors.extend(record.problems)
     return record
+
+
+def _is_record_folder(record) -> bool:  # type: ignore[no-untyped-def]
+    """A folder a submission would be: under records/track_*/, or with a submission.json, README or train log.
+    A bare folder with a script gets the code rules only."""
+    return bool(record.track or record.claims is not None or record.logs or record.readme)
 
 
 def _merged_hyperparameters(runs: list) -> dict[str, str]:  # type: ignore[type-arg]
@@ -199,6 +205,8 @@ def _display(path: Path, root: Path) -> str:
 
 
 def _join(prefix: str, path: str) -> str:
+    if path in ("", "."):
+        return prefix or "."
     return f"{prefix}/{path}" if prefix else path
 
 
