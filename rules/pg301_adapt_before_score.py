@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from pgaudit.analysis.events import Event, val_only
+from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.findings import Confidence, Finding, Severity
 from rules.base import Example, Rule
@@ -74,7 +74,11 @@ class AdaptBeforeScore(Rule):
                     continue
                 if update.via is not None and "score" in events.of(update.via).kinds:
                     continue  # a TTT routine that scores as it adapts: its own order is checked inside it
-                later = [s for s in scores if s.order > update.order and s.node is not update.node]
+                later = [
+                    s
+                    for s in scores
+                    if s.order > update.order and s.node is not update.node and can_follow(update.node, s.node, scope)
+                ]
                 if not later:
                     continue
                 yield self._report(facts, update, later[0])

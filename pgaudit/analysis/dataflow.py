@@ -169,6 +169,13 @@ class Flow:
             return any([self._bind(fs, t, None, labs - {TARGET}) for t in target.elts])
         if isinstance(target, ast.Starred):
             return self._bind(fs, target.value, None, labs)
+        if isinstance(target, ast.Subscript):
+            # `x[b, :n] = toks[:-1]` fills a container: it now holds those values (not `self.table[k] = ...`)
+            base = target.value
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id not in ("self", "cls"):
+                return self._bind(fs, base, None, labs)
         return False
 
     # --- summaries -----------------------------------------------------------------------------

@@ -25,6 +25,8 @@ _OPTIMIZER_NAME = re.compile(r"(?i)(^|_)(opt|optim|optimizer|optimizers|opts)(\d
 _LOSS_CALLS = {"cross_entropy", "nll_loss", "log_softmax", "binary_cross_entropy", "kl_div"}
 _EVAL_FUNC = re.compile(r"(?i)^_*(eval|evaluate|score|compute_val|run_eval|val_)")
 _INPLACE = {"add_", "sub_", "addcmul_", "addcdiv_", "copy_", "mul_", "lerp_"}
+# `loss_sum += nll.sum()`: accumulating a validation loss into the reported total is scoring.
+_ACCUMULATOR = re.compile(r"(?i)(^|_|\.)(loss|nll|bits|bpb|logprob|neg_log)\w*(_sum|_total|sum|total|_acc)$|^(loss_sum|nll_sum|total_loss|total_nll|val_loss_sum)$")
 
 
 def val_only(labels: Labels) -> bool:
@@ -48,6 +50,42 @@ class Event:
     @property
     def line(self) -> int:
         return getattr(self.node, "lineno", 0)
+
+    def loops(self) -> list[ast.For | ast.AsyncFor | ast.While]:
+        """Enclosing loops inside the event's own scope, outermost first."""
+        out = []
+        for anc in ancestors(self.node):
+            if anc is self.scope.node:
+                break
+            if isinstance(anc, ast.For | ast.AsyncFor | ast.While):
+                out.append(anc)
+        return list(reversed(out))
+
+
+_PASS_NAME = re.compile(r"(?i)^_*(ep|epoch\w*|pass\w*|round\w*|rep\w*|iter\w*|trial\w*|run\w*|_)$")
+_PASS_COUNT = re.compile(r"(?i)(epoch|pass|round|repeat|trial)")
+
+
+def is_multi_pass_loop(loop: ast.AST) -> bool:
+    """`for epoch in range(ttt_epochs)`: a loop that repeats the same work, its variable not selecting data.
+
+    A chunk or document loop (`for ci, start in enumerate(starts)`, `chunk = tokens[ci * n:]`) uses its
+    variable to pick what it processes, so its passes see different tokens.
+    """
+    if not isinstance(loop, ast.For | ast.AsyncFor):
+        return False
+    names = [n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
+    counted = _PASS_COUNT.search(ast.unparse(loop.iter)) is not None
+    if not (counted or (names and all(_PASS_NAME.match(n) for n in names))):
+        return False
+    if not (isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "range"):
+        return False
+    used_in_slices = any(
+        isinstance(node, ast.Subscript) and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node.slice))
+        for stmt in loop.body
+        for node in ast.walk(stmt)
+    )
+    return not used_in_slices
 
 
 @dataclass
@@ -107,6 +145,10 @@ class Events:
                 se.has_step = True
             if name in _LOSS_CALLS or self._has_target_arg(node, scope):
                 loss_calls.append(node)
+        accumulations = [
+            n for n in self.index.walk_scope(scope)
+            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and _ACCUMULATOR.search(dotted(n.target))
+        ]
         assigns: dict[str, list[ast.AST]] = {}
         for target, value, how in self.flow.fs[id(scope)].assigns:
             if (isinstance(target, ast.Name) and value is not None and how == "=") or (isinstance(target, ast.Name) and how == "iter" and value is not None):
@@ -119,7 +161,7 @@ class Events:
             if val_only(labels):
                 stepped = _optimizer_after(call.lineno, steps, optimizers, assigns)
                 se.inline.append(Event("update", scope, call, labels, updated=stepped))
-        backward_names = {dotted(loss) for _, loss in backwards}
+        trained_names = self._feeding_names(scope, [loss for _, loss in backwards])
         in_backward = {id(n) for _, loss in backwards for n in ast.walk(loss)}
         for call in loss_calls:
             if id(call) in in_backward:
@@ -127,8 +169,16 @@ class Events:
             labels = self.flow.labels(call, scope)
             if not val_only(labels):
                 continue
-            if self._no_grad(call, scope) or (_EVAL_FUNC.search(scope.name) and not self._feeds_backward(call, backward_names)):
+            if self._no_grad(call, scope) or (_EVAL_FUNC.search(scope.name) and not self._feeds_backward(call, trained_names)):
                 se.inline.append(Event("score", scope, call, labels))
+        scored_lines = {e.line for e in se.inline if e.kind == "score"}
+        for acc in accumulations:
+            labels = self.flow.labels(acc.value, scope)
+            if not val_only(labels) or acc.lineno in scored_lines:
+                continue
+            uses_trained = any(isinstance(n, ast.Name) and n.id in trained_names for n in ast.walk(acc.value))
+            if self._no_grad(acc, scope) or not uses_trained:  # not the logging of a training loss
+                se.inline.append(Event("score", scope, acc, labels))
         if se.inline:
             se.kinds |= {e.kind for e in se.inline}
 
@@ -138,12 +188,31 @@ class Events:
             return False
         return any("target" in self.flow.symbolic(a, scope) for a in call.args[1:])
 
-    def _feeds_backward(self, call: ast.Call, backward_names: set[str]) -> bool:
+    def _feeding_names(self, scope: Scope, losses: list[ast.AST]) -> set[str]:
+        """Names whose values flow into a differentiated loss (`per_tok = ce(...)`; `loss = (per_tok * w).sum()`)."""
+        names = {n.id for loss in losses for n in ast.walk(loss) if isinstance(n, ast.Name)}
+        assigns = [
+            (t, v) for t, v, how in self.flow.fs[id(scope)].assigns if v is not None and how in ("=", "aug")
+        ]
+        for _ in range(6):
+            grown = False
+            for target, value in assigns:
+                if any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(target)):
+                    for n in ast.walk(value):
+                        if isinstance(n, ast.Name) and n.id not in names:
+                            names.add(n.id)
+                            grown = True
+            if not grown:
+                break
+        return names
+
+    def _feeds_backward(self, call: ast.Call, trained_names: set[str]) -> bool:
+        """The loss is assigned to a name that a backward pass later differentiates."""
         parent = getattr(call, "pg_parent", None)
         while parent is not None and not isinstance(parent, ast.stmt):
             parent = getattr(parent, "pg_parent", None)
         if isinstance(parent, ast.Assign):
-            return any(dotted(t) in backward_names for t in parent.targets)
+            return any(isinstance(n, ast.Name) and n.id in trained_names for t in parent.targets for n in ast.walk(t))
         return False
 
     def _no_grad(self, node: ast.AST, scope: Scope) -> bool:
@@ -273,6 +342,39 @@ def _optimizer_after(
     return tuple(_optimized_objects(ctor, assigns)) if ctor is not None else ()
 
 
+def can_follow(first: ast.AST, later: ast.AST, scope: Scope) -> bool:
+    """Whether `later` can run after `first`: not if every path from `first` leaves the function first
+    (`if eval_only: ...; return` before the training loop that comes later in the source)."""
+    child: ast.AST = first
+    for anc in ancestors(first):
+        if anc is scope.node:
+            break
+        for field_name in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(anc, field_name, None)
+            if not isinstance(block, list) or child not in block:
+                continue
+            tail = block[block.index(child) + 1 :]
+            if any(_terminates(stmt) for stmt in tail) and not _contains(anc, later, field_name):
+                return False
+        child = anc
+    return True
+
+
+def _terminates(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Return | ast.Raise):
+        return True
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and dotted(stmt.value.func) in ("sys.exit", "exit", "quit", "os._exit")
+    )
+
+
+def _contains(owner: ast.AST, node: ast.AST, field_name: str) -> bool:
+    block = getattr(owner, field_name, [])
+    return any(node is n for stmt in block for n in ast.walk(stmt))
+
+
 def _bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
     params = [p for p in callee.params if p not in ("self", "cls")]
     out = [(params[i], a) for i, a in enumerate(call.args) if i < len(params) and not isinstance(a, ast.Starred)]
@@ -293,13 +395,18 @@ def _optimized_objects(ctor: ast.Call, assigns: dict[str, list[ast.AST]] | None 
     seen: set[str] = set()
 
     def visit(node: ast.AST, depth: int) -> None:
-        if depth > 4:
+        if depth > 6:
             return
-        if isinstance(node, ast.Call) and call_name(node) in ("parameters", "named_parameters") and isinstance(node.func, ast.Attribute):
-            base = dotted(node.func.value)
-            if base:
-                out.append(base)
-            return
+        if isinstance(node, ast.Call):
+            name = call_name(node)
+            if name in ("parameters", "named_parameters") and isinstance(node.func, ast.Attribute):
+                base = dotted(node.func.value)
+                if base:
+                    out.append(base)
+            elif name in ("list", "tuple", "chain", "filter", "sorted", "values"):
+                for arg in node.args:
+                    visit(arg, depth + 1)
+            return  # any other call creates the object (e.g. a SLOT delta): the name that holds it counts
         if isinstance(node, ast.Name):
             if node.id in assigns and node.id not in seen:
                 seen.add(node.id)
@@ -307,12 +414,24 @@ def _optimized_objects(ctor: ast.Call, assigns: dict[str, list[ast.AST]] | None 
                 for value in assigns[node.id]:
                     visit(value, depth + 1)
                 if len(out) == before:
-                    out.append(node.id)  # a tensor created here (e.g. a SLOT delta)
+                    out.append(node.id)  # a tensor or module created here
             else:
                 out.append(node.id)
             return
-        for child in ast.iter_child_nodes(node):
-            visit(child, depth + 1)
+        if isinstance(node, ast.List | ast.Tuple | ast.Set):
+            for elt in node.elts:
+                visit(elt, depth + 1)
+        elif isinstance(node, ast.Dict):
+            for value in node.values:
+                visit(value, depth + 1)
+        elif isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp):
+            for gen in node.generators:
+                visit(gen.iter, depth + 1)
+        elif isinstance(node, ast.BinOp):
+            visit(node.left, depth + 1)
+            visit(node.right, depth + 1)
+        elif isinstance(node, ast.Subscript | ast.Starred):
+            visit(node.value, depth + 1)
 
     visit(ctor.args[0], 0)
     return list(dict.fromkeys(out))

@@ -1,0 +1,312 @@
+"""PG302 rescore-after-adapt."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_only
+from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.index import ancestors
+from pgaudit.findings import Confidence, Finding, Severity
+from rules.base import Example, Rule
+
+_RULINGS = (
+    "https://github.com/openai/parameter-golf/pull/568#issuecomment-4119903415",
+    "https://github.com/openai/parameter-golf/issues/677",
+    "https://github.com/openai/parameter-golf/issues/402",
+)
+
+
+class RescoreAfterAdapt(Rule):
+    """Validation tokens scored again after the model adapted on them, and that later score reported.
+
+    What it does:
+        Finds two shapes. (1) A score and an update on validation tokens inside the same multi-pass loop
+        (`for epoch in range(ttt_epochs)` whose variable does not select the data): from the second pass on,
+        every score comes after training on those very tokens -- "scoring inside each TTT epoch with the
+        last epoch reported", best-of-epochs or min-NLL trajectories. (2) A routine that scores and adapts
+        (a TTT pass), followed in the same function by another score of the validation tokens with the
+        adapted model: score, train, rescore.
+
+    Why is this bad:
+        C3/C4: each token is scored once, left to right, from the state before any update that used it.
+        Valerio-oai closed PR #991 for "double-pass TTT (score, train, rescore same tokens)"; PR #568 was
+        ruled "training on eval data" for scoring in every epoch and reporting the last; the 2026-03-27 wave
+        named two-pass rescoring explicitly.
+
+    Example:
+        for epoch in range(args.ttt_epochs):
+            for ci in range(num_chunks):
+                ...
+                if epoch == args.ttt_epochs - 1:
+                    loss_sum += nll.sum()      # scored after earlier epochs trained on this chunk
+                loss.backward(); opt.step()
+
+    Legal look-alikes:
+        Score-first TTT with several epochs on the already-scored chunk (the epoch loop inside the chunk loop,
+        after the score); sliding-window eval whose windows overlap in context but score each token once;
+        phased/per-document TTT whose adapter is discarded before any further eval; diagnostics before TTT.
+
+    References:
+        R19 of the catalogue; PR #568 ruling; PR #991 closure (via #140); Issue #677 (2026-03-27 wave).
+    """
+
+    code = "PG302"
+    name = "rescore-after-adapt"
+    severity = Severity.ERROR
+    confidence = Confidence.HIGH
+    catalogue_ids = ("R19",)
+    ruling_urls = _RULINGS
+    condition = "C4"
+    fix = (
+        "Report the score of the first, score-first pass only: score each chunk once before any update that "
+        "uses it, keep extra epochs inside the chunk loop after the score, and do not re-evaluate the tokens "
+        "with the adapted model."
+    )
+
+    def check(self, facts: Facts) -> Iterable[Finding]:
+        events = facts.events
+        for scope in facts.flow.scopes:
+            timeline = events.of(scope).all
+            scores = [e for e in timeline if e.kind == "score" and val_only(e.labels)]
+            updates = [e for e in timeline if e.kind == "update" and val_only(e.labels)]
+            if not scores or not updates:
+                continue
+            reported: set[int] = set()
+            for score in scores:
+                finding = self._multi_pass(facts, score, updates) or self._second_pass(facts, score, timeline)
+                if finding is not None and id(score.node) not in reported:
+                    reported.add(id(score.node))
+                    yield finding
+
+    def _multi_pass(self, facts: Facts, score: Event, updates: list[Event]) -> Finding | None:
+        score_loops = score.loops()
+        for update in updates:
+            for loop in update.loops():
+                if loop in score_loops and is_multi_pass_loop(loop) and not _first_pass_only(score, loop):
+                    last = " only in the last pass" if _last_pass_only(score, loop) else " in every pass"
+                    message = (
+                        f"`{_short(score.node)}` (line {score.line}) scores validation tokens{last} of "
+                        f"`for {ast.unparse(loop.target)} in {_short(loop.iter, 40)}` (line {loop.lineno}), and the "
+                        f"same loop trains on them (line {update.line}): from the second pass on, each score comes "
+                        "after the model adapted on those tokens, so the reported score is not the single "
+                        "score-first pass (C3, C4)."
+                    )
+                    return self.finding(
+                        facts, score.scope.unit, score.node, message, related=[(update.scope.unit, update.node)]
+                    )
+        return None
+
+    def _second_pass(self, facts: Facts, score: Event, timeline: list[Event]) -> Finding | None:
+        """A TTT routine (scores and adapts) earlier in the function, then this score of the same tokens."""
+        if score.via is not None and "update" in facts.events.of(score.via).kinds:
+            return None  # this score is itself a TTT pass; its own order is checked inside it
+        for first in timeline:
+            if first.order >= score.order or first.via is None or first.kind != "update":
+                continue
+            if not can_follow(first.node, score.node, score.scope):
+                continue
+            kinds = facts.events.of(first.via).kinds
+            if "score" not in kinds or first.self_contained:
+                continue
+            message = (
+                f"`{_short(first.node)}` (line {first.line}) scores the validation tokens while adapting on them, "
+                f"and `{_short(score.node)}` at line {score.line} scores them again with the adapted model: "
+                "score, train, rescore (C4 single pass). Only the first pass may be reported."
+            )
+            return self.finding(
+                facts,
+                score.scope.unit,
+                score.node,
+                message,
+                confidence=Confidence.MEDIUM,
+                related=[(first.scope.unit, first.node)],
+            )
+        return None
+
+
+def _guards_in_loop(event: Event, loop: ast.AST) -> list[ast.expr]:
+    tests = []
+    child = event.node
+    for anc in ancestors(event.node):
+        if anc is loop:
+            break
+        if isinstance(anc, ast.If) and child is not anc.test:
+            tests.append(anc.test)
+        child = anc
+    return tests
+
+
+def _loop_names(loop: ast.For | ast.AsyncFor) -> set[str]:
+    return {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+
+
+def _first_pass_only(event: Event, loop: ast.AST) -> bool:
+    """Guarded by `if epoch == 0:` (scored on the first pass, before any update): legal."""
+    names = _loop_names(loop)  # type: ignore[arg-type]
+    for test in _guards_in_loop(event, loop):
+        if (
+            isinstance(test, ast.Compare)
+            and isinstance(test.left, ast.Name)
+            and test.left.id in names
+            and isinstance(test.ops[0], ast.Eq)
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == 0
+        ):
+            return True
+    return False
+
+
+def _last_pass_only(event: Event, loop: ast.AST) -> bool:
+    names = _loop_names(loop)  # type: ignore[arg-type]
+    for test in _guards_in_loop(event, loop):
+        text = ast.unparse(test)
+        if any(n in text for n in names) and "- 1" in text:
+            return True
+    return False
+
+
+def _short(node: ast.AST, limit: int = 70) -> str:
+    text = " ".join(ast.unparse(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_SETUP = '''
+import os
+import torch
+import torch.nn.functional as F
+
+class Hyperparameters:
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", "3"))
+    ttt_lr = float(os.environ.get("TTT_LR", "0.001"))
+
+def load_validation_tokens(pattern):
+    return torch.load(pattern)
+'''
+
+RescoreAfterAdapt.invalid = (
+    Example(
+        title="scores inside the epoch loop and keeps only the last epoch's score",
+        code=_SETUP
+        + '''
+def eval_val_ttt(args, model, val_tokens, chunk=1024):
+    opt = torch.optim.Adam(model.parameters(), lr=args.ttt_lr)
+    num_chunks = (len(val_tokens) - 1) // chunk
+    loss_sum = 0.0
+    for epoch in range(args.ttt_epochs):
+        for ci in range(num_chunks):
+            piece = val_tokens[ci * chunk : (ci + 1) * chunk + 1]
+            nll = F.cross_entropy(model(piece[:-1]), piece[1:], reduction="none")
+            if epoch == args.ttt_epochs - 1:
+                with torch.no_grad():
+                    loss_sum += nll.detach().sum().item()  # <- expected
+            nll.mean().backward()
+            opt.step()
+            opt.zero_grad()
+    return loss_sum
+
+if __name__ == "__main__":
+    eval_val_ttt(Hyperparameters(), torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="only in the last pass",
+    ),
+    Example(
+        title="score-first TTT, then the adapted model evaluated again and that number reported",
+        code=_SETUP
+        + '''
+@torch.inference_mode()
+def eval_val(model, val_tokens):
+    return F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item()
+
+def eval_val_ttt(args, model, val_tokens, chunk=1024):
+    opt = torch.optim.SGD(model.parameters(), lr=args.ttt_lr)
+    total = 0.0
+    for start in range(0, len(val_tokens) - 1, chunk):
+        piece = val_tokens[start : start + chunk + 1]
+        with torch.no_grad():
+            total += F.cross_entropy(model(piece[:-1]), piece[1:], reduction="sum").item()
+        loss = F.cross_entropy(model(piece[:-1]), piece[1:])
+        loss.backward()
+        opt.step()
+    return total
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    first = eval_val_ttt(args, model, val_tokens)
+    final = eval_val(model, val_tokens)  # <- expected
+    print(f"legal_ttt {first} final_exact {final}")
+
+if __name__ == "__main__":
+    main()
+''',
+        message="score, train, rescore",
+    ),
+)
+
+RescoreAfterAdapt.valid = (
+    Example(
+        title="score-first TTT: the epoch loop sits inside the chunk loop, after the chunk was scored",
+        code=_SETUP
+        + '''
+def eval_val_ttt(args, model, val_tokens, chunk=1024):
+    opt = torch.optim.SGD(model.parameters(), lr=args.ttt_lr)
+    starts = list(range(0, len(val_tokens) - 1, chunk))
+    loss_sum = 0.0
+    for ci, start in enumerate(starts):
+        piece = val_tokens[start : start + chunk + 1]
+        with torch.inference_mode():
+            loss_sum += F.cross_entropy(model(piece[:-1]), piece[1:], reduction="sum").item()
+        if ci == len(starts) - 1:
+            continue
+        for epoch in range(args.ttt_epochs):
+            loss = F.cross_entropy(model(piece[:-1]), piece[1:])
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+    return loss_sum
+
+if __name__ == "__main__":
+    eval_val_ttt(Hyperparameters(), torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+    ),
+    Example(
+        title="per-document adapters built and dropped inside the TTT pass, then a diagnostic eval first",
+        code=_SETUP
+        + '''
+class LoRA(torch.nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.zeros(dim, dim))
+
+@torch.inference_mode()
+def eval_val(model, val_tokens):
+    return F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item()
+
+def eval_val_doc_ttt(args, model, val_tokens, doc_len=512):
+    total = 0.0
+    for start in range(0, len(val_tokens) - 1, doc_len):
+        doc = val_tokens[start : start + doc_len + 1]
+        lora = LoRA(1024)
+        opt = torch.optim.Adam(lora.parameters(), lr=args.ttt_lr)
+        with torch.no_grad():
+            total += F.cross_entropy(model(doc[:-1]) @ lora.a, doc[1:], reduction="sum").item()
+        F.cross_entropy(model(doc[:-1]) @ lora.a, doc[1:]).backward()
+        opt.step()
+        del lora, opt
+    return total
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    print("diagnostic", eval_val(model, val_tokens))
+    print("ttt", eval_val_doc_ttt(args, model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+)
