@@ -36,10 +36,15 @@ FAMILY_CODES = {
 }
 
 
+def record_dir(out: Path, row: dict[str, str]) -> Path:
+    """Each submission keeps its repository path (records/track_*/NAME), so the track is known."""
+    return out / row["id"] / Path(row["path"]).parent
+
+
 def materialize(mirror: Path, tsv: Path, out: Path) -> list[dict[str, str]]:
     rows = list(csv.DictReader(tsv.open(), delimiter="\t"))
     for row in rows:
-        dest = out / row["id"]
+        dest = record_dir(out, row)
         if (dest / ".entry").exists():
             continue
         dest.mkdir(parents=True, exist_ok=True)
@@ -68,7 +73,7 @@ def evaluate(rows: list[dict[str, str]], out: Path) -> dict:
 
     results = []
     for row in rows:
-        folder = out / row["id"]
+        folder = record_dir(out, row)
         start = time.perf_counter()
         try:
             report = audit(folder, AuditOptions())
@@ -123,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mirror", type=Path, required=True, help="bare clone of openai/parameter-golf with PR refs")
     parser.add_argument("--tsv", type=Path, default=ROOT.parent / "shared" / "corpus" / "DEV.tsv")
-    parser.add_argument("--out", type=Path, default=ROOT / ".corpus" / "dev")
+    parser.add_argument("--out", type=Path, default=ROOT / ".corpus" / "devp")
     parser.add_argument("--json", type=Path, help="write the per-submission results here")
     args = parser.parse_args()
     rows = materialize(args.mirror, args.tsv, args.out)

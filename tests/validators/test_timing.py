@@ -19,7 +19,8 @@ def folder_with(tmp_path: Path, log: str, track: str = "track_10min_16mb") -> Pa
                                   "submission.json": {"author": "a", "val_bpb": 1.08}}, track=track)
 
 
-@pytest.mark.parametrize(("train_ms", "expected"), [(600_000, []), (600_137, []), (600_138, ["error"]),
+@pytest.mark.parametrize(("train_ms", "expected"), [(600_000, []), (600_137, []), (600_138, ["warning"]),
+                                                      (600_365, ["warning"]), (601_001, ["error"]),
                                                       (601_153, ["error"])])
 def test_final_step_overshoot_up_to_the_accepted_maximum(tmp_path: Path, train_ms: int, expected: list) -> None:
     log = log_text(f"stopping_early: wallclock_cap train_time: {train_ms}ms step: 4650/20000", SCORE)
@@ -32,8 +33,11 @@ def test_final_step_overshoot_up_to_the_accepted_maximum(tmp_path: Path, train_m
 
 def test_the_accepted_overshoot_is_a_policy_value(tmp_path: Path) -> None:
     log = log_text("stopping_early: wallclock_cap train_time: 600100ms step: 4650/20000", SCORE)
-    strict = Policy(accepted_train_time_ms=600_000)
-    assert [f.severity.label for f in only(validate(folder_with(tmp_path, log), strict), "PG502")] == ["error"]
+    folder = folder_with(tmp_path, log)
+    strict = Policy(accepted_train_time_ms=600_000, train_time_warning_ms=600_000)
+    assert [f.severity.label for f in only(validate(folder, strict), "PG502")] == ["error"]
+    lenient = Policy(accepted_train_time_ms=600_000)
+    assert [f.severity.label for f in only(validate(folder, lenient), "PG502")] == ["warning"]
 
 
 def test_accepted_records_with_600_1xx_ms_are_clean() -> None:
