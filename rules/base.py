@@ -112,6 +112,12 @@ class Rule:
         )
 
 
+def short(node: ast.AST, limit: int = 70) -> str:
+    """One line of source for a message: `ctx_hash ^ tgt * PRIMES[0]`, cut at `limit` characters."""
+    text = " ".join(ast.unparse(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _related(unit: CodeUnit, node: ast.AST) -> Location:
     return unit.location(node)
 

@@ -9,7 +9,7 @@ from pgaudit.analysis.dataflow import TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import call_name, dotted
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule
+from rules.base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/pull/779#issuecomment-4145781641",
@@ -80,8 +80,8 @@ class TargetInHashKey(Rule):
                     continue
                 reported.add(id(origin))
                 proven = VAL in labels and TRAIN not in labels
-                lookup_text = _short(node)
-                mix_text = _short(origin)
+                lookup_text = short(node)
+                mix_text = short(origin)
                 where = (
                     f" in `{scope.qualname}`" if origin_scope is not scope and not scope.is_module else ""
                 )
@@ -146,10 +146,6 @@ def is_update(node: ast.AST) -> bool:
         return any(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in stmt.targets)
     return False
 
-
-def _short(node: ast.AST, limit: int = 80) -> str:
-    text = " ".join(ast.unparse(node).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _NGRAM_SETUP = '''

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule
+from rules.base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/issues/402",
@@ -70,8 +70,8 @@ class AdaptBeforeScore(Rule):
             if not scores:
                 continue
             for update in timeline:
-                if update.kind != "update" or not val_only(update.labels):
-                    continue
+                if update.kind != "update" or not val_only(update.labels) or update.free_tensors:
+                    continue  # optimizing a fresh delta against the scored targets is SLOT: PG303
                 if update.via is not None and "score" in events.of(update.via).kinds:
                     continue  # a TTT routine that scores as it adapts: its own order is checked inside it
                 later = [
@@ -89,13 +89,13 @@ class AdaptBeforeScore(Rule):
         inner = self._inner_backward(facts, update)
         if update.via is not None:
             where = f" (backward pass at line {inner.line} in `{inner.scope.qualname}`)" if inner else ""
-            what = f"`{_short(update.node)}` (line {update.line}) trains on validation tokens{where}"
+            what = f"`{short(update.node)}` (line {update.line}) trains on validation tokens{where}"
             if inner is not None:
                 related.append((inner.scope.unit, inner.node))
         else:
             what = f"a backward pass on a loss computed from validation tokens (line {update.line}) updates weights"
         message = (
-            f"In `{update.scope.qualname}`, {what}, and `{_short(score.node)}` at line {score.line} then scores "
+            f"In `{update.scope.qualname}`, {what}, and `{short(score.node)}` at line {score.line} then scores "
             "validation tokens: the score comes from a model already adapted on the tokens it predicts (C3)."
         )
         if throwaway(facts, update, score):
@@ -135,10 +135,6 @@ def throwaway(facts: Facts, update: Event, score: Event) -> bool:
             return False
     return True
 
-
-def _short(node: ast.AST, limit: int = 70) -> str:
-    text = " ".join(ast.unparse(node).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _SETUP = '''

@@ -9,7 +9,7 @@ from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_o
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import ancestors
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule
+from rules.base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/pull/568#issuecomment-4119903415",
@@ -87,8 +87,8 @@ class RescoreAfterAdapt(Rule):
                 if loop in score_loops and is_multi_pass_loop(loop) and not _first_pass_only(score, loop):
                     last = " only in the last pass" if _last_pass_only(score, loop) else " in every pass"
                     message = (
-                        f"`{_short(score.node)}` (line {score.line}) scores validation tokens{last} of "
-                        f"`for {ast.unparse(loop.target)} in {_short(loop.iter, 40)}` (line {loop.lineno}), and the "
+                        f"`{short(score.node)}` (line {score.line}) scores validation tokens{last} of "
+                        f"`for {ast.unparse(loop.target)} in {short(loop.iter, 40)}` (line {loop.lineno}), and the "
                         f"same loop trains on them (line {update.line}): from the second pass on, each score comes "
                         "after the model adapted on those tokens, so the reported score is not the single "
                         "score-first pass (C3, C4)."
@@ -111,8 +111,8 @@ class RescoreAfterAdapt(Rule):
             if "score" not in kinds or first.self_contained:
                 continue
             message = (
-                f"`{_short(first.node)}` (line {first.line}) scores the validation tokens while adapting on them, "
-                f"and `{_short(score.node)}` at line {score.line} scores them again with the adapted model: "
+                f"`{short(first.node)}` (line {first.line}) scores the validation tokens while adapting on them, "
+                f"and `{short(score.node)}` at line {score.line} scores them again with the adapted model: "
                 "score, train, rescore (C4 single pass). Only the first pass may be reported."
             )
             return self.finding(
@@ -166,10 +166,6 @@ def _last_pass_only(event: Event, loop: ast.AST) -> bool:
             return True
     return False
 
-
-def _short(node: ast.AST, limit: int = 70) -> str:
-    text = " ".join(ast.unparse(node).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _SETUP = '''

@@ -5,6 +5,7 @@ Labels are strings on expressions:
   `val`, `train`   provenance (from names like `val_tokens`, literals like "fineweb_val_*.bin", loaders)
   `target`         the prediction target ids (`y`, `tgt_np`, `chunk[1:]` of the scored window) and
                    value-preserving transforms of them
+  `tprop`          a property of the target (`is_boundary[tgt]`, `y == hint`)
   `hash`           hash arithmetic (multiplication by large constants or prime tables, XOR chains)
   `tkey@N`         a key that mixes a target into a context hash; N indexes `Flow.tkey_origins`
   `param:NAME`     (symbolic) whatever the caller passes as parameter NAME
@@ -26,6 +27,7 @@ from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
 from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name, literal_data_kind
 
 VAL, TRAIN, TARGET, HASH = "val", "train", "target", "hash"
+TPROP = "tprop"  # a property of the target token (a table read at it, a comparison with it)
 TKEY = "tkey@"
 PARAM = "param:"
 PROVENANCE = frozenset({VAL, TRAIN})
@@ -235,6 +237,8 @@ class Flow:
             base = self._lab(node.value, scope)
             if VAL in base and _is_shift_by_one(node.slice):
                 base = base | {TARGET}
+            if TARGET not in base and TARGET in self._lab(node.slice, scope):
+                base = base | {TPROP}  # `is_boundary[tgt]`: a table read at the target is a property of it
             return base
         if isinstance(node, ast.BinOp):
             return self._binop(node.left, node.op, node.right, scope, node)
@@ -243,7 +247,7 @@ class Flow:
         if isinstance(node, ast.Compare):
             parts = [self._lab(n, scope) for n in [node.left, *node.comparators]]
             out = frozenset().union(*(_provenance(p) for p in parts))
-            return out | ({"tprop"} if any(TARGET in p for p in parts) else EMPTY)
+            return out | ({TPROP} if any(TARGET in p for p in parts) else EMPTY)
         if isinstance(node, ast.BoolOp):
             return frozenset().union(*(_provenance(self._lab(v, scope)) for v in node.values))
         if isinstance(node, ast.IfExp):

@@ -42,6 +42,7 @@ class Event:
     via: Scope | None = None  # the callee, for events at a call site
     updated: tuple[str, ...] = ()  # objects whose parameters the update changes, when known
     self_contained: bool = False  # the callee adapts only objects it creates and drops
+    free_tensors: bool = False  # the update optimizes tensors created here (a SLOT delta), not a model
 
     @property
     def order(self) -> tuple[int, int]:
@@ -160,7 +161,8 @@ class Events:
             labels = self.flow.labels(loss, scope)
             if val_only(labels):
                 stepped = _optimizer_after(call.lineno, steps, optimizers, assigns)
-                se.inline.append(Event("update", scope, call, labels, updated=stepped))
+                free = bool(stepped) and all(_is_free_tensor(o, assigns) for o in stepped)
+                se.inline.append(Event("update", scope, call, labels, updated=stepped, free_tensors=free))
         trained_names = self._feeding_names(scope, [loss for _, loss in backwards])
         in_backward = {id(n) for _, loss in backwards for n in ast.walk(loss)}
         for call in loss_calls:
@@ -329,6 +331,18 @@ class Events:
             and "score" not in ce.kinds
         )
         return mapped, contained
+
+
+_TENSOR_FACTORIES = {
+    "zeros", "ones", "empty", "full", "randn", "rand", "zeros_like", "ones_like", "empty_like", "full_like",
+    "randn_like", "tensor", "Parameter", "clone", "detach", "requires_grad_",
+}  # fmt: skip
+
+
+def _is_free_tensor(name: str, assigns: dict[str, list[ast.AST]]) -> bool:
+    """`delta = torch.zeros(..., requires_grad=True)`: a tensor made here and optimized directly."""
+    values = assigns.get(name, [])
+    return bool(values) and all(isinstance(v, ast.Call) and call_name(v) in _TENSOR_FACTORIES for v in values)
 
 
 def _optimizer_after(

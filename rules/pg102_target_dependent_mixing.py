@@ -1,0 +1,218 @@
+"""PG102 target-dependent-mixing."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
+from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.index import Scope, call_name
+from pgaudit.findings import Confidence, Finding, Severity
+from rules.base import Example, Rule, short
+
+_RULINGS = (
+    "https://github.com/openai/parameter-golf/pull/779#issuecomment-4145781641",
+    "https://github.com/openai/parameter-golf/issues/1017",
+    "https://github.com/openai/parameter-golf/issues/677",
+)
+
+
+class TargetDependentMixing(Rule):
+    """A mixing weight, gate, backoff choice or expert choice at eval computed from the target token.
+
+    What it does:
+        Finds blends of two validation-derived predictions -- `(1 - w) * a + w * b`, `torch.lerp(a, b, w)`,
+        `np.where(gate, a, b)` -- whose weight or gate depends on the target token or on a property of it
+        (`is_boundary[tgt]`, `word_start[y]`, `y == hint`).
+
+    Why is this bad:
+        C1: the distribution at position t may depend only on the artifact and the strict prefix. Choosing
+        how to mix by looking at x_t (the "oracle safety gate" of PR #659, target-gated within-word experts)
+        reads the answer before scoring it. Organizers ruled the oracle gate illegal and suggested
+        entropy-based alpha instead.
+
+    Example:
+        alpha = np.where(is_word_start[tgt], 0.6, 0.1)
+        p = (1 - alpha) * p_model + alpha * p_ngram
+
+    Legal look-alikes:
+        Entropy-adaptive alpha computed from the model's own distribution; weights from context tokens only;
+        masking padded or ignored targets (`torch.where(y == -100, 0, nll)`); byte accounting that reads the
+        byte LUT at the target.
+
+    References:
+        R12, R15 (oracle gate) of the catalogue; Issue #1017 (C1); PR #779 ruling.
+    """
+
+    code = "PG102"
+    name = "target-dependent-mixing"
+    severity = Severity.ERROR
+    confidence = Confidence.MEDIUM
+    catalogue_ids = ("R12", "R15")
+    ruling_urls = _RULINGS
+    condition = "C1"
+    fix = (
+        "Compute mixing weights and gates from the context only (previous tokens, the model's own "
+        "distribution, e.g. its entropy), never from the token being scored."
+    )
+
+    def check(self, facts: Facts) -> Iterable[Finding]:
+        for scope in facts.flow.scopes:
+            for node in facts.index.walk_scope(scope):
+                blend = _blend(node)
+                if blend is None:
+                    continue
+                weight, a, b = blend
+                finding = self._judge(facts, scope, node, weight, a, b)
+                if finding is not None:
+                    yield finding
+
+    def _judge(self, facts: Facts, scope: Scope, node: ast.AST, weight: ast.AST, a: ast.AST, b: ast.AST) -> Finding | None:
+        flow = facts.flow
+        w_labels = flow.labels(weight, scope)
+        if TARGET not in w_labels and TPROP not in w_labels:
+            return None
+        if isinstance(node, ast.Call) and call_name(node) == "where" and not _property_gate(weight, scope, facts):
+            return None  # `where(y == pad, 0, x)`-style masking compares the target with a constant
+        sides = [flow.labels(side, scope) for side in (a, b)]
+        if any(isinstance(side, ast.Constant) for side in (a, b)):
+            return None
+        if any(TRAIN in s for s in sides) or not any(VAL in s for s in sides):
+            return None
+        message = (
+            f"`{short(node)}` mixes two predictions with a weight or gate computed from the target token "
+            f"(`{short(weight, 50)}`): how the score at position t is formed depends on x_t itself (C1)."
+        )
+        return self.finding(facts, scope.unit, node, message)
+
+
+def _blend(node: ast.AST) -> tuple[ast.AST, ast.AST, ast.AST] | None:
+    """(weight, a, b) for `(1 - w) * a + w * b` (either order), `lerp(a, b, w)`, `where(c, a, b)`."""
+    if isinstance(node, ast.Call):
+        name = call_name(node)
+        if name == "lerp" and len(node.args) == 3:
+            return node.args[2], node.args[0], node.args[1]
+        if name == "where" and len(node.args) == 3:
+            return node.args[0], node.args[1], node.args[2]
+        return None
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)):
+        return None
+    for left, right in ((node.left, node.right), (node.right, node.left)):
+        one_minus = _one_minus_factor(left)
+        if one_minus is None:
+            continue
+        weight, a = one_minus
+        other = _times(right, weight)
+        if other is not None:
+            return weight, a, other
+    return None
+
+
+def _one_minus_factor(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """`(1 - w) * a` -> (w, a)."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
+        return None
+    for factor, other in ((node.left, node.right), (node.right, node.left)):
+        if (
+            isinstance(factor, ast.BinOp)
+            and isinstance(factor.op, ast.Sub)
+            and isinstance(factor.left, ast.Constant)
+            and factor.left.value in (1, 1.0)
+        ):
+            return factor.right, other
+    return None
+
+
+def _times(node: ast.AST, weight: ast.AST) -> ast.AST | None:
+    """`w * b` (or `w * b * c`) -> the other factor(s), for the same weight expression."""
+    factors = _factors(node)
+    text = ast.unparse(weight)
+    rest = [f for f in factors if ast.unparse(f) != text]
+    if len(factors) < 2 or len(rest) != len(factors) - 1:
+        return None
+    return rest[0] if len(rest) == 1 else ast.Tuple(elts=rest, ctx=ast.Load())
+
+
+def _factors(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return [*_factors(node.left), *_factors(node.right)]
+    return [node]
+
+
+def _property_gate(gate: ast.AST, scope: Scope, facts: Facts) -> bool:
+    """A gate that reads a table at the target (`is_bnd[tgt]`) or compares it with another token."""
+    for node in ast.walk(gate):
+        if isinstance(node, ast.Subscript) and TARGET in facts.flow.labels(node.slice, scope):
+            return True
+        if isinstance(node, ast.Compare) and not any(isinstance(c, ast.Constant) for c in [node.left, *node.comparators]):
+            return True
+    return False
+
+
+_SETUP = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+def load_validation_tokens(pattern):
+    return torch.load(pattern).numpy()
+'''
+
+TargetDependentMixing.invalid = (
+    Example(
+        title="mixing weight read from a word-start table at the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_mix(model, val_np, p_ngram, is_word_start):
+    x, tgt = val_np[:-1], val_np[1:]
+    p_model = F.softmax(model(torch.from_numpy(x)), -1).numpy()[np.arange(len(tgt)), tgt]
+    alpha = np.where(is_word_start[tgt], 0.6, 0.1)
+    p = (1 - alpha) * p_model + alpha * p_ngram[x, tgt]  # <- expected
+    return -np.log(p).sum()
+
+if __name__ == "__main__":
+    eval_val_mix(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"), np.ones((8, 8)) / 8, np.zeros(8, bool))
+''',
+        message="weight or gate computed from the target token",
+    ),
+    Example(
+        title="expert chosen by a boundary table read at the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_experts(model, val_np, within_word_nll, is_boundary):
+    x, y = val_np[:-1], val_np[1:]
+    model_nll = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y), reduction="none").numpy()
+    chosen = np.where(is_boundary[y], model_nll, within_word_nll + 0 * x)  # <- expected
+    return chosen.sum()
+
+if __name__ == "__main__":
+    eval_val_experts(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"), np.zeros(7), np.zeros(8, bool))
+''',
+        message="computed from the target token",
+    ),
+)
+
+TargetDependentMixing.valid = (
+    Example(
+        title="entropy-adaptive alpha from the model's own distribution; padding mask on the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_mix(model, val_tokens, p_ngram):
+    x, y = val_tokens[:-1], val_tokens[1:]
+    logp = F.log_softmax(model(x), -1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    alpha = 0.05 + 0.5 / (1 + torch.exp(-2.0 * (entropy - 4.0)))
+    p = (1 - alpha)[:, None] * logp.exp() + alpha[:, None] * p_ngram
+    nll = -torch.log(p.gather(-1, y[:, None]).squeeze(-1))
+    nll = torch.where(y == -100, 0.0, nll)
+    return nll.sum()
+
+if __name__ == "__main__":
+    eval_val_mix(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(8) / 8)
+''',
+    ),
+)

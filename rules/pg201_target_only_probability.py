@@ -1,0 +1,206 @@
+"""PG201 target-only-probability."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
+from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.index import Scope, call_name
+from pgaudit.findings import Confidence, Finding, Severity
+from rules.base import Example, Rule, short
+
+_RULINGS = (
+    "https://github.com/openai/parameter-golf/pull/982",
+    "https://github.com/openai/parameter-golf/pull/886",
+    "https://github.com/openai/parameter-golf/pull/978",
+)
+_NORMALIZERS = {"sum", "softmax", "log_softmax", "logsumexp", "norm"}
+
+
+class TargetOnlyProbability(Rule):
+    """A scored probability computed for the target entry only, from counts that are not normalized over
+    the vocabulary.
+
+    What it does:
+        Finds eval-time ratios whose numerator reads a count table *at the target* (`pair[ctx, y]`,
+        `counts[(prev, y)]`, `table[prev * V + y]`) and whose denominator is a context count (plus a
+        smoothing constant) rather than a sum over all V candidates. Such a ratio is then blended into the
+        target's probability.
+
+    Why is this bad:
+        C2: the score must be -log p_t(x_t) for a distribution p_t over the whole vocabulary, fixed before
+        x_t is known. Evaluating the cache only at the target and "normalizing" by the context count implies
+        a distribution that does not sum to one -- PR #886: "sums to ~277, not 1"; PR #978 reran #972 with
+        full-vocab normalization and lost the gain (1.5134 bpb). Closed in the 2026-03-27 wave ("do not
+        renormalize correctly").
+
+    Example:
+        p_cache = pair_counts[prev, y] / (ctx_counts[prev] + beta)
+        nll = -np.log((1 - lam) * p_model_y + lam * p_cache)
+
+    Legal look-alikes:
+        A cache distribution built for every candidate and divided by its own sum over the vocabulary
+        (`pair_counts[prev] / pair_counts[prev].sum()`), then read at the target; full-vocab logit bias or
+        exponential tilt followed by softmax or its exact normalizer; logit softcap.
+
+    References:
+        R13, R16 of the catalogue; PR #886 RFC; PR #978; PR #982 closure.
+    """
+
+    code = "PG201"
+    name = "target-only-probability"
+    severity = Severity.ERROR
+    confidence = Confidence.MEDIUM
+    catalogue_ids = ("R13", "R16")
+    ruling_urls = _RULINGS
+    condition = "C2"
+    fix = (
+        "Build the cache distribution for all V candidate tokens (one row per context) and normalize it by "
+        "its sum over the vocabulary before reading the target's probability."
+    )
+
+    def check(self, facts: Facts) -> Iterable[Finding]:
+        flow = facts.flow
+        for scope in flow.scopes:
+            for node in facts.index.walk_scope(scope):
+                if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
+                    continue
+                numerator = _target_lookup(node.left, scope, facts)
+                if numerator is None or not _context_count(node.right, scope, facts):
+                    continue
+                labels = flow.labels(_key(numerator), scope)  # the key says whose tokens these are
+                if VAL not in labels or TRAIN in labels:
+                    continue
+                message = (
+                    f"`{short(node)}` reads a count table at the target (`{short(numerator, 50)}`) and divides "
+                    "by a context count instead of a sum over the vocabulary: the probability is computed for "
+                    "the target entry only and the implied distribution does not sum to one (C2)."
+                )
+                yield self.finding(facts, scope.unit, node, message)
+
+
+def _lookups(node: ast.AST) -> list[ast.Subscript | ast.Call]:
+    return [
+        n
+        for n in ast.walk(node)
+        if isinstance(n, ast.Subscript) or (isinstance(n, ast.Call) and call_name(n) == "get" and n.args)
+    ]
+
+
+def _key(lookup: ast.Subscript | ast.Call) -> ast.AST:
+    return lookup.slice if isinstance(lookup, ast.Subscript) else lookup.args[0]
+
+
+def _target_lookup(node: ast.AST, scope: Scope, facts: Facts) -> ast.AST | None:
+    """A count-table read whose key mixes a context value with the target."""
+    for lookup in _lookups(node):
+        key = _key(lookup)
+        key_labels = facts.flow.labels(key, scope)
+        if TARGET not in key_labels:
+            continue
+        parts = key.elts if isinstance(key, ast.Tuple) else [key]
+        if len(parts) == 1 and isinstance(key, ast.BinOp):
+            parts = [key.left, key.right]
+        context = [p for p in parts if TARGET not in facts.flow.labels(p, scope) and VAL in facts.flow.labels(p, scope)]
+        if context and _count_table(lookup):
+            return lookup
+    return None
+
+
+def _count_table(lookup: ast.Subscript | ast.Call) -> bool:
+    base = lookup.value if isinstance(lookup, ast.Subscript) else lookup.func
+    text = ast.unparse(base).lower()
+    return any(word in text for word in ("count", "cnt", "freq", "table", "pair", "bigram", "trigram", "ngram", "hits"))
+
+
+def _context_count(node: ast.AST, scope: Scope, facts: Facts) -> bool:
+    """A denominator that is a context-keyed count (optionally smoothed), not a vocabulary sum."""
+    if any(isinstance(n, ast.Call) and call_name(n) in _NORMALIZERS for n in ast.walk(node)):
+        return False
+    lookups = _lookups(node)
+    return bool(lookups) and all(
+        TARGET not in facts.flow.labels(_key(lk), scope) and TPROP not in facts.flow.labels(_key(lk), scope)
+        for lk in lookups
+    ) and any(_count_table(lk) for lk in lookups)
+
+
+_SETUP = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+def load_validation_tokens(pattern):
+    return torch.load(pattern).numpy()
+'''
+
+TargetOnlyProbability.invalid = (
+    Example(
+        title="bigram cache read at (context, target) and divided by the context count",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_cache(model, val_np, lam=0.2, beta=0.5, V=1024):
+    pair_counts = np.zeros((V, V))
+    ctx_counts = np.zeros(V)
+    nll = 0.0
+    for t in range(1, len(val_np)):
+        prev, y = val_np[t - 1], val_np[t]
+        p_model = F.softmax(model(torch.tensor([prev])), -1)[0, y].item()
+        p_cache = pair_counts[prev, y] / (ctx_counts[prev] + beta)  # <- expected
+        nll -= np.log((1 - lam) * p_model + lam * p_cache)
+        pair_counts[prev, y] += 1
+        ctx_counts[prev] += 1
+    return nll
+
+if __name__ == "__main__":
+    eval_val_cache(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="does not sum to one",
+    ),
+)
+
+TargetOnlyProbability.valid = (
+    Example(
+        title="the cache row for the context normalized over the whole vocabulary, then read at the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_cache(model, val_np, lam=0.2, beta=0.5, V=1024):
+    pair_counts = np.zeros((V, V))
+    nll = 0.0
+    for t in range(1, len(val_np)):
+        prev, y = val_np[t - 1], val_np[t]
+        p_model = F.softmax(model(torch.tensor([prev])), -1)[0].numpy()
+        row = pair_counts[prev] + beta
+        p_cache = row / row.sum()
+        p = (1 - lam) * p_model + lam * p_cache
+        nll -= np.log(p[y])
+        pair_counts[prev, y] += 1
+    return nll
+
+if __name__ == "__main__":
+    eval_val_cache(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+    ),
+    Example(
+        title="exponential tilt of the full distribution toward a hint token, with its exact normalizer",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_tilt(model, val_np, beta=0.5):
+    nll = 0.0
+    for t in range(2, len(val_np)):
+        hint, y = val_np[t - 2], val_np[t]
+        p = F.softmax(model(torch.tensor([val_np[t - 1]])), -1)[0]
+        z = 1 + p[hint] * (np.exp(beta) - 1)
+        p_y = p[y] * np.exp(beta * float(y == hint)) / z
+        nll -= float(torch.log(p_y))
+    return nll
+
+if __name__ == "__main__":
+    eval_val_tilt(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+    ),
+)
