@@ -58,7 +58,9 @@ def check(
     select: list[str] = typer.Option([], "--select", help="Only these codes or prefixes (PG1, PG301,...)."),
     ignore: list[str] = typer.Option([], "--ignore", help="Skip these codes or prefixes."),
     no_logs: bool = typer.Option(False, "--no-logs", help="Ignore the folder's logs and documented run command."),
-    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on findings at or above: error, warning, info."),
+    fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 on findings at or above: error (default), warning, info."),
+    config: Path | None = typer.Option(None, "--config", help="pyproject.toml to read [tool.pgaudit] from (default: the nearest one)."),
+    no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
     hide_info: bool = typer.Option(False, "--hide-info", help="Do not print info findings (text format)."),
 ) -> None:
@@ -69,11 +71,21 @@ def check(
 
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
+    from pgaudit.config import Config, find_pyproject, load_config
+
+    settings = Config() if no_config else load_config(config or find_pyproject(paths[0] if paths else Path.cwd()))
     try:
-        threshold = Severity.parse(fail_on)
+        threshold = Severity.parse(fail_on) if fail_on else settings.fail_on
     except ValueError as exc:
         fail(str(exc))
-    options = AuditOptions(env=_parse_env(env), select=_codes(select), ignore=_codes(ignore), use_logs=not no_logs)
+    options = AuditOptions(
+        env=_parse_env(env),
+        select=_codes(select) or settings.select,
+        ignore=settings.ignore + _codes(ignore),
+        use_logs=not no_logs,
+        policy=settings.policy,
+        severity=settings.severity,
+    )
     report = audit_paths(paths, options, progress=_progress_factory(output_format, output))
     for problem in report.errors:  # one line each on stderr, whatever the format
         typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
@@ -131,22 +143,23 @@ def _emit(report, output_format: str, output: Path | None, hide_info: bool) -> N
 
 @app.command("rules")
 def list_rules(output_format: str = typer.Option("text", "--format", "-f", help="text or json")) -> None:
-    """List the rule codes, names, severities and catalogue IDs."""
+    """List every finding code: static rules, input checks, folder validators, CI and reproduction."""
     import json
 
+    from pgaudit.codes import all_codes
     from rules import REGISTRY
 
     rows = [
         {
-            "code": code,
-            "name": cls.name,
-            "severity": cls.severity.label,
-            "confidence": cls.confidence.label,
-            "condition": cls.condition,
-            "catalogue_ids": list(cls.catalogue_ids),
-            "summary": cls.summary(),
+            "code": info.code,
+            "name": info.name,
+            "kind": info.kind,
+            "severity": info.severity.label,
+            "condition": REGISTRY[info.code].condition if info.code in REGISTRY else None,
+            "catalogue_ids": list(info.catalogue_ids),
+            "summary": info.summary,
         }
-        for code, cls in REGISTRY.items()
+        for info in all_codes().values()
     ]
     if output_format == "json":
         typer.echo(json.dumps(rows, indent=2))
@@ -154,24 +167,35 @@ def list_rules(output_format: str = typer.Option("text", "--format", "-f", help=
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="pgaudit rules")
-    for column in ("code", "name", "severity", "condition", "catalogue", "summary"):
+    table = Table(title="pgaudit codes")
+    for column in ("code", "name", "kind", "severity", "catalogue", "summary"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            row["code"], row["name"], row["severity"], row["condition"] or "", " ".join(row["catalogue_ids"]), row["summary"]
-        )
+        table.add_row(row["code"], row["name"], row["kind"], row["severity"], " ".join(row["catalogue_ids"]), row["summary"])
     Console().print(table)
 
 
 @app.command()
-def explain(code: str = typer.Argument(..., help="A rule code, e.g. PG101.")) -> None:
-    """Show a rule's documentation, rulings and examples."""
+def explain(code: str = typer.Argument(..., help="A finding code, e.g. PG101 or PG501.")) -> None:
+    """Show a code's documentation; for static rules also its rulings and examples."""
     import rules
+    from pgaudit.codes import describe
 
     cls = rules.get(code)
     if cls is None:
-        fail(f"unknown rule code {code!r} (see `pgaudit rules`)")
+        info = describe(code)
+        if info is None:
+            fail(f"unknown rule code {code!r} (see `pgaudit rules`)")
+        assert info is not None
+        text = [f"{info.code} {info.name}  ({info.kind}, {info.severity.label})", "", info.summary]
+        if info.doc:
+            text += ["", info.doc]
+        if info.catalogue_ids:
+            text += ["", f"Catalogue: {' '.join(info.catalogue_ids)}"]
+        if info.kind == "validator":
+            text += ["", "Thresholds and evidence: docs/validators.md"]
+        typer.echo("\n".join(text))
+        return
     lines = [f"{cls.code} {cls.name}  ({cls.severity.label}, {cls.confidence.label} confidence)", "", cls.doc(), ""]
     lines.append("Rulings:")
     lines += [f"  {url}" for url in cls.ruling_urls]

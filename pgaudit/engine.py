@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pgaudit import __version__
+from pgaudit import __version__, suppress
 from pgaudit.analysis.evidence import LogLine
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.runcmd import documented_env
 from pgaudit.errors import InputError
-from pgaudit.findings import Finding, InputProblem, Report
+from pgaudit.findings import Confidence, Finding, InputProblem, Report, Severity
 from pgaudit.policy import Policy
 from pgaudit.source.program import Program, find_entries, inside, load_program
 
@@ -28,6 +28,7 @@ class AuditOptions:
     use_logs: bool = True  # read the logged run configuration from the folder's train logs
     validators: bool = True  # run the record-folder validators (PG5xx)
     policy: Policy = field(default_factory=Policy)
+    severity: Mapping[str, Severity] = field(default_factory=dict)  # per-code overrides from [tool.pgaudit]
     progress: Callable[[str], None] | None = None
 
 
@@ -141,16 +142,19 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
         for audited in program.files:
             report.files.append(dataclasses.replace(audited, path=_join(prefix, audited.path)))
         facts = Facts(program, options.env, hyper, lines, documented)
-        for code, rule_cls in REGISTRY.items():
-            if selected(code, options):
-                for finding in rule_cls().check(facts):
-                    report.findings.append(_prefixed(finding, prefix))
+        ran = [code for code in REGISTRY if selected(code, options)]
+        findings = [finding for code in ran for finding in REGISTRY[code]().check(facts)]
+        findings += [opaque_exec(unit, call) for unit, call in program.opaque if selected("PG001", options)]
+        suppressions, malformed = suppress.collect([program])
+        suppress.apply(findings, suppressions)
+        findings += [f for f in [*malformed, *suppress.unused(suppressions, set(ran))] if selected(f.code, options)]
+        report.findings.extend(_prefixed(_with_severity(f, options), prefix) for f in findings)
     if record is not None and options.validators and _is_record_folder(record):
         from pgaudit.validators import validate_folder
 
         for finding in validate_folder(record, programs, options.policy):
             if selected(finding.code, options):
-                report.findings.append(_prefixed(finding, prefix))
+                report.findings.append(_prefixed(_with_severity(finding, options), prefix))
 
 
 def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-untyped-def]
@@ -164,6 +168,34 @@ def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-
         return None
     report.errors.extend(record.problems)
     return record
+
+
+def opaque_exec(unit, call) -> Finding:  # type: ignore[no-untyped-def]
+    """PG001: code run through exec/eval that pgaudit cannot decode statically was not audited."""
+    import ast
+
+    return Finding(
+        code="PG001",
+        name="opaque-exec",
+        severity=Severity.WARNING,
+        confidence=Confidence.HIGH,
+        message=(
+            f"`{ast.unparse(call)[:80]}` executes code that is neither a literal nor a decodable self-extracting "
+            "payload: pgaudit cannot see that code, so nothing in it was audited."
+        ),
+        location=unit.location(call),
+        catalogue_ids=("R2",),
+        fix="Commit the code that runs (or a payload pgaudit can decode: base64/ascii85 + lzma/zlib/gzip/bz2).",
+        evidence=(unit.line_text(call.lineno).strip(),),
+    )
+
+
+def _with_severity(finding: Finding, options: AuditOptions) -> Finding:
+    """Apply a configured severity override; code that cannot run stays informational."""
+    override = next((sev for code, sev in options.severity.items() if finding.code.startswith(code)), None)
+    if override is None or finding.reachable is False:
+        return finding
+    return dataclasses.replace(finding, severity=override)
 
 
 def _is_record_folder(record) -> bool:  # type: ignore[no-untyped-def]

@@ -189,3 +189,16 @@ def test_version_and_module_entry(cli):
 def test_every_example_audits_without_input_errors(cli, example: str):
     report = json.loads(cli("check", f"examples/{example}", "--format", "json").stdout)
     assert report["errors"] == []
+
+
+def test_opaque_exec_is_reported(cli, make_folder):
+    code = "import os\nexec(os.environ.get('PAYLOAD', ''))\n"
+    proc = cli("check", str(make_folder({"train_gpt.py": code})), "--format", "json")
+    [finding] = json.loads(proc.stdout)["findings"]
+    assert finding["code"] == "PG001" and finding["line"] == 2 and finding["severity"] == "warning"
+
+
+def test_rules_lists_every_kind_of_code(cli):
+    rows = {r["code"]: r for r in json.loads(cli("rules", "--format", "json").stdout)}
+    assert {rows[c]["kind"] for c in ("PG001", "PG101", "PG501")} == {"input", "rule", "validator"}
+    assert "16,000,000" in cli("explain", "PG501").stdout
