@@ -52,7 +52,9 @@ def _codes(values: list[str]) -> tuple[str, ...]:
 @app.command()
 def check(
     paths: list[Path] = typer.Argument(..., help="train_gpt.py files, record folders, or folders of record folders."),
-    output_format: str = typer.Option("text", "--format", "-f", help="Output format: text or json."),
+    output_format: str = typer.Option(
+        "text", "--format", "-f", help="Output format: text, json, sarif, github (workflow commands) or markdown."
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file (atomically)."),
     env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
     select: list[str] = typer.Option([], "--select", help="Only these codes or prefixes (PG1, PG301,...)."),
@@ -120,10 +122,10 @@ def _emit(report, output_format: str, output: Path | None, hide_info: bool) -> N
 
     from pgaudit.atomic import write_atomic
 
-    if output_format == "json":
-        from pgaudit.render.json import render_json
+    if output_format != "text":
+        from pgaudit.render import string_renderer
 
-        text = render_json(report)
+        text = string_renderer(output_format)(report)
         if output:
             write_atomic(output, text)
         else:
@@ -309,3 +311,105 @@ def significance(
     result = compare(candidate, baseline, Policy(), None if unit == "auto" else unit, margin_in_bpb)
     typer.echo(render_json(result) if output_format == "json" else render_text(result))
     raise typer.Exit(0 if (result.readme_passes or result.progression_passes) else 1)
+
+
+# --- ci and review (CI issue) ---
+
+
+@app.command()
+def ci(
+    base: str = typer.Option(..., "--base", help="The pull request's base revision (branch, tag or commit)."),
+    head: str = typer.Option("HEAD", "--head", help="The pull request's head revision."),
+    repo_root: Path = typer.Option(Path("."), "--repo-root", help="The git repository (default: here)."),
+    sarif: Path | None = typer.Option(None, "--sarif", help="Also write SARIF 2.1.0 to this file."),
+    output_format: str | None = typer.Option(
+        None, "--format", "-f", help="stdout format (default: github when GITHUB_ACTIONS=true, else text)."
+    ),
+    env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
+    select: list[str] = typer.Option([], "--select", help="Only these codes or prefixes."),
+    ignore: list[str] = typer.Option([], "--ignore", help="Skip these codes or prefixes."),
+    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on findings at or above: error, warning, info."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
+    review_file: Path | None = typer.Option(None, "--review", help="Also write the review comment(s) to this file."),
+    repo: str | None = typer.Option(None, "--repo", help="OWNER/NAME for the review's permalinks (at --head)."),
+    pr: int | None = typer.Option(None, "--pr", help="The pull request number, for the review's title line."),
+) -> None:
+    """Audit the record folders a pull request adds (git diff BASE...HEAD) and check its scope (R29)."""
+    from pgaudit.atomic import write_atomic
+    from pgaudit.ci import run_ci
+    from pgaudit.engine import AuditOptions
+    from pgaudit.render import FORMATS, string_renderer
+    from pgaudit.review import Links
+
+    on_actions = os.environ.get("GITHUB_ACTIONS") == "true"
+    output_format = output_format or ("github" if on_actions else "text")
+    if output_format not in FORMATS:
+        fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
+    threshold = _severity(fail_on)
+    options = AuditOptions(env=_parse_env(env), select=_codes(select), ignore=_codes(ignore))
+    links = Links.parse(repo, None, pr, sha_later=True) if review_file else None
+    result = run_ci(repo_root, base, head, options, review=links)
+    report = result.report
+    for problem in report.errors:
+        typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
+    if result.scope.kind in ("empty", "other"):
+        typer.echo(f"pgaudit: {base}...{head}: {result.scope.summary()}", err=True)
+    if sarif:
+        write_atomic(sarif, string_renderer("sarif")(report))
+    if review_file:
+        write_atomic(review_file, "\n---\n\n".join(result.reviews.values()))
+    _append_step_summary(string_renderer("markdown")(report))
+    _emit(report, output_format, None, hide_info=False)
+    _exit(report, threshold, exit_zero)
+
+
+def _severity(text: str):  # type: ignore[no-untyped-def]
+    from pgaudit.findings import Severity
+
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _append_step_summary(markdown: str) -> None:
+    """GitHub renders $GITHUB_STEP_SUMMARY as the job summary; steps append to it."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
+    except OSError as exc:
+        fail(f"cannot write the job summary {path}: {exc.strerror or exc}")
+
+
+def _exit(report, threshold, exit_zero: bool) -> None:  # type: ignore[no-untyped-def]
+    if report.errors:
+        raise typer.Exit(2)
+    if not exit_zero and any(f.severity >= threshold for f in report.active()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def review(
+    record_dir: Path = typer.Argument(..., help="One record folder (records/track_*/<name>)."),
+    repo: str | None = typer.Option(None, "--repo", help="OWNER/NAME on GitHub, for permalinks (with --sha)."),
+    sha: str | None = typer.Option(None, "--sha", help="The commit the permalinks point at (with --repo)."),
+    pr: int | None = typer.Option(None, "--pr", help="The pull request number, named in the title line."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the comment to this file (atomically)."),
+    env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
+    no_logs: bool = typer.Option(False, "--no-logs", help="Ignore the folder's logs and documented run command."),
+) -> None:
+    """Write the Markdown review comment for one record folder: verdict, checks, findings with permalinks."""
+    from pgaudit.engine import AuditOptions
+    from pgaudit.review import Links, review_folder
+
+    links = Links.parse(repo, sha, pr)
+    text = review_folder(record_dir, links, AuditOptions(env=_parse_env(env), use_logs=not no_logs))
+    if output:
+        from pgaudit.atomic import write_atomic
+
+        write_atomic(output, text)
+    else:
+        sys.stdout.write(text)

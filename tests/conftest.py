@@ -33,9 +33,15 @@ def make_folder(tmp_path: Path):
     return make
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    """`python -m pgaudit ARGS` in a subprocess: exit codes and stderr exactly as a user sees them."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"}
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: int = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pgaudit ARGS` in a subprocess: exit codes and stderr exactly as a user sees them.
+
+    The GitHub Actions variables of the machine running the tests are dropped; `env` adds variables.
+    """
+    base = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")}
+    env = {**base, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     env.pop("PGAUDIT_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "pgaudit", *args],

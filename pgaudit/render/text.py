@@ -17,6 +17,10 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO:
 
 
 def render_text(report: Report, console: Console, show_info: bool = True) -> None:
+    scope = report.run_config.get("ci")
+    if scope:  # `pgaudit ci`: say what the pull request changed before what is wrong with it
+        console.print(Text(f"pull request {scope['base']}...{scope['head']}: {scope['summary']}", style="bold"))
+        console.print()
     active = [f for f in report.active() if show_info or f.severity > Severity.INFO]
     by_file: dict[str, list[Finding]] = defaultdict(list)
     for finding in sorted(active, key=Finding.sort_key):
