@@ -20,8 +20,7 @@ _NORMALIZERS = {"sum", "softmax", "log_softmax", "logsumexp", "norm"}
 
 
 class TargetOnlyProbability(Rule):
-    """A scored probability computed for the target entry only, from counts that are not normalized over
-    the vocabulary.
+    """A scored probability built for the target entry only, not normalized over the whole vocabulary.
 
     What it does:
         Finds eval-time ratios whose numerator reads a count table *at the target* (`pair[ctx, y]`,
