@@ -307,6 +307,33 @@ if __name__ == "__main__":
         message="throwaway warm-up adapter",
         severity=Severity.WARNING,
     ),
+    Example(
+        title="the final eval reached through a timing helper that calls the function it is given",
+        code=_SETUP
+        + '''
+def timed(label, fn, *args):
+    value = fn(*args)
+    print(label, value)
+    return value
+
+def adapt_on(model, tokens, epochs):
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4)
+    for _ in range(epochs):
+        F.cross_entropy(model(tokens[:-1]), tokens[1:]).backward()
+        opt.step()
+
+def main():
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("fineweb_val_000000.bin")
+    timed("pre", eval_val, model, val_tokens)
+    adapt_on(model, val_tokens, 8)  # <- expected
+    timed("post-ttt", eval_val, model, val_tokens)
+
+if __name__ == "__main__":
+    main()
+''',
+        message="`timed('post-ttt', eval_val, model, val_tokens)` at line",
+    ),
 )
 
 AdaptBeforeScore.valid = (

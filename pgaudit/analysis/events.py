@@ -391,7 +391,11 @@ def _contains(owner: ast.AST, node: ast.AST, field_name: str) -> bool:
 
 def _bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
     params = [p for p in callee.params if p not in ("self", "cls")]
-    out = [(params[i], a) for i, a in enumerate(call.args) if i < len(params) and not isinstance(a, ast.Starred)]
+    args = list(call.args)
+    passed_at = [i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id == callee.name]
+    if passed_at:  # reached through a higher-order call (`timed(fn, *args)`): the arguments after fn are fn's
+        args = args[passed_at[0] + 1:]
+    out = [(params[i], a) for i, a in enumerate(args) if i < len(params) and not isinstance(a, ast.Starred)]
     out += [(kw.arg, kw.value) for kw in call.keywords if kw.arg]
     return out
 

@@ -170,7 +170,28 @@ class ProgramIndex:
         key = (id(call), id(caller))
         found = self._resolved.get(key)
         if found is None:
-            found = self._resolved[key] = self._resolve_call(call, caller)
+            direct = self._resolve_call(call, caller)
+            found = self._resolved[key] = direct + self._forwarded(call, direct, caller)
+        return found
+
+    def _forwarded(self, call: ast.Call, callees: list[Scope], caller: Scope | None) -> list[Scope]:
+        """Functions passed as arguments to a callee that calls that parameter:
+        `timed_eval("final", eval_val, model, val_tokens)` with `def timed_eval(label, fn, *args): fn(*args)`
+        reaches `eval_val` too."""
+        found: list[Scope] = []
+        for callee in callees:
+            if not isinstance(callee.node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            called = {c.func.id for c in self.calls_in(callee) if isinstance(c.func, ast.Name)}
+            spec = callee.node.args
+            positional = [a.arg for a in [*spec.posonlyargs, *spec.args]]
+            if callee.cls is not None and positional[:1] in (["self"], ["cls"]):
+                positional = positional[1:]
+            passed = [(positional[i], a) for i, a in enumerate(call.args) if i < len(positional)]
+            passed += [(kw.arg, kw.value) for kw in call.keywords if kw.arg]
+            for param, value in passed:
+                if param in called and isinstance(value, ast.Name):
+                    found += [s for s in self.resolve_name(value.id, caller) if s.name == value.id and s not in found]
         return found
 
     def _resolve_call(self, call: ast.Call, caller: Scope | None) -> list[Scope]:
