@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from pgaudit import logs  # noqa: E402
 from reference_trainer import quant, runtime  # noqa: E402
 from reference_trainer.config import Hyperparameters  # noqa: E402
 from reference_trainer.train import TrainResult, train  # noqa: E402
@@ -22,42 +23,35 @@ BASELINE_LOG = (
 )
 
 
-# ---------------------------------------------------------------- a small log parser
-# TODO(logs): replace with pgaudit.logs once it lands (test_log_parses_* below use it).
+# ---------------------------------------------------------------- the trainer's log, read by pgaudit.logs
 
 
 @dataclass
 class ParsedLog:
-    val_points: list[tuple[int, float, float]]  # (step, val_loss, val_bpb)
     stopped_early_at: int | None
     int8_zlib_bytes: int | None
     total_int8_zlib_bytes: int | None
     final_val_loss: float | None
     final_val_bpb: float | None
+    last_step_eval: tuple[float | None, float] | None  # (val_loss, val_bpb) of the last `step:` eval
+    val_points: list[tuple[int, float, float]]  # (step, val_loss, val_bpb): the curve, which pgaudit skips
 
 
 def parse_log(text: str) -> ParsedLog:
-    def last(pattern: str) -> re.Match[str] | None:
-        found = list(re.finditer(pattern, text, flags=re.MULTILINE))
-        return found[-1] if found else None
-
-    val = [
-        (int(m[1]), float(m[2]), float(m[3]))
-        for m in re.finditer(
-            r"^step:(\d+)/\d+ val_loss:([\d.]+) val_bpb:([\d.]+) train_time:", text, re.MULTILINE
-        )
-    ]
-    stop = last(r"^stopping_early: wallclock_cap train_time: ?\d+ms step: ?(\d+)/\d+$")
-    size = last(r"^Serialized model int8\+zlib: (\d+) bytes")
-    total = last(r"^Total submission size int8\+zlib: (\d+) bytes$")
-    final = last(r"^final_int8_zlib_roundtrip_exact val_loss:([\d.]+) val_bpb:([\d.]+)$")
+    """What pgaudit's own log parser (the one the validators and `reproduce` use) reads from a log."""
+    run = logs.parse_log(text, "train.log")
+    final = next((m for m in run.final_metrics if m.method == "final_int8_zlib_roundtrip"), None)
+    sizes = {s.kind: s.bytes for s in run.sizes if s.scheme in (None, "int8+zlib")}
+    step = run.last_step_eval
     return ParsedLog(
-        val,
-        int(stop[1]) if stop else None,
-        int(size[1]) if size else None,
-        int(total[1]) if total else None,
-        float(final[1]) if final else None,
-        float(final[2]) if final else None,
+        run.stop_step if run.stop_reason == "wallclock_cap" else None,
+        sizes.get("model"),
+        sizes.get("total"),
+        final.val_loss if final else None,
+        final.val_bpb if final else None,
+        (step.val_loss, step.val_bpb) if step else None,
+        [(int(m[1]), float(m[2]), float(m[3])) for m in re.finditer(
+            r"^step:(\d+)/\d+ val_loss:([\d.]+) val_bpb:([\d.]+) train_time:", text, re.MULTILINE)],
     )
 
 
@@ -66,7 +60,7 @@ def test_parser_reads_the_official_baseline_log() -> None:
     assert parsed.final_val_bpb == 1.2243657 and parsed.final_val_loss == 2.07269931
     assert parsed.int8_zlib_bytes == 15815847 and parsed.total_int8_zlib_bytes == 15863489
     assert parsed.stopped_early_at == 13780
-    assert parsed.val_points[-1] == (13780, 2.0606, 1.2172)
+    assert parsed.last_step_eval == (2.0606, 1.2172)
 
 
 # ---------------------------------------------------------------- runs
