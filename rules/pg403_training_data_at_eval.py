@@ -143,7 +143,7 @@ class TrainingDataAtEval(Rule):
             if any(id(c) in training for c in callees):
                 continue
             direct = _reader(facts, scope, call)
-            inner = None if direct else self._reads_inside(facts, callees, training)
+            inner = None if direct else self._reads_inside(facts, _followed(facts, scope, call), training)
             if not direct and inner is None:
                 continue
             scoring = any("score" in facts.events.of(c).kinds for c in callees) or (
@@ -164,7 +164,7 @@ class TrainingDataAtEval(Rule):
             for call in facts.index.calls_in(scope):
                 if _reader(facts, scope, call, symbolic=True):
                     return scope, call
-                work.extend((c, depth + 1) for c in facts.flow.resolve(call, scope) if c is not scope)
+                work.extend((c, depth + 1) for c in _followed(facts, scope, call))
         return None
 
     def _report(
@@ -190,11 +190,53 @@ class TrainingDataAtEval(Rule):
             "`gptq:calibrated ... in Xs` time must stay within 600 s (PG504 checks these lines; PR #1028 was "
             "flagged for calibration on training data after the cap)."
         )
+        temperature = _feeds_temperature(facts, scope, call)
+        if temperature:
+            message = (
+                f"{head} to fit a temperature (`{temperature}`): a scalar calibrated on training tokens is a legal "
+                "look-alike (R20; the Ternary record with a post-training temperature grid was merged), but the read "
+                "still happens after the training loop and its time is not counted in train_time."
+            )
+            return self.finding(facts, scope.unit, call, message, severity=Severity.INFO, related=related)
         if reserve:
             message = f"{head}; the program reserves training time for it (`{reserve}`), so {timing}"
             return self.finding(facts, scope.unit, call, message, severity=Severity.INFO, related=related)
         message = f"{head} and no time reserve is configured; {timing}"
         return self.finding(facts, scope.unit, call, message, severity=Severity.WARNING, related=related)
+
+
+def _followed(facts: Facts, scope: Scope, call: ast.Call) -> list[Scope]:
+    """Callees worth looking into: a direct call by name, or a method call that resolves to one method.
+
+    Name-based resolution of `x.method()` (and `super().__init__()`) is over-approximate: following every
+    candidate would blame a function for what an unrelated class's method reads.
+    """
+    callees = [c for c in facts.flow.resolve(call, scope) if c is not scope]
+    if isinstance(call.func, ast.Name):
+        return callees
+    if len(callees) == 1 and callees[0].name != "__init__":
+        return callees
+    return []
+
+
+_TEMPERATURE = re.compile(r"(?i)(^|_)(temp|temperature|tau)(_|$)")
+
+
+def _feeds_temperature(facts: Facts, scope: Scope, call: ast.Call) -> str:
+    """`calib = train_loader.stream.take(n)` later passed to `find_temp(..., calib, ...)`: the callee's name."""
+    stmt = getattr(call, "pg_parent", None)
+    while stmt is not None and not isinstance(stmt, ast.stmt):
+        stmt = getattr(stmt, "pg_parent", None)
+    if not isinstance(stmt, ast.Assign):
+        return ""
+    names = {n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    for later in facts.index.calls_in(scope):
+        if later.lineno < stmt.lineno or not _TEMPERATURE.search(call_name(later)):
+            continue
+        args = [*later.args, *(kw.value for kw in later.keywords)]
+        if any(isinstance(n, ast.Name) and n.id in names for a in args for n in ast.walk(a)):
+            return call_name(later)
+    return ""
 
 
 def _is_step(call: ast.Call) -> bool:
