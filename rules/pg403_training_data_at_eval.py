@@ -10,6 +10,7 @@ from pgaudit.analysis.dataflow import TRAIN, VAL, Labels
 from pgaudit.analysis.events import can_follow
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
+from pgaudit.analysis.names import is_train_data_name
 from pgaudit.findings import Confidence, Finding, Severity
 from pgaudit.source.parse import tree_nodes
 from rules.base import Example, Rule, short
@@ -115,6 +116,8 @@ class TrainingDataAtEval(Rule):
                 facts.events.of(callee).has_step for c in calls for callee in facts.flow.resolve(c, scope) if callee is not scope
             )
             if steps and any(_train_only(facts.flow.labels(c, scope)) for c in calls):
+                if facts.reachability(node).effective is False:
+                    continue  # a disabled phase (`if args.distill_steps > 0:` with the default 0) does not end training
                 out.append(node)
         return out
 
@@ -256,9 +259,13 @@ def _reader(facts: Facts, scope: Scope, call: ast.Call, symbolic: bool = False) 
     if not _READER.search(call_name(call)):
         return False
     parts: list[ast.AST] = [*call.args, *(kw.value for kw in call.keywords)]
-    if isinstance(call.func, ast.Attribute):
-        parts.append(call.func.value)
     label = facts.flow.symbolic if symbolic else facts.flow.labels
+    if isinstance(call.func, ast.Attribute):
+        # `train_loader.next_batch()`: the receiver must be named as training data; a reused handle (`f`)
+        # carries the union of everything it was ever bound to.
+        receiver = dotted(call.func.value)
+        if any(is_train_data_name(part) for part in receiver.split(".")) and _train_only(label(call.func.value, scope)):
+            return True
     return any(_train_only(label(p, scope)) for p in parts)
 
 
