@@ -62,7 +62,6 @@ class ValidationCalibratedQuantization(Rule):
     confidence = Confidence.HIGH
     catalogue_ids = ("R22",)
     ruling_urls = _RULINGS
-    condition = "C1"
     fix = (
         "Calibrate GPTQ on training shards inside the training budget (reserve time with GPTQ_RESERVE_SECONDS) "
         "or on sequences the model generates itself."
