@@ -1,0 +1,347 @@
+"""PG401 validation-data-in-training."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+
+from pgaudit.analysis.dataflow import TARGET, TRAIN, VAL
+from pgaudit.analysis.events import val_only
+from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.index import Scope, call_name, dotted
+from pgaudit.analysis.names import is_train_data_name, words
+from pgaudit.findings import Confidence, Finding, Severity
+from rules.base import Example, Rule, short
+
+_RULINGS = (
+    "https://github.com/openai/parameter-golf/blob/main/README.md",
+    "https://github.com/openai/parameter-golf/pull/168",
+)
+# Serializers whose output is a file or a blob (the model file, a compressed artifact).
+_SERIALIZERS = {
+    "torch.save", "np.save", "numpy.save", "np.savez", "np.savez_compressed", "numpy.savez", "numpy.savez_compressed",
+    "pickle.dump", "pickle.dumps", "lzma.compress", "zlib.compress", "bz2.compress", "brotli.compress",
+    "zstd.compress", "zstandard.compress", "gzip.compress", "save_file", "safetensors.torch.save_file",
+}  # fmt: skip
+_ARTIFACT_CONTAINER = re.compile(r"(?i)(state_dict|^sd$|_sd$|^sd_|artifact|blob|payload|export|quant_obj|packed)")
+
+
+class ValidationDataInTraining(Rule):
+    """Validation tokens used to train the model or packed into the artifact ("paid prefix").
+
+    What it does:
+        Finds (1) training data that points at validation data: a training file pattern, loader or token
+        array (`train_files`, `train_loader`, `train_tokens`) assigned from `fineweb_val_*`, `val_files` or
+        `val_tokens` (alone or mixed with training tokens); (2) validation tokens serialized into a file or
+        blob (`torch.save`, `np.save`, `lzma.compress`, a state-dict entry, `register_buffer`), i.e. packed
+        into the artifact; (3) a "paid prefix": validation targets compared with tokens loaded from a stored
+        blob, so the stored copy of the validation stream decides the loss.
+
+    Why is this bad:
+        "You CANNOT access validation data during training, e.g. by compressing it into your 16mb with 'paid
+        prefix'." and "You can't cheat by training on the validation set before you evaluate on the validation
+        set." (README, 2026-03-20). PR #168 (paid prefix) is kept only as an example of why this is invalid.
+
+    Example:
+        train_files = os.path.join(data_path, "fineweb_val_*.bin")       # the training loader reads val
+
+    Legal look-alikes:
+        Periodic read-only evaluation during training (`VAL_LOSS_EVERY`, `eval_val` under
+        `torch.inference_mode()`), which is excluded from train_time; score-first test-time training on
+        validation chunks after training (PG301/PG302 judge its ordering); saving metrics such as `val_bpb`;
+        counting tokens in the logs.
+
+    References:
+        R23 of the catalogue; README "paid prefix" clause (2026-03-20); PR #168.
+    """
+
+    code = "PG401"
+    name = "validation-data-in-training"
+    severity = Severity.ERROR
+    confidence = Confidence.HIGH
+    catalogue_ids = ("R23",)
+    ruling_urls = _RULINGS
+    fix = "Train only on fineweb_train_* shards and keep validation tokens out of the saved model and artifact."
+
+    def check(self, facts: Facts) -> Iterable[Finding]:
+        flow = facts.flow
+        for scope in flow.scopes:
+            for node in facts.index.walk_scope(scope):
+                finding = None
+                if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                    finding = self._assignment(facts, scope, node)
+                elif isinstance(node, ast.Call):
+                    finding = self._serialized(facts, scope, node)
+                elif isinstance(node, ast.Compare):
+                    finding = self._paid_prefix(facts, scope, node)
+                if finding is not None:
+                    yield finding
+
+    def _assignment(self, facts: Facts, scope: Scope, node: ast.Assign | ast.AnnAssign) -> Finding | None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        labels = facts.flow.labels(node.value, scope)  # type: ignore[arg-type]
+        if VAL not in labels:
+            return None
+        for target in targets:
+            name = _leaf(target)
+            if name and is_train_data_name(name) and _training_source(name, node.value, labels):  # type: ignore[arg-type]
+                mixed = " mixed with training data" if TRAIN in labels else ""
+                message = (
+                    f"The training data `{ast.unparse(target)}` (line {node.lineno}) is taken from validation data"
+                    f"{mixed} (`{short(node.value, 60)}`): the model trains on the tokens it is then scored on."
+                )
+                return self.finding(facts, scope.unit, node, message)
+            if isinstance(target, ast.Subscript) and _ARTIFACT_CONTAINER.search(_leaf(target.value) or "") and val_only(labels):
+                message = (
+                    f"Validation tokens are stored in `{short(target, 50)}` (line {node.lineno}), which is saved with "
+                    "the model: validation data packed into the artifact (\"paid prefix\")."
+                )
+                return self.finding(facts, scope.unit, node, message)
+        return None
+
+    def _serialized(self, facts: Facts, scope: Scope, call: ast.Call) -> Finding | None:
+        name = dotted(call.func)
+        leaf = call_name(call)
+        if leaf == "register_buffer" and len(call.args) >= 2:
+            data = call.args[1]
+        elif leaf == "tofile" and isinstance(call.func, ast.Attribute):
+            data = call.func.value
+        elif name in _SERIALIZERS or leaf == "save_file":
+            if not call.args:
+                return None
+            data = call.args[0]
+        else:
+            return None
+        labels = facts.flow.labels(data, scope)
+        if not val_only(labels) or _is_metric(data):
+            return None
+        message = (
+            f"`{short(call)}` (line {call.lineno}) writes validation tokens into a saved file or blob: validation "
+            "data packed into the artifact (\"paid prefix\") is forbidden."
+        )
+        return self.finding(facts, scope.unit, call, message)
+
+    def _paid_prefix(self, facts: Facts, scope: Scope, node: ast.Compare) -> Finding | None:
+        if len(node.comparators) != 1 or not isinstance(node.ops[0], ast.Eq | ast.NotEq):
+            return None
+        sides = [node.left, node.comparators[0]]
+        for target_side, other in (sides, sides[::-1]):
+            if TARGET not in facts.flow.labels(target_side, scope):
+                continue
+            if TARGET in facts.flow.labels(other, scope):
+                continue
+            origin = _paid_origin(facts, scope, other)
+            if origin:
+                message = (
+                    f"`{short(node)}` (line {node.lineno}) compares the validation targets with `{origin}`, tokens "
+                    "loaded from a stored blob: a copy of the validation stream shipped with the submission "
+                    "(\"paid prefix\") decides the loss."
+                )
+                return self.finding(facts, scope.unit, node, message, confidence=Confidence.MEDIUM)
+        return None
+
+
+_SOURCE_WORDS = {"files", "file", "pattern", "path", "paths", "glob", "loader", "shard", "shards", "dataset", "ds", "stream"}
+_READ_CALL = re.compile(r"(?i)(load|read|fromfile|memmap|loader|stream|glob|open)")
+
+
+def _training_source(name: str, value: ast.AST, labels: frozenset[str]) -> bool:
+    """Where the training data comes from: a file pattern or loader (`train_files`, `train_loader`), tokens read
+    from files, or training tokens concatenated with validation tokens. A slice of validation tokens bound to a
+    name like `train_tokens` inside test-time training is PG301's business, not a training-phase leak."""
+    if set(words(name)) & _SOURCE_WORDS:
+        return True
+    if TRAIN in labels:
+        return True
+    return isinstance(value, ast.Call) and _READ_CALL.search(call_name(value)) is not None
+
+
+def _leaf(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _is_metric(node: ast.AST) -> bool:
+    return isinstance(node, ast.JoinedStr | ast.Dict | ast.Constant)
+
+
+def _paid_origin(facts: Facts, scope: Scope, expr: ast.AST) -> str:
+    """The name of a "paid prefix" store the expression reads, following local assignments (3 hops)."""
+    fs = facts.flow.fs.get(id(scope))
+    assigns: dict[str, list[ast.AST]] = {}
+    for target, value, how in fs.assigns if fs else []:
+        if isinstance(target, ast.Name) and value is not None and how == "=":
+            assigns.setdefault(target.id, []).append(value)
+    frontier = [expr]
+    seen: set[str] = set()
+    for _ in range(4):
+        nxt: list[ast.AST] = []
+        for e in frontier:
+            for n in ast.walk(e):
+                ident = _leaf(n) if isinstance(n, ast.Name | ast.Attribute) else ""
+                if not ident or ident in seen:
+                    continue
+                seen.add(ident)
+                ws = words(ident)
+                if "paid" in ws or ("prefix" in ws and ("blob" in ws or "stored" in ws)):
+                    return ident
+                nxt.extend(assigns.get(ident, []))
+        frontier = nxt
+    return ""
+
+
+_SETUP = '''
+import glob
+import os
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+def load_tokens(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+'''
+
+ValidationDataInTraining.invalid = (
+    Example(
+        title="the training file pattern points at the validation shards",
+        code=_SETUP
+        + '''
+class Hyperparameters:
+    data_path = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
+    train_files = os.path.join(data_path, "fineweb_val_*.bin")  # <- expected
+    val_files = os.path.join(data_path, "fineweb_val_*.bin")
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    opt = torch.optim.Adam(model.parameters())
+    tokens = load_tokens(args.train_files)
+    for step in range(10):
+        x, y = tokens[step * 64:(step + 1) * 64].long(), tokens[step * 64 + 1:(step + 1) * 64 + 1].long()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+if __name__ == "__main__":
+    main()
+''',
+        message="The training data `train_files` (line",
+    ),
+    Example(
+        title="validation tokens mixed into the training stream",
+        code=_SETUP
+        + '''
+def main():
+    val_tokens = load_tokens("./data/fineweb_val_*.bin")
+    train_tokens = torch.cat([load_tokens("./data/fineweb_train_*.bin"), val_tokens])  # <- expected
+    print(train_tokens.numel())
+
+if __name__ == "__main__":
+    main()
+''',
+        message="is taken from validation data mixed with training data",
+    ),
+    Example(
+        title="a prefix of the validation stream compressed into the artifact",
+        code=_SETUP
+        + '''
+import lzma
+
+def main():
+    val_tokens = load_tokens("./data/fineweb_val_*.bin")
+    blob = lzma.compress(val_tokens[:1_000_000].numpy().tobytes())  # <- expected
+    with open("final_model.ptz", "ab") as f:
+        f.write(blob)
+
+if __name__ == "__main__":
+    main()
+''',
+        message="writes validation tokens into a saved file or blob",
+    ),
+    Example(
+        title="a stored paid-prefix blob compared with the validation targets to zero their loss",
+        code=_SETUP
+        + '''
+import lzma
+
+def load_paid_prefix(path):
+    with open(path, "rb") as f:
+        return torch.from_numpy(np.frombuffer(lzma.decompress(f.read()), dtype=np.uint16).astype(np.int64))
+
+@torch.no_grad()
+def eval_val(model, val_tokens, paid_prefix_tokens):
+    x, y = val_tokens[:-1].long(), val_tokens[1:].long()
+    nll = F.cross_entropy(model(x), y, reduction="none")
+    n = min(paid_prefix_tokens.numel(), y.numel())
+    stored = paid_prefix_tokens[:n]
+    hit = stored == y[:n]  # <- expected
+    nll[:n] = nll[:n] * (~hit).float()
+    return nll.mean().item()
+
+def main():
+    model = torch.nn.Embedding(1024, 1024)
+    print(eval_val(model, load_tokens("./data/fineweb_val_*.bin"), load_paid_prefix("prefix.xz")))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="tokens loaded from a stored blob",
+    ),
+)
+
+ValidationDataInTraining.valid = (
+    Example(
+        title="periodic read-only eval during training (VAL_LOSS_EVERY), metrics saved, score-first TTT after training",
+        code=_SETUP
+        + '''
+class Hyperparameters:
+    data_path = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
+    train_files = os.path.join(data_path, "fineweb_train_*.bin")
+    val_files = os.path.join(data_path, "fineweb_val_*.bin")
+    val_loss_every = int(os.environ.get("VAL_LOSS_EVERY", 1000))
+
+@torch.inference_mode()
+def eval_val(model, val_tokens):
+    return F.cross_entropy(model(val_tokens[:-1].long()), val_tokens[1:].long()).item()
+
+def ttt_score_first(model, val_tokens, chunk=64):
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    total = 0.0
+    for start in range(0, val_tokens.numel() - chunk - 1, chunk):
+        x = val_tokens[start:start + chunk].long()
+        y = val_tokens[start + 1:start + chunk + 1].long()
+        with torch.no_grad():
+            total += F.cross_entropy(model(x), y).item()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return total
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    opt = torch.optim.Adam(model.parameters())
+    train_tokens = load_tokens(args.train_files)
+    val_tokens = load_tokens(args.val_files)
+    for step in range(100):
+        x = train_tokens[step * 64:(step + 1) * 64].long()
+        y = train_tokens[step * 64 + 1:(step + 1) * 64 + 1].long()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        if args.val_loss_every > 0 and step % args.val_loss_every == 0:
+            print(f"val_loss:{eval_val(model, val_tokens):.4f}")
+    torch.save(model.state_dict(), "final_model.pt")
+    val_bpb = ttt_score_first(model, val_tokens)
+    torch.save({"val_bpb": val_bpb, "val_tokens": val_tokens.numel()}, "metrics.pt")
+    with open("train.log", "a") as f:
+        f.write(f"val_tokens:{val_tokens.numel()}\\n")
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+)

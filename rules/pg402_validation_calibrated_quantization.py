@@ -1,0 +1,231 @@
+"""PG402 validation-calibrated-quantization."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+
+from pgaudit.analysis.dataflow import EMPTY, Labels
+from pgaudit.analysis.events import val_only
+from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.index import Scope, call_name
+from pgaudit.analysis.names import words
+from pgaudit.findings import Confidence, Finding, Severity
+from rules.base import Example, Rule, short
+
+_RULINGS = (
+    "https://github.com/openai/parameter-golf/pull/728",
+    "https://github.com/openai/parameter-golf/issues/677",
+)
+# Routines that collect quantization statistics from data: GPTQ Hessians, activation ranges, AWQ scales.
+_COLLECTOR = re.compile(
+    r"(?i)(hessian|calib|collect_(act|stat|input)|act(ivation)?_?(stat|range|scale)|awq|smoothquant|gptq_?collect)"
+)
+# Not quantization: temperature/logit calibration is PG304's business.
+_NOT_QUANT = re.compile(r"(?i)(temp|tau|logit|bias|softcap)")
+_CALIB_WORDS = {"calib", "calibration", "hessian", "hessians", "gptq", "awq"}
+
+
+class ValidationCalibratedQuantization(Rule):
+    """GPTQ Hessians or other quantization statistics collected from validation tokens.
+
+    What it does:
+        Finds (1) calls to calibration/statistics collectors (`collect_hessians`, `gptq_calibrate`,
+        `collect_activation_stats`, ...) given validation data (`val_tokens`, a loader over `fineweb_val_*`),
+        (2) calibration data (`calib_tokens`, `calib_loader`, `hessian_batches`) taken from validation data,
+        and (3) a collector function that reads validation data by itself (a closure over `val_tokens`).
+        Labels come from the shared data-flow facts; a value that mixes training and validation names is not
+        reported.
+
+    Why is this bad:
+        The quantized weights are fitted to the exact activations of the tokens that are then scored, so the
+        score at position t depends on x_t and later tokens (C1). Eval-time GPTQ calibration on validation
+        tokens was banned around 2026-03-22 (PRs #569, #576, #593); valerio-oai on PR #728: val-calibrated
+        GPTQ "breaks autoregressivity".
+
+    Example:
+        hessians = collect_hessians(model, val_tokens[: 64 * 2048])
+
+    Legal look-alikes:
+        Calibration on tokens the model generates itself (AR self-generated GPTQ, PR #1019, merged),
+        calibration on training shards (`collect_hessians(model, train_loader, ...)`, within the 600 s
+        budget: see PG403/PG504 for timing), random-token calibration, and temperature calibration (PG304).
+
+    References:
+        R22 of the catalogue; PR #728 (valerio-oai), PR #1019 (self-generated calibration, merged).
+    """
+
+    code = "PG402"
+    name = "validation-calibrated-quantization"
+    severity = Severity.ERROR
+    confidence = Confidence.HIGH
+    catalogue_ids = ("R22",)
+    ruling_urls = _RULINGS
+    fix = (
+        "Calibrate GPTQ on training shards inside the training budget (reserve time with GPTQ_RESERVE_SECONDS) "
+        "or on sequences the model generates itself."
+    )
+
+    def check(self, facts: Facts) -> Iterable[Finding]:
+        flow = facts.flow
+        reported_callees: set[int] = set()
+        collectors: list[Scope] = []
+        for scope in flow.scopes:
+            if _is_collector(scope.name):
+                collectors.append(scope)
+            for node in facts.index.walk_scope(scope):
+                if isinstance(node, ast.Call) and _is_collector(call_name(node)):
+                    labels = _arg_labels(facts, node, scope)
+                    if val_only(labels):
+                        reported_callees.update(id(c) for c in flow.resolve(node, scope))
+                        message = (
+                            f"`{short(node)}` (line {node.lineno}) collects quantization statistics from validation "
+                            "data: the quantized weights are fitted to the tokens that are then scored."
+                        )
+                        yield self.finding(facts, scope.unit, node, message)
+                elif isinstance(node, ast.Assign) and _calib_target(node.targets):
+                    labels = flow.labels(node.value, scope)
+                    if val_only(labels):
+                        target = ast.unparse(node.targets[0])
+                        message = (
+                            f"The calibration data `{target}` (line {node.lineno}) is taken from validation data "
+                            f"(`{short(node.value, 60)}`): quantization fitted on the tokens that are then scored."
+                        )
+                        yield self.finding(facts, scope.unit, node, message)
+        for scope in collectors:
+            if id(scope) in reported_callees:
+                continue
+            finding = self._reads_val(facts, scope)
+            if finding is not None:
+                yield finding
+
+    def _reads_val(self, facts: Facts, scope: Scope) -> Finding | None:
+        """A collector that reads validation data itself (a closure or global, not a parameter)."""
+        for node in facts.index.calls_in(scope):
+            if not node.args and not node.keywords:
+                continue
+            symbolic = frozenset().union(*(facts.flow.symbolic(a, scope) for a in [*node.args, *node.keywords]))
+            if val_only(symbolic):  # validation data named inside the collector, whatever callers pass
+                message = (
+                    f"`{scope.qualname}` collects quantization statistics and feeds the model validation data "
+                    f"(`{short(node)}`, line {node.lineno}): the quantized weights are fitted to the scored tokens."
+                )
+                return self.finding(facts, scope.unit, node, message, confidence=Confidence.MEDIUM)
+        return None
+
+
+def _is_collector(name: str) -> bool:
+    return bool(name) and _COLLECTOR.search(name) is not None and _NOT_QUANT.search(name) is None and "quantize_weight" not in name
+
+
+def _calib_target(targets: list[ast.expr]) -> bool:
+    if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+        return False
+    return any(w in _CALIB_WORDS for w in words(targets[0].id)) and _NOT_QUANT.search(targets[0].id) is None
+
+
+def _arg_labels(facts: Facts, call: ast.Call, scope: Scope) -> Labels:
+    args = [*call.args, *(kw.value for kw in call.keywords)]
+    return frozenset().union(*(facts.flow.labels(a, scope) for a in args)) if args else EMPTY
+
+
+_SETUP = '''
+import glob
+import numpy as np
+import torch
+
+def load_validation_tokens(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+def load_train_tokens(pattern):
+    return torch.from_numpy(np.fromfile(sorted(glob.glob(pattern))[0], dtype=np.uint16))
+
+def collect_hessians(model, tokens, n_batches=8, seq_len=64):
+    hessians = {}
+    def hook(mod, inp, out, name=None):
+        x = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        hessians[name] = hessians.get(name, 0) + x.T @ x
+    for i in range(n_batches):
+        model(tokens[i * seq_len:(i + 1) * seq_len].long()[None])
+    return hessians
+'''
+
+ValidationCalibratedQuantization.invalid = (
+    Example(
+        title="GPTQ Hessians collected on the validation tokens",
+        code=_SETUP
+        + '''
+def main():
+    model = torch.nn.Embedding(1024, 16)
+    val_tokens = load_validation_tokens("./data/fineweb_val_*.bin")
+    hessians = collect_hessians(model, val_tokens)  # <- expected
+    print(len(hessians))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="collects quantization statistics from validation data",
+    ),
+    Example(
+        title="calibration batches sliced from the validation stream",
+        code=_SETUP
+        + '''
+def main():
+    model = torch.nn.Embedding(1024, 16)
+    val_tokens = load_validation_tokens("./data/fineweb_val_*.bin")
+    calib_tokens = val_tokens[: 8 * 64]  # <- expected
+    print(sum(model(calib_tokens.long()).shape))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="The calibration data `calib_tokens`",
+    ),
+)
+
+ValidationCalibratedQuantization.valid = (
+    Example(
+        title="AR self-generated calibration (PR #1019) and training-shard calibration",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def generate_autoregressive_calib(model, n_seqs=4, seq_len=64, temperature=0.8):
+    seqs = torch.randint(0, 1024, (n_seqs, 1))
+    for _ in range(seq_len - 1):
+        logits = model(seqs)[:, -1] / temperature
+        seqs = torch.cat([seqs, torch.multinomial(torch.softmax(logits, -1), 1)], dim=1)
+    return seqs.flatten()
+
+def main():
+    model = torch.nn.Embedding(1024, 16)
+    ar_tokens = generate_autoregressive_calib(model)
+    h_self = collect_hessians(model, ar_tokens)
+    train_tokens = load_train_tokens("./data/fineweb_train_*.bin")
+    h_train = collect_hessians(model, train_tokens)
+    calib_tokens = torch.randint(0, 1024, (512,))
+    h_rand = collect_hessians(model, calib_tokens)
+    val_tokens = load_validation_tokens("./data/fineweb_val_*.bin")
+    print(len(h_self), len(h_train), len(h_rand), model(val_tokens[:64].long()).sum())
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="temperature calibration on training tokens is not quantization (PG304's business)",
+        code=_SETUP
+        + '''
+def calibrate_temperature(model, tokens):
+    return 1.0
+
+def main():
+    model = torch.nn.Embedding(1024, 16)
+    train_tokens = load_train_tokens("./data/fineweb_train_*.bin")
+    print(calibrate_temperature(model, train_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+)
