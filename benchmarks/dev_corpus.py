@@ -88,6 +88,11 @@ def evaluate(rows: list[dict[str, str]], out: Path) -> dict:
     return {"results": results}
 
 
+def _is_rule(code: str) -> bool:
+    """Static code rules (PG0xx-PG4xx), as opposed to the record-folder validators (PG5xx)."""
+    return code[:3] in ("PG0", "PG1", "PG2", "PG3", "PG4")
+
+
 def summarize(data: dict) -> str:
     per_family: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     lines = []
@@ -98,28 +103,37 @@ def summarize(data: dict) -> str:
         if r["label"] == "illegal":
             wanted = FAMILY_CODES.get(fam, set())
             hit = bool(set(r["errors"]) & wanted)
-            any_error = bool(r["errors"])
             stats["caught"] += hit
-            stats["any_error"] += any_error
+            stats["flagged"] += bool(set(r["errors"] + r["warnings"]) & wanted)
+            stats["any_error"] += bool(r["errors"])
             if not hit:
                 lines.append(f"  missed  {r['id']:34} {fam:24} errors={r['errors']} warnings={r['warnings']}")
         else:
-            stats["false_error"] += bool(r["errors"])
-            stats["warned"] += bool(r["warnings"])
+            stats["rule_error"] += any(_is_rule(c) for c in r["errors"])
+            stats["validator_error"] += any(not _is_rule(c) for c in r["errors"])
+            stats["rule_warning"] += any(_is_rule(c) for c in r["warnings"])
             if r["errors"]:
                 lines.append(f"  FALSE   {r['id']:34} {fam:24} errors={r['errors']}")
         if r["crash"]:
             lines.append(f"  CRASH   {r['id']}: {r['crash']}")
-    table = ["| family | label | n | caught by its rule (error) | any error | clean with an error | clean with a warning |",
-             "|---|---|---|---|---|---|---|"]
+    table = ["| family | label | n | its rule at error | its rule at warning or error | any error "
+             "| code-rule error | validator error | code-rule warning |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for fam in sorted(per_family, key=lambda f: (f.startswith("clean"), f)):
         s = per_family[fam]
         if fam.startswith("clean"):
-            table.append(f"| {fam} | clean | {s['n']} | | | {s['false_error']} | {s['warned']} |")
+            table.append(f"| {fam} | clean | {s['n']} | | | | {s['rule_error']} | {s['validator_error']} "
+                         f"| {s['rule_warning']} |")
         else:
-            table.append(f"| {fam} | illegal | {s['n']} | {s['caught']} | {s['any_error']} | | |")
+            table.append(f"| {fam} | illegal | {s['n']} | {s['caught']} | {s['flagged']} | {s['any_error']} | | | |")
+    illegal = [r for r in data["results"] if r["label"] == "illegal"]
+    clean = [r for r in data["results"] if r["label"] != "illegal"]
+    caught = sum(bool(set(r["errors"]) & FAMILY_CODES.get(r["category"], set())) for r in illegal)
+    accused = sum(any(_is_rule(c) for c in r["errors"]) for r in clean)
     times = sorted(r["seconds"] for r in data["results"])
     table.append("")
+    table.append(f"recall at error by the family's rule: {caught}/{len(illegal)}; clean folders with a code-rule "
+                 f"error: {accused}/{len(clean)}")
     table.append(f"median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s per folder (in-process)")
     return "\n".join([*table, "", *lines])
 

@@ -107,6 +107,15 @@ def test_reachability_of_guarded_calls(tmp_path: Path):
     assert facts.reachability(call_in(facts, "main", "ngram_eval")).default is True
 
 
+def test_code_in_an_else_branch_says_so(tmp_path: Path):
+    code = CONFIG.replace("    if args.ttt_enabled and args.mode == \"sliding\":\n        ttt()\n",
+                          "    if args.ngram_order == 0:\n        pass\n    else:\n        ttt()\n")
+    facts = facts_for(tmp_path, code)
+    reach = facts.reachability(call_in(facts, "main", "ttt"))
+    assert reach.default is False
+    assert "in the `else` of `args.ngram_order == 0` (line" in reach.detail and "which is True" in reach.detail
+
+
 def test_world_size_gated_code_differs_under_the_official_launch(tmp_path: Path):
     facts = facts_for(tmp_path, CONFIG)
     reach = facts.reachability(call_in(facts, "plain", "ngram_eval"))

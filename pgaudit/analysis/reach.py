@@ -110,12 +110,12 @@ class Reach:
             if truth is None:
                 if state is True:
                     state = None
-                    unknown_detail = _describe(guard_node, scope, trace, None)
+                    unknown_detail = _describe(guard_node, scope, trace, None, in_body)
                 continue
             if truth != in_body:
-                return False, _describe(guard_node, scope, trace, truth)
+                return False, _describe(guard_node, scope, trace, truth, in_body)
             if any(r.startswith("the log shows") for r in trace.reads):
-                proven.append(_describe(guard_node, scope, trace, truth))
+                proven.append(_describe(guard_node, scope, trace, truth, in_body))
         if state is None:
             return None, unknown_detail
         return True, "; ".join(proven)
@@ -187,12 +187,15 @@ class Reach:
         return ("reached from " + " <- ".join(steps)) if steps else ""
 
 
-def _describe(guard: ast.If | ast.While | ast.IfExp, scope: Scope, trace: Trace, truth: bool | None) -> str:
+def _describe(guard: ast.If | ast.While | ast.IfExp, scope: Scope, trace: Trace, truth: bool | None,
+              in_body: bool = True) -> str:
     cond = ast.unparse(guard.test)
     if len(cond) > 90:
         cond = cond[:87] + "..."
     reads = "; ".join(trace.reads[:4])
+    # Code in an `else` runs when the condition is False: say so, or "guarded by X, which is True" reads as live.
+    where = f"guarded by `{cond}`" if in_body else f"in the `else` of `{cond}`"
     if truth is None:
-        return f"guarded by `{cond}` (line {guard.lineno}), which pgaudit cannot evaluate statically"
+        return f"{where} (line {guard.lineno}), which pgaudit cannot evaluate statically"
     because = f" because {reads}" if reads else ""
-    return f"guarded by `{cond}` (line {guard.lineno}), which is {truth}{because}"
+    return f"{where} (line {guard.lineno}), which is {truth}{because}"
