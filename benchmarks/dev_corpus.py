@@ -52,15 +52,18 @@ def materialize(mirror: Path, tsv: Path, out: Path) -> list[dict[str, str]]:
         if subprocess.run(["git", "-C", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"]).returncode:
             commit = "HEAD"
         folder = str(Path(row["path"]).parent)
+        # A root-script pull request (folder ".") takes the root's files only, not the whole repository.
+        scope = ["-r", "--", folder + "/"] if folder != "." else []
         listing = subprocess.run(
-            ["git", "-C", str(mirror), "ls-tree", "-r", "-z", "--name-only", commit, folder + "/"],
-            capture_output=True,
-            check=True,
+            ["git", "-C", str(mirror), "ls-tree", "-z", commit, *scope], capture_output=True, check=True
         ).stdout.decode()
-        for name in filter(None, listing.split("\0")):
+        for entry in filter(None, listing.split("\0")):
+            meta, name = entry.split("\t", 1)
+            if meta.split()[1] != "blob":
+                continue
             blob = subprocess.run(["git", "-C", str(mirror), "show", f"{commit}:{name}"], capture_output=True)
             if blob.returncode == 0:
-                target = dest / name[len(folder) + 1 :]
+                target = dest / (name if folder == "." else name[len(folder) + 1 :])
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(blob.stdout)
         (dest / ".entry").write_text(Path(row["path"]).name)

@@ -23,7 +23,8 @@ class Example:
     """A code sample a rule must (INVALID) or must not (VALID) flag.
 
     `line` and `message` pin an INVALID finding: the reported line and a substring of its message.
-    `files` adds sibling files (name -> source) for folder examples; `logged` gives logged hyperparameters.
+    `files` adds sibling files (name -> source) for folder examples; `logged` gives logged hyperparameters;
+    `log` the text of a train log.
     """
 
     code: str
@@ -34,6 +35,7 @@ class Example:
     files: Mapping[str, str] = field(default_factory=dict)
     logged: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    log: str = ""  # a train log of the submitted run (its lines are evidence, as a folder's logs are)
 
     MARKER: ClassVar[str] = "# <- expected"
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from pgaudit.analysis.dataflow import TRAIN, VAL, Labels
 from pgaudit.analysis.events import can_follow
+from pgaudit.analysis.evidence import LogLine
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.analysis.names import is_train_data_name
@@ -26,6 +27,10 @@ _READER = re.compile(
     r"prefill|fill|build|count|fit|sample|^take$|^next$|^iter$)"
 )
 _CALIBRATION = re.compile(r"(?i)(calib|hessian|gptq|collect)")
+_CAP_STOP = re.compile(r"stopping_early:\s*wallclock_cap\s+train_time:\s*(\d+)ms")
+_CALIBRATION_LOG = re.compile(r"(?i)\b(gptq|hessian|calibrat)")
+_CALIBRATING = re.compile(r"(?i)(calibrat|hessian|collect)")
+CAP_MS = 600_000
 # A time slice reserved before the cap for post-training calibration (GPTQ_RESERVE_SECONDS, gptq_reserve_ms).
 _RESERVE = re.compile(r"(?i)((gptq|calib\w*|hessian\w*)_?reserve|reserve_?(gptq|calib|hessian)|^reserve_(seconds|ms|s)$)")
 _OPT_STEP = re.compile(r"(?i)(^|_)(opt|optim|optimizer|optimizers|opts)(\d*|_\w+)?$")
@@ -42,8 +47,10 @@ class TrainingDataAtEval(Rule):
         validation tokens) reads them; a warning when only the timing decides -- post-training calibration on
         training shards is legal if it finishes inside the 600 s training budget, which the logs show
         (`stopping_early: ... train_time:...ms` plus `gptq:collected ... in Xs` / `gptq:calibrated ... in Xs`
-        must stay within 600 s; PG504 checks those lines); info when the program reserves time for it
-        (`GPTQ_RESERVE_SECONDS`, `gptq_reserve_ms`).
+        must stay within 600 s; PG504 checks those lines). It is an error again when the folder's log settles
+        it: the run stopped at or past the cap (`stopping_early: wallclock_cap train_time:600067ms`) and then
+        printed calibration lines, so the calibration read training data after the budget however long it
+        took. Info when the program reserves time for it (`GPTQ_RESERVE_SECONDS`, `gptq_reserve_ms`).
 
     Why is this bad:
         "You aren't allowed to access any training data during evaluation, unless you pay for those bits in
@@ -185,7 +192,9 @@ class TrainingDataAtEval(Rule):
                 "its bits are paid for in the 16 MB artifact (R3)."
             )
             return self.finding(facts, scope.unit, call, message, related=related)
-        calibration = _CALIBRATION.search(call_name(call) + " " + (call_name(inner[1]) if inner else ""))
+        calibration = _CALIBRATION.search(
+            " ".join([call_name(call), call_name(inner[1]) if inner else "", *_assigned_names(call)])
+        )
         kind = "calibration" if calibration else "this read"
         timing = (
             f"{kind} is legal only if it finishes inside the 600 s training budget: in the logs, the "
@@ -204,8 +213,48 @@ class TrainingDataAtEval(Rule):
         if reserve:
             message = f"{head}; the program reserves training time for it (`{reserve}`), so {timing}"
             return self.finding(facts, scope.unit, call, message, severity=Severity.INFO, related=related)
+        shown = _calibrated_after_cap(facts) if calibration else None
+        if shown is not None:
+            stop, after = shown
+            message = (
+                f"{head} and no time reserve is configured. The log shows training stopped at the cap "
+                f"(`{stop.text.strip()}`, {stop.source}:{stop.number}) and calibration ran after it "
+                f"(`{after.text.strip()[:80]}`, {after.source}:{after.number}): however long it took, it read "
+                "training data after the 600 s training budget (R6; PR #1028 was flagged for this)."
+            )
+            return self.finding(facts, scope.unit, call, message, related=related)
         message = f"{head} and no time reserve is configured; {timing}"
         return self.finding(facts, scope.unit, call, message, severity=Severity.WARNING, related=related)
+
+
+def _assigned_names(call: ast.Call) -> list[str]:
+    """Names the statement holding `call` assigns (`calib_loader = Loader(...)` says what the read is for)."""
+    node: ast.AST | None = call
+    while node is not None and not isinstance(node, ast.stmt):
+        node = getattr(node, "pg_parent", None)
+    if not isinstance(node, ast.Assign | ast.AnnAssign):
+        return []
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+
+
+def _calibrated_after_cap(facts: Facts) -> tuple[LogLine, LogLine] | None:
+    """A logged run that stopped at or past 600,000 ms and then printed calibration lines: the time of that
+    calibration is outside the budget whatever it was, so the logs settle what the code alone cannot."""
+    stop: LogLine | None = None
+    after: list[LogLine] = []
+    for line in facts.log_lines:
+        match = _CAP_STOP.search(line.text)
+        if match:
+            if after:
+                break
+            stop = line if int(match[1]) >= CAP_MS else None
+        elif stop is not None and line.source == stop.source and _CALIBRATION_LOG.search(line.text):
+            after.append(line)
+    if stop is None or not after:
+        return None
+    # Quote the line that names the calibration itself, not a `gptq:` housekeeping line.
+    return stop, next((a for a in after if _CALIBRATING.search(a.text)), after[0])
 
 
 def _followed(facts: Facts, scope: Scope, call: ast.Call) -> list[Scope]:
@@ -345,6 +394,50 @@ _TRAIN_LOOP = '''
 '''
 
 TrainingDataAtEval.invalid = (
+    Example(
+        title="the same, with a log that shows training stopped at the cap and calibration ran after it: error",
+        code=_SETUP
+        + '''
+def main():
+    stop_after = 600.0
+'''
+        + _TRAIN_LOOP
+        + '''
+    print("gptq:collecting hessians from training data")
+    hessians = collect_hessians(model, train_loader)  # <- expected
+    val_tokens = TokenLoader("./data/fineweb_val_*.bin").tokens
+    print(len(hessians), eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        log="step:4876/20000 train_loss:2.4410 train_time:599911ms\n"
+        "stopping_early: wallclock_cap train_time:600067ms step:4876/20000\n"
+        "gptq:collecting hessians from training data\n"
+        "final_int6_roundtrip_exact val_loss:1.90000000 val_bpb:1.12500000\n",
+        message="calibration ran after it (`gptq:collecting hessians from training data`, train_seed1337.log:3)",
+    ),
+    Example(
+        title="a log that stops before the cap (570,093 ms) does not settle it: the calibration time decides",
+        severity=Severity.WARNING,
+        code=_SETUP
+        + '''
+def main():
+    stop_after = 570.0
+'''
+        + _TRAIN_LOOP
+        + '''
+    hessians = collect_hessians(model, train_loader)  # <- expected
+    val_tokens = TokenLoader("./data/fineweb_val_*.bin").tokens
+    print(len(hessians), eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        log="stopping_early: wallclock_cap train_time:570093ms step:4700/20000\n"
+        "gptq:loop-aware calibrated 41 layers in 11.5s\n",
+        message="must stay within 600 s (PG504 checks these lines",
+    ),
     Example(
         title="GPTQ Hessians from the training shards after the loop used the whole 600 s (PR #1028 pattern)",
         severity=Severity.WARNING,

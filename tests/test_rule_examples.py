@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pgaudit.analysis.evidence import LogLine
 from pgaudit.analysis.facts import Facts
 from pgaudit.findings import Severity
 from pgaudit.source.program import load_program
@@ -30,7 +31,8 @@ def run_rule(rule: type[Rule], example: Example, folder: Path) -> list:
     for name, text in example.files.items():
         (folder / name).write_text(text, encoding="utf-8")
     program = load_program(folder / "train_gpt.py", folder)
-    facts = Facts(program, dict(example.env), dict(example.logged))
+    lines = [LogLine("train_seed1337.log", n, text) for n, text in enumerate(example.log.splitlines(), 1)]
+    facts = Facts(program, dict(example.env), dict(example.logged), lines)
     return list(rule().check(facts))
 
 
