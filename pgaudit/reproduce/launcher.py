@@ -59,14 +59,14 @@ class LaunchResult:
         }
 
 
-def build_argv(opts: ReproOptions, launcher: list[str], run_id: str) -> list[str]:
+def build_argv(opts: ReproOptions, launcher: list[str], run_id: str, target: list[str]) -> list[str]:
     argv = list(launcher)
     if opts.nnodes > 1:
         argv += [f"--nnodes={opts.nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={opts.rdzv_endpoint}",
                  f"--rdzv-id={run_id}"]  # fmt: skip
     else:
         argv.append("--standalone")
-    return [*argv, f"--nproc_per_node={opts.nproc}", opts.script]
+    return [*argv, f"--nproc_per_node={opts.nproc}", *target]
 
 
 def run_env(opts: ReproOptions, seed: int, run_id: str) -> dict[str, str]:
@@ -91,15 +91,11 @@ def prepare_workdir(record_dir: Path, workdir: Path) -> None:
 
 
 def launch(
-    opts: ReproOptions, launcher: list[str], seed: int, seed_dir: Path, progress: Progress,
-    on_tick: Callable[[], None] = lambda: None,
+    opts: ReproOptions, argv: list[str], env: dict[str, str], run_id: str, seed: int, seed_dir: Path,
+    workdir: Path, progress: Progress, on_tick: Callable[[], None] = lambda: None,
 ) -> LaunchResult:  # fmt: skip
-    run_id = f"pgaudit_repro_seed{seed}"
-    workdir = seed_dir / "work"
-    prepare_workdir(opts.record_dir, workdir)
+    """Run `argv` in `workdir` with `env` on top of ours, until it exits or `opts.time_limit_s` passes."""
     console_log = seed_dir / "console.log"
-    argv = build_argv(opts, launcher, run_id)
-    env = run_env(opts, seed, run_id)
     token = uuid.uuid4().hex
     full_env = {**os.environ, **env, procs.TOKEN_VAR: token}
     started_utc = datetime.now(UTC).isoformat(timespec="seconds")
