@@ -73,7 +73,7 @@ def reproduce(opts: ReproOptions) -> Outcome:
     ordered = [results[s] for s in seeds if s in results]
     findings, summary = evaluate(opts, folder, claim, ordered, calibration)
     summary["interrupted"] = interrupted
-    summary["verdict"] = verdict(findings, ordered, seeds, interrupted)
+    summary["verdict"] = verdict(findings, ordered, seeds, interrupted, claim.mean_bpb is not None)
     return Outcome(seeds, ordered, findings, summary, interrupted, skipped)
 
 
@@ -151,7 +151,9 @@ def validate_new_logs(
     return [f for f in validate_folder(view, [], Policy()) if f.code in keep]
 
 
-def verdict(findings: list[Finding], results: list[dict[str, Any]], seeds: list[int], interrupted: bool) -> str:
+def verdict(
+    findings: list[Finding], results: list[dict[str, Any]], seeds: list[int], interrupted: bool, has_claim: bool
+) -> str:
     codes = {f.code for f in findings}
     if "PG601" in codes or "PG603" in codes:
         return "not-reproduced"
@@ -159,4 +161,4 @@ def verdict(findings: list[Finding], results: list[dict[str, Any]], seeds: list[
         return "run-failed"
     if interrupted or len(results) < len(seeds):
         return "incomplete"
-    return "reproduced"
+    return "reproduced" if has_claim else "no-claim"  # ran fine, but nothing was claimed to compare with
