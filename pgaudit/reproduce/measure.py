@@ -3,6 +3,7 @@ bytes measured from the files it wrote -- not only what the log says about them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,18 @@ def tail(path: Path, n: int = TAIL_LINES) -> list[str]:
     except OSError:
         return []
     return lines[-n:]
+
+
+_ERROR_LINE = re.compile(r"^(?:\[rank\d+\]:\s*)?[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)\b")
+
+
+def error_lines(lines: list[str], n: int = 12) -> list[str]:
+    """The script's own exception, not torchrun's ChildFailedError report that follows it in the log."""
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        if _ERROR_LINE.match(line) and not line.startswith("torch.distributed.elastic"):
+            return lines[max(0, i - n + 1) : i + 1]
+    return []
 
 
 def summarize(launch: LaunchResult, record_dir: Path, script: str, out_dir: Path) -> dict[str, Any]:
@@ -90,4 +103,5 @@ def summarize(launch: LaunchResult, record_dir: Path, script: str, out_dir: Path
             "total_logged": run.total_bytes.bytes if run and run.total_bytes else None,
         },
         "log_tail": tail(log_path if launch.status == "finished" else launch.console_log),
+        "error_lines": error_lines(tail(launch.console_log, 400)),
     }  # fmt: skip

@@ -119,10 +119,12 @@ def pick_seeds(requested: list[int], n: int, claimed: list[int]) -> list[int]:
     """--seed values, else the seeds the folder claims, else the usual 1337, 42, 2025; the first n of them."""
     if n < 1:
         raise UsageError("--seeds must be at least 1")
-    pool = list(dict.fromkeys(requested or claimed or list(DEFAULT_SEEDS)))
+    if requested:  # --seed given: exactly those
+        return list(dict.fromkeys(requested))
+    pool = list(dict.fromkeys(claimed or list(DEFAULT_SEEDS)))
     for extra in DEFAULT_SEEDS:  # more seeds asked for than listed: fill with the usual ones
         if len(pool) >= n:
             break
         if extra not in pool:
             pool.append(extra)
-    return pool[:n] if not requested else pool
+    return pool[:n]

@@ -1,0 +1,44 @@
+"""Pure parts: seed choice, tolerance, progress parsing, the calibration arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgaudit.reproduce.calibrate import OFFICIAL, TINY, ms_per_step, step_flops
+from pgaudit.reproduce.compare import Claimed, tolerance
+from pgaudit.reproduce.options import pick_seeds
+from pgaudit.reproduce.status import Progress
+
+
+def test_seed_choice() -> None:
+    assert pick_seeds([], 3, []) == [1337, 42, 2025]
+    assert pick_seeds([], 2, [7, 8, 9]) == [7, 8]
+    assert pick_seeds([], 3, [7]) == [7, 1337, 42]
+    assert pick_seeds([5, 6], 3, [7]) == [5, 6]
+
+
+def test_tolerance_from_claimed_spread_with_a_floor() -> None:
+    assert tolerance(Claimed(), 0.002, 3.0) == (0.002, None)
+    tight = Claimed(per_seed_bpb={1: 1.2240, 2: 1.2241})
+    assert tolerance(tight, 0.002, 3.0)[0] == 0.002
+    wide = Claimed(per_seed_bpb={1: 1.20, 2: 1.21, 3: 1.22})
+    tol, sd = tolerance(wide, 0.002, 3.0)
+    assert sd == pytest.approx(0.01) and tol == pytest.approx(0.03)
+
+
+def test_progress_reads_step_lines_in_both_styles() -> None:
+    p = Progress(1337, started=0.0)
+    p.feed("max_wallclock_seconds:600.0", 1.0)
+    p.feed("step:100/20000 train_loss:3.2100 train_time:4354ms step_avg:43.54ms", 5.0)
+    assert (p.step, p.total, p.train_loss, p.step_avg_ms) == (100, 20000, 3.21, 43.54)
+    assert p.eta_s() == pytest.approx(600 - 4.354)  # the wallclock cap, not 19,900 steps, bounds the ETA
+    p.feed("step: 200/4000 train_loss: 2.5 train_time: 8000ms step_avg: 40.0ms", 9.0)
+    assert (p.step, p.train_loss) == (200, 2.5)
+    p.feed("stopping_early: wallclock_cap train_time:600038ms step:13780/20000", 610.0)
+    assert p.train_over_at == 610.0
+
+
+def test_ms_per_step_and_flop_scaling() -> None:
+    lines = [f"step:{i}/10 train_loss:1.0 train_time:{100 + 50 * i}ms step_avg:1ms" for i in range(1, 11)]
+    assert ms_per_step(["step:1/10 train_loss:9 train_time:500ms step_avg:500ms", *lines[1:]]) == 50.0
+    assert step_flops(OFFICIAL) / step_flops(TINY) > 1000
