@@ -101,7 +101,7 @@ def _data(opts: ReproOptions, out: Path) -> tuple[Path, Path]:
         return opts.data_path, opts.tokenizer_path
     from reference_trainer import tinydata
 
-    built = tinydata.build(out / "calibration_data", vocab_size=1024, train_docs=1500, val_docs=100,
+    built = tinydata.build(out / "calibration_data", vocab_size=1024, train_docs=600, val_docs=40,
                            shard_tokens=1 << 17)  # fmt: skip
     return built.data_path, built.tokenizer_path
 
