@@ -107,7 +107,8 @@ def _data(opts: ReproOptions, out: Path) -> tuple[Path, Path]:
 
 
 def describe(cal: Calibration) -> str:
-    label = "" if cal.workload == "official" else " (estimate: tiny model scaled by FLOPs)"
-    return (f"calibration: {cal.ms_per_step:.2f} ms/step measured on {cal.workload} workload, "
+    official = cal.workload == "official"
+    label = "" if official else " (estimate: tiny model scaled by FLOPs)"
+    return (f"calibration: {cal.ms_per_step:.2f} ms/step measured on the {'official' if official else 'tiny'} workload, "
             f"{cal.official_equivalent_ms_per_step:,.1f} ms/step for the official workload{label}; "
             f"factor {cal.factor:.4g} x the official {OFFICIAL_MS_PER_STEP} ms/step on 8xH100 SXM")  # fmt: skip
