@@ -100,7 +100,7 @@ class StatusBoard:
 
     def event(self, message: str) -> None:
         if self._live is not None:
-            self._live.console.print(message)
+            self._live.console.print(message, highlight=False, markup=False)
         else:
             self.console.print(message, highlight=False, markup=False)
 

@@ -42,3 +42,22 @@ def test_ms_per_step_and_flop_scaling() -> None:
     lines = [f"step:{i}/10 train_loss:1.0 train_time:{100 + 50 * i}ms step_avg:1ms" for i in range(1, 11)]
     assert ms_per_step(["step:1/10 train_loss:9 train_time:500ms step_avg:500ms", *lines[1:]]) == 50.0
     assert step_flops(OFFICIAL) / step_flops(TINY) > 1000
+
+
+def test_live_board_renders_a_row_per_seed() -> None:
+    import io
+
+    from rich.console import Console
+
+    from pgaudit.reproduce.status import StatusBoard
+
+    board = StatusBoard([1337, 42], live=True)
+    board.console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system=None)
+    with board:
+        row = board.rows[1337]
+        row.state, row.started = "running", 0.0
+        row.feed("step:10/100 train_loss:4.5000 train_time:1000ms step_avg:100.00ms", 1.0)
+        board.refresh()
+        board.event("seed 1337: starting")
+    text = board.console.file.getvalue()
+    assert "10/100" in text and "4.5000" in text and "waiting" in text and "seed 1337: starting" in text
