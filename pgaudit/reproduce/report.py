@@ -38,6 +38,10 @@ def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _sig(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
 def to_markdown(data: dict[str, Any]) -> str:
     s = data["summary"]
     claimed = s["claimed"]["per_seed_val_bpb"]
@@ -62,8 +66,8 @@ def to_markdown(data: dict[str, Any]) -> str:
     for row in s["timing"]["seeds"]:
         if "train_s_8xh100" in row:
             label = "estimated" if row["estimate"] else "measured"
-            lines.append(f"- seed {row['seed']}: {label} 8xH100 train {_secs(row['train_s_8xh100'])} s, "
-                         f"eval {_secs(row['eval_s_8xh100'])} s, within caps: {row['within_caps']}")  # fmt: skip
+            lines.append(f"- seed {row['seed']}: {label} 8xH100 train {_sig(row['train_s_8xh100'])} s, "
+                         f"eval {_sig(row['eval_s_8xh100'])} s, within caps: {row['within_caps']}")  # fmt: skip
     lines += ["", "## Findings", ""]
     if not data["findings"]:
         lines.append("None.")
