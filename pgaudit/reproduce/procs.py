@@ -57,8 +57,9 @@ def _signal_all(groups: set[int], pids: set[int], sig: signal.Signals) -> None:
 
 def terminate_tree(proc: subprocess.Popen[bytes], token: str, grace_s: float) -> None:
     """SIGTERM the run's groups, wait up to `grace_s`, then SIGKILL whatever is left, and reap the launcher."""
-    pids = marked_pids(token) | ({proc.pid} if proc.poll() is None else set())
-    groups = _groups(pids) | {proc.pid}  # the launcher leads its own group (start_new_session)
+    alive = proc.poll() is None  # once reaped, its pid (and group id) may belong to someone else
+    pids = marked_pids(token) | ({proc.pid} if alive else set())
+    groups = _groups(pids) | ({proc.pid} if alive else set())  # the launcher leads its own group
     _signal_all(groups, pids, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
