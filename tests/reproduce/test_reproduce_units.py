@@ -61,3 +61,33 @@ def test_live_board_renders_a_row_per_seed() -> None:
         board.event("seed 1337: starting")
     text = board.console.file.getvalue()
     assert "10/100" in text and "4.5000" in text and "waiting" in text and "seed 1337: starting" in text
+
+
+def test_launch_command_and_environment(tmp_path) -> None:
+    from pgaudit.reproduce.launcher import build_argv, run_env
+    from pgaudit.reproduce.options import ReproOptions
+
+    opts = ReproOptions(record_dir=tmp_path, out_dir=tmp_path / "o", data_path=tmp_path, tokenizer_path=tmp_path / "t.model",
+                        env={"SEED": "7", "NCCL_DEBUG": "INFO"}, device="cpu")  # fmt: skip
+    assert build_argv(opts, ["torchrun"], "r", ["train_gpt.py"]) == [
+        "torchrun", "--standalone", "--nproc_per_node=8", "train_gpt.py"]  # fmt: skip
+    opts.nnodes, opts.rdzv_endpoint = 2, "10.0.0.1:29500"
+    assert build_argv(opts, ["torchrun"], "r", ["train_gpt.py"])[1:4] == [
+        "--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=10.0.0.1:29500"]  # fmt: skip
+    env = run_env(opts, 1337, "r")
+    assert env["SEED"] == "7" and env["RUN_ID"] == "r" and env["DEVICE"] == "cpu" and env["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_manifest_environment_allowlist_and_git(tmp_path) -> None:
+    from pgaudit.reproduce.manifest import allowed_env, git_state
+    from tests.gitrepo import GitRepo
+
+    env = allowed_env({"SEED": "1", "NCCL_IB_DISABLE": "1", "HOME": "/root", "GITHUB_TOKEN": "x"}, {"MY_FLAG": "2"})
+    assert env == {"MY_FLAG": "2", "NCCL_IB_DISABLE": "1", "SEED": "1"}
+    assert git_state(tmp_path) is None
+    repo = GitRepo(tmp_path / "repo")
+    (repo.path / "train_gpt.py").write_text("x = 1\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "x")
+    state = git_state(repo.path)
+    assert state is not None and len(state["commit"]) == 40 and state["dirty"] is False
