@@ -91,3 +91,28 @@ def test_manifest_environment_allowlist_and_git(tmp_path) -> None:
     repo.git("commit", "-qm", "x")
     state = git_state(repo.path)
     assert state is not None and len(state["commit"]) == 40 and state["dirty"] is False
+
+
+def _result(seed: int, bpb: float | None, measured: int | None, logged: int | None, status: str = "finished") -> dict:
+    return {"seed": seed, "status": status, "returncode": 0, "log": f"seed_{seed}/log.txt",
+            "console_log": f"seed_{seed}/console.log", "log_tail": ["last line"], "error_lines": [],
+            "metric": None if bpb is None else {"val_bpb": bpb, "line": 9},
+            "artifact": {"total_measured": measured, "total_logged": logged, "model_bytes": measured}}  # fmt: skip
+
+
+def test_judge_artifact_and_missing_score() -> None:
+    from pgaudit.reproduce.compare import judge
+
+    claim = Claimed(per_seed_bpb={1: 1.22, 2: 1.22}, per_seed_bytes={1: 15_990_000, 2: 15_900_000}, mean_bpb=1.22)
+    found = judge([_result(1, 1.2201, 16_010_000, 15_990_000), _result(2, None, None, None)], claim, 0.002, 0.005)
+    messages = sorted((f.code, f.message) for f in found)
+    assert [c for c, _ in messages] == ["PG602", "PG603", "PG603"]
+    assert "finished without printing a final val_bpb" in messages[0][1]
+    assert any("over the 16,000,000-byte cap" in m for _, m in messages)
+    assert any("but the log printed 15,990,000" in m for _, m in messages)
+    off = judge([_result(2, 1.22, 16_100_000, None)], Claimed(per_seed_bytes={2: 15_000_000}), 0.002, 0.005)
+    assert [f.code for f in off] == ["PG603"] and "over the 16,000,000-byte cap" in off[0].message
+    near = judge([_result(2, 1.22, 15_050_000, None)], Claimed(per_seed_bytes={2: 15_000_000}), 0.002, 0.005)
+    assert near == []
+    far = judge([_result(2, 1.22, 14_000_000, None)], Claimed(per_seed_bytes={2: 15_000_000}), 0.002, 0.005)
+    assert [f.code for f in far] == ["PG603"] and "-6.67%" in far[0].message
