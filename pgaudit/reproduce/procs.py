@@ -71,7 +71,7 @@ def terminate_tree(proc: subprocess.Popen[bytes], token: str, grace_s: float) ->
     _signal_all(groups, left | ({proc.pid} if proc.poll() is None else set()), signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    _wait_gone(token, 5.0)
+    _wait_gone(token, 5.0, pids | left)
 
 
 def sweep(token: str) -> None:
@@ -79,10 +79,14 @@ def sweep(token: str) -> None:
     left = marked_pids(token)
     if left:
         _signal_all(_groups(left), left, signal.SIGKILL)
-        _wait_gone(token, 5.0)
+        _wait_gone(token, 5.0, left)
 
 
-def _wait_gone(token: str, timeout_s: float) -> None:
+def _wait_gone(token: str, timeout_s: float, killed: set[int] | frozenset[int] = frozenset()) -> None:
+    """Until no process carries the token and the killed ones have left /proc: a killed worker whose parent
+    died too stays a zombie until init reaps it, and until then its group id still answers kill(0)."""
     deadline = time.monotonic() + timeout_s
-    while marked_pids(token) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if not marked_pids(token) and not any((_PROC / str(pid)).exists() for pid in killed - {os.getpid()}):
+            return
         time.sleep(0.05)
