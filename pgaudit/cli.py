@@ -413,3 +413,59 @@ def review(
         write_atomic(output, text)
     else:
         sys.stdout.write(text)
+
+
+# --- reproduce (reproduction issue) ---
+
+
+@app.command()
+def reproduce(
+    record_dir: Path | None = typer.Argument(None, help="The record folder to re-run (not needed with --calibrate)."),
+    seeds: int = typer.Option(3, "--seeds", help="How many seeds: the folder's own, else 1337, 42, 2025."),
+    seed: list[int] = typer.Option([], "--seed", help="Run exactly these seeds (repeatable)."),
+    out: Path = typer.Option(Path("reproduce_out"), "--out", help="Folder for runs, manifests and reports."),
+    nproc: int = typer.Option(8, "--nproc", help="Processes (GPUs) per node: torchrun --nproc_per_node."),
+    nnodes: int = typer.Option(1, "--nnodes", help="Machines (torchrun --nnodes; needs --rdzv-endpoint)."),
+    rdzv_endpoint: str | None = typer.Option(None, "--rdzv-endpoint", help="HOST:PORT of the rendezvous."),
+    launcher: str | None = typer.Option(None, "--launcher", help="torchrun command (default: torchrun, else python -m torch.distributed.run)."),
+    script: str = typer.Option("train_gpt.py", "--script", help="The script torchrun runs, relative to the folder."),
+    data_path: Path | None = typer.Option(None, "--data-path", help="Dataset folder (default: $DATA_PATH or data/datasets/fineweb10B_sp1024)."),
+    tokenizer_path: Path | None = typer.Option(None, "--tokenizer-path", help="SentencePiece model (default: next to the data)."),
+    env: list[str] = typer.Option([], "--env", help="KEY=VALUE for the runs (repeatable)."),
+    device: str = typer.Option("cuda", "--device", help="cuda (default) or cpu."),
+    time_limit: float = typer.Option(1500.0, "--time-limit", help="Seconds per seed, train + eval + slack, then killed."),
+    kill_grace: float = typer.Option(30.0, "--kill-grace", help="Seconds between SIGTERM and SIGKILL at the limit."),
+    resume: bool = typer.Option(False, "--resume", help="Skip seeds already complete in --out."),
+    tolerance_floor: float = typer.Option(0.002, "--tolerance-floor", help="Smallest val_bpb tolerance."),
+    tolerance_k: float = typer.Option(3.0, "--tolerance-k", help="Tolerance = max(floor, k x claimed seed sd)."),
+    bytes_tolerance: float = typer.Option(0.005, "--bytes-tolerance", help="Relative artifact-bytes tolerance."),
+    calibration: Path | None = typer.Option(None, "--calibration", help="calibration.json of this machine."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Measure this machine's ms/step instead."),
+    calibrate_steps: int = typer.Option(20, "--calibrate-steps", help="Training steps of the calibration run."),
+    workload: str = typer.Option("auto", "--workload", help="Calibration model: auto, official or tiny."),
+) -> None:
+    """Re-run a record folder per seed with torchrun and compare with its claims (PG601-PG603)."""
+    from pgaudit.errors import UsageError
+    from pgaudit.reproduce import main as repro
+    from pgaudit.reproduce.options import ReproOptions, default_data_paths
+
+    data, tokenizer = default_data_paths(data_path or _env_path("DATA_PATH"), tokenizer_path or _env_path("TOKENIZER_PATH"))
+    opts = ReproOptions(
+        record_dir=record_dir or Path("."), out_dir=out, seeds=list(seed), n_seeds=seeds, nproc=nproc, nnodes=nnodes,
+        rdzv_endpoint=rdzv_endpoint, launcher=[launcher] if launcher else [], script=script,
+        # --calibrate without data generates tiny data; a reproduction always needs the real data path.
+        data_path=None if calibrate and not (data_path or _env_path("DATA_PATH")) else data,
+        tokenizer_path=tokenizer, env=_parse_env(env), device=device, time_limit_s=time_limit,
+        kill_grace_s=kill_grace, resume=resume, tolerance_floor=tolerance_floor, tolerance_k=tolerance_k,
+        bytes_tolerance=bytes_tolerance, calibration=calibration,
+    )  # fmt: skip
+    if calibrate:
+        raise typer.Exit(repro.calibrate(opts, calibrate_steps, workload))
+    if record_dir is None:
+        raise UsageError("give a RECORD_DIR to reproduce (or --calibrate)")
+    raise typer.Exit(repro.run(opts))
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
