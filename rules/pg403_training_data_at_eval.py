@@ -393,9 +393,19 @@ _TRAIN_LOOP = '''
             break
 '''
 
+# After the loop: Hessians from the training loader, then the final eval.
+_CALIBRATE_AFTER = '''
+    hessians = collect_hessians(model, train_loader)  # <- expected
+    val_tokens = TokenLoader("./data/fineweb_val_*.bin").tokens
+    print(len(hessians), eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+'''
+
 TrainingDataAtEval.invalid = (
     Example(
-        title="the same, with a log that shows training stopped at the cap and calibration ran after it: error",
+        title="training-shard Hessians after the loop, and a log showing training stopped at the cap before: error",
         code=_SETUP
         + '''
 def main():
@@ -403,14 +413,8 @@ def main():
 '''
         + _TRAIN_LOOP
         + '''
-    print("gptq:collecting hessians from training data")
-    hessians = collect_hessians(model, train_loader)  # <- expected
-    val_tokens = TokenLoader("./data/fineweb_val_*.bin").tokens
-    print(len(hessians), eval_val(model, val_tokens))
-
-if __name__ == "__main__":
-    main()
-''',
+    print("gptq:collecting hessians from training data")'''
+        + _CALIBRATE_AFTER,
         log="step:4876/20000 train_loss:2.4410 train_time:599911ms\n"
         "stopping_early: wallclock_cap train_time:600067ms step:4876/20000\n"
         "gptq:collecting hessians from training data\n"
@@ -426,14 +430,7 @@ def main():
     stop_after = 570.0
 '''
         + _TRAIN_LOOP
-        + '''
-    hessians = collect_hessians(model, train_loader)  # <- expected
-    val_tokens = TokenLoader("./data/fineweb_val_*.bin").tokens
-    print(len(hessians), eval_val(model, val_tokens))
-
-if __name__ == "__main__":
-    main()
-''',
+        + _CALIBRATE_AFTER,
         log="stopping_early: wallclock_cap train_time:570093ms step:4700/20000\n"
         "gptq:loop-aware calibrated 41 layers in 11.5s\n",
         message="must stay within 600 s (PG504 checks these lines",
@@ -447,14 +444,7 @@ def main():
     stop_after = 600.0
 '''
         + _TRAIN_LOOP
-        + '''
-    hessians = collect_hessians(model, train_loader)  # <- expected
-    val_tokens = TokenLoader("./data/fineweb_val_*.bin").tokens
-    print(len(hessians), eval_val(model, val_tokens))
-
-if __name__ == "__main__":
-    main()
-''',
+        + _CALIBRATE_AFTER,
         message="reads training data after the training loop ends",
     ),
     Example(
