@@ -1,10 +1,10 @@
-"""Measure pgaudit on the labelled development corpus (../shared/corpus/DEV.tsv).
+"""Measure pgaudit on a labelled development corpus (a DEV.tsv: one submission a row, by commit and path).
 
 The corpus lists real public submissions by commit and path; their code is never committed here. This script
 materializes them from a bare clone of openai/parameter-golf that includes `refs/pull/*` into `.corpus/`
 (git-ignored), runs `pgaudit check` in folder mode on each, and prints recall/precision per family.
 
-    python benchmarks/dev_corpus.py --mirror PATH/TO/parameter-golf.git [--tsv ../shared/corpus/DEV.tsv]
+    python benchmarks/dev_corpus.py --mirror PATH/TO/parameter-golf.git --tsv PATH/TO/DEV.tsv
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def summarize(data: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mirror", type=Path, required=True, help="bare clone of openai/parameter-golf with PR refs")
-    parser.add_argument("--tsv", type=Path, default=ROOT.parent / "shared" / "corpus" / "DEV.tsv")
+    parser.add_argument("--tsv", type=Path, required=True, help="the labelled corpus (columns: id, label, category, pr, commit, path, ...)")
     parser.add_argument("--out", type=Path, default=ROOT / ".corpus" / "devp")
     parser.add_argument("--json", type=Path, help="write the per-submission results here")
     args = parser.parse_args()

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pgaudit.logs import RunLog, read_log
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "records"
+DEFAULT_FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "records"
 _PREFIX = re.compile(r"^\d{9,11}\.\d+\s+")
 _DIAGNOSTIC = re.compile(r"diagnostic|pre-?quant|^DIAGNOSTIC|post[-_]ema\s+val_loss", re.IGNORECASE)
 

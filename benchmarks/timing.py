@@ -121,11 +121,11 @@ def stages(path: Path, wrapped: Path, repeat: int) -> dict[str, float]:
     import libcst
 
     from pgaudit.analysis.facts import Facts
+    from pgaudit.rules import REGISTRY
     from pgaudit.source.guards import read_source
     from pgaudit.source.parse import parse_python
     from pgaudit.source.program import load_program
     from pgaudit.source.unwrap import find_payloads
-    from rules import REGISTRY
 
     text = path.read_text()
     result: dict[str, float] = {}

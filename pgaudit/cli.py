@@ -149,7 +149,7 @@ def list_rules(output_format: str = typer.Option("text", "--format", "-f", help=
     import json
 
     from pgaudit.codes import all_codes
-    from rules import REGISTRY
+    from pgaudit.rules import REGISTRY
 
     rows = [
         {
@@ -180,7 +180,7 @@ def list_rules(output_format: str = typer.Option("text", "--format", "-f", help=
 @app.command()
 def explain(code: str = typer.Argument(..., help="A finding code, e.g. PG101 or PG501.")) -> None:
     """Show a code's documentation; for static rules also its rulings and examples."""
-    import rules
+    from pgaudit import rules
     from pgaudit.codes import describe
 
     cls = rules.get(code)

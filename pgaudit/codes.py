@@ -65,7 +65,7 @@ _OTHER = [
 
 def all_codes() -> dict[str, CodeInfo]:
     """Static rules and every other code, sorted by code."""
-    from rules import REGISTRY
+    from pgaudit.rules import REGISTRY
 
     table = {info.code: info for info in _OTHER}
     for code, cls in REGISTRY.items():

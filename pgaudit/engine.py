@@ -118,7 +118,7 @@ def _record_folders(target: Path) -> list[tuple[Path, list[Path]]]:
 
 def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
     """Audit one record folder (or one script) into `report`: rules on each entry program, then validators."""
-    from rules import REGISTRY
+    from pgaudit.rules import REGISTRY
 
     prefix = _display(folder, root)
     record = _load_record(folder, prefix, report) if options.use_logs or options.validators else None

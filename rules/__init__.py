@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from rules.base import Example, Rule
+from .base import Example, Rule
 
 REDIRECTS: dict[str, str] = {}
 

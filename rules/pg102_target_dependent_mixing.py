@@ -9,7 +9,8 @@ from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule, short
+
+from .base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/pull/779#issuecomment-4145781641",

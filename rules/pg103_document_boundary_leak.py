@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule, short
+
+from .base import Example, Rule, short
 
 _RULINGS = ("https://github.com/openai/parameter-golf/pull/1797#issuecomment-4322526174",)
 _BOUNDARY = re.compile(r"(?i)(bos|boundar|doc_start|doc_id|docs|cu_seqlens|seq_start|reset_mask|segment|not_first)")

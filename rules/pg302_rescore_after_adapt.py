@@ -9,7 +9,8 @@ from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_o
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import ancestors
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule, short
+
+from .base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/pull/568#issuecomment-4119903415",

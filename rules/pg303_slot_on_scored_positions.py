@@ -9,7 +9,8 @@ from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule, short
+
+from .base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/issues/1336",

@@ -10,7 +10,8 @@ from pgaudit.analysis.dataflow import TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule, short
+
+from .base import Example, Rule, short
 
 _RULINGS = ("https://github.com/openai/parameter-golf/pull/1004", "https://github.com/openai/parameter-golf/issues/677")
 # Routines that fit a calibration (`find_temp`, `calibrate_temperature`), not evals named "calibrated".

@@ -12,7 +12,8 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.analysis.names import words
 from pgaudit.findings import Confidence, Finding, Severity
-from rules.base import Example, Rule, short
+
+from .base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/pull/728",

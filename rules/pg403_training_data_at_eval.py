@@ -14,7 +14,8 @@ from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.analysis.names import is_train_data_name
 from pgaudit.findings import Confidence, Finding, Severity
 from pgaudit.source.parse import tree_nodes
-from rules.base import Example, Rule, short
+
+from .base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/pull/1047",

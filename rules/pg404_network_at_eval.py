@@ -11,7 +11,8 @@ from pgaudit.analysis.index import Scope, dotted
 from pgaudit.findings import Confidence, Finding, Severity
 from pgaudit.source.parse import tree_nodes
 from pgaudit.source.program import CodeUnit
-from rules.base import Example, Rule, short
+
+from .base import Example, Rule, short
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/blob/main/README.md",

@@ -10,7 +10,8 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.findings import Confidence, Finding, Severity
 from pgaudit.source.parse import tree_nodes
 from pgaudit.source.program import CodeUnit, SiblingRef, inside
-from rules.base import Example, Rule
+
+from .base import Example, Rule
 
 _RULINGS = (
     "https://github.com/openai/parameter-golf/pull/1412",

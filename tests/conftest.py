@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-FIXTURE_RECORDS = SHARED / "fixtures" / "records"
+FIXTURE_RECORDS = ROOT / "tests" / "fixtures" / "records"
 
 
 @pytest.fixture
@@ -57,8 +56,3 @@ def run_cli(
 def cli():
     return run_cli
 
-
-def require_shared() -> Path:
-    if not FIXTURE_RECORDS.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURE_RECORDS}")
-    return FIXTURE_RECORDS

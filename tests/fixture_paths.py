@@ -1,11 +1,11 @@
-"""Where the shared fixtures are: `<repo root>/../shared/fixtures/records` (CI keeps shared/ beside the clone)."""
+"""Where the fixture records are: `tests/fixtures/records` (real data files of merged records, see its NOTICE.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "records"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "records"
 RECORD = FIXTURES / "track_10min_16mb"
 NON_RECORD = FIXTURES / "track_non_record_16mb"
 

@@ -18,7 +18,7 @@ from pgaudit import bytes_accounting as ba
 from pgaudit import caseops, shards
 from reference_trainer import corpus
 
-RECORDS = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "records"
+RECORDS = Path(__file__).resolve().parent / "fixtures" / "records"
 PLAIN_MODEL = (
     RECORDS
     / "track_10min_16mb/2026-03-24_74M_Ternary_UNet_FP8_10L_8192BPE_YaRN_NeoMuon/fineweb_8192_bpe.model"

@@ -31,7 +31,7 @@ def load(path: Path):
 
 
 def test_fixtures_present() -> None:
-    assert FIXTURES.is_dir(), f"keep shared/ beside the clone: {FIXTURES}"
+    assert FIXTURES.is_dir(), f"fixture records missing: {FIXTURES}"
     assert len(fixture_logs()) > 100
 
 

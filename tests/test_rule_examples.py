@@ -14,8 +14,8 @@ import pytest
 from pgaudit.analysis.evidence import LogLine
 from pgaudit.analysis.facts import Facts
 from pgaudit.findings import Severity
+from pgaudit.rules import REGISTRY, Example, Rule
 from pgaudit.source.program import load_program
-from rules import REGISTRY, Example, Rule
 
 CASES = [
     pytest.param(cls, kind, ex, id=f"{code}-{kind}-{i}")

@@ -73,7 +73,7 @@ class RuleMeta:
 
 def rule_meta(code: str, findings: Iterable[Finding] = ()) -> RuleMeta:
     """Descriptions of `code`: from the rule registry when it is a rule, else from its findings."""
-    import rules
+    from pgaudit import rules
 
     cls = rules.get(code)
     if cls is not None:

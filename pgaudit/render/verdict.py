@@ -155,7 +155,7 @@ def _where(finding: Finding) -> str:
 
 def _selected_rules(report: Report) -> dict[str, list[str]]:
     """Registered rule codes per check, less those --select/--ignore left out of this run."""
-    import rules
+    from pgaudit import rules
 
     select = [s.upper() for s in report.run_config.get("select", [])]
     ignore = [s.upper() for s in report.run_config.get("ignore", [])]

@@ -17,9 +17,8 @@ from reference_trainer.train import TrainResult, train  # noqa: E402
 from tests.trainer.conftest import tiny_env  # noqa: E402
 
 BASELINE_LOG = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared/fixtures/records/track_10min_16mb/2026-03-17_NaiveBaseline/train.log"
+    Path(__file__).resolve().parents[1]
+    / "fixtures/records/track_10min_16mb/2026-03-17_NaiveBaseline/train.log"
 )
 
 
