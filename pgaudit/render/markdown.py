@@ -12,7 +12,7 @@ from pgaudit.findings import Finding, InputProblem, Report, Severity
 from pgaudit.render import mdtext as md
 from pgaudit.render.meta import by_severity
 from pgaudit.render.text import summary_line
-from pgaudit.render.verdict import verdict
+from pgaudit.verdict import verdict
 
 MAX_ROWS = 200  # a job summary is capped at 1 MiB; past this many findings, count the rest
 

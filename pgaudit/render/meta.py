@@ -11,21 +11,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pgaudit.codes import family
 from pgaudit.findings import Confidence, Finding, Severity
 
 README_URL = "https://github.com/openai/parameter-golf/blob/main/README.md"
-
-# Code prefix -> what the family checks (DESIGN.md: code ranges).
-FAMILIES: tuple[tuple[str, str], ...] = (
-    ("PG511", "Pull request scope: a submission PR only adds one new folder under records/track_*/ (R29)."),
-    ("PG0", "Input: a file that could not be audited."),
-    ("PG1", "Causality (C1): the prediction at position t may depend only on the artifact and the strict prefix."),
-    ("PG2", "Normalization (C2): a full distribution over the vocabulary, fixed before the token is revealed."),
-    ("PG3", "Score before update and single pass (C3/C4): each token scored once, before any update that used it."),
-    ("PG4", "Data access: no validation data in training or calibration, no training data or network at eval."),
-    ("PG5", "Record-folder validator: artifact size, timing, package contents, claims, seeds, significance."),
-    ("PG6", "Reproduction: a re-run compared with the submission's claims."),
-)
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 _PRECISION = {Confidence.HIGH: "high", Confidence.MEDIUM: "medium", Confidence.LOW: "low"}
@@ -35,13 +24,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def clean(text: str) -> str:
     """Drop control characters (terminal escapes, NUL) from untrusted text; keep tabs and newlines."""
     return _CONTROL.sub("", text)
-
-
-def family(code: str) -> str:
-    for prefix, description in FAMILIES:
-        if code.upper().startswith(prefix):
-            return description
-    return "pgaudit check."
 
 
 def sarif_level(severity: Severity) -> str:
