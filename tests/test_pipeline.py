@@ -143,3 +143,14 @@ def test_full_text_is_wrapped_at_100_columns_when_piped():
     prose = [line for line in out.splitlines() if not line.lstrip().startswith("|")]
     assert max(len(line) for line in prose) <= 100
     assert all(line == line.rstrip() for line in out.splitlines())
+
+
+def test_parse_cache_is_bounded_and_keeps_the_recently_used():
+    from pgaudit.source import parse
+
+    first = parse.parse_python("kept = 0\n", "kept.py")
+    for i in range(parse.CACHE_SIZE + 10):
+        parse.parse_python(f"x_{i} = {i}\n", "x.py")
+        assert parse.parse_python("kept = 0\n", "kept.py") is first  # used again: stays
+    assert len(parse._CACHE) <= parse.CACHE_SIZE
+    assert parse.parse_python("x_0 = 0\n", "x.py") is not None  # evicted ones are parsed again
