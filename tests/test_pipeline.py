@@ -154,3 +154,20 @@ def test_parse_cache_is_bounded_and_keeps_the_recently_used():
         assert parse.parse_python("kept = 0\n", "kept.py") is first  # used again: stays
     assert len(parse._CACHE) <= parse.CACHE_SIZE
     assert parse.parse_python("x_0 = 0\n", "x.py") is not None  # evicted ones are parsed again
+
+
+def test_readme_shows_the_text_output_that_really_happens():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### What a finding says"):]
+    shown = section[section.index("```\n") + 4:section.index("\n```", section.index("```\n") + 4)]
+    out = run_cli("check", "examples/illegal_ngram_cache").stdout
+    assert out.startswith(shown + "\n")
+
+
+def test_readme_says_where_the_cpu_build_of_torch_comes_from():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert "--index-url https://download.pytorch.org/whl/cpu" in readme
