@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from pgaudit.findings import Severity
+from pgaudit.findings import Confidence, Severity
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,11 @@ class CodeInfo:
     summary: str
     doc: str = ""
     check: str = ""  # the reviewer's check (pgaudit.verdict.CHECKS) when the code names no condition
+    # Static rules also bring what SARIF and the review show about them.
+    condition: str | None = None
+    confidence: Confidence | None = None
+    fix: str = ""
+    rulings: tuple[str, ...] = ()
 
 
 _OTHER = [
@@ -103,7 +108,9 @@ def _all_codes() -> tuple[tuple[str, CodeInfo], ...]:
 
     table = {info.code: info for info in _OTHER}
     for code, cls in REGISTRY.items():
-        table[code] = CodeInfo(code, cls.name, "rule", cls.severity, cls.catalogue_ids, cls.summary(), cls.doc())
+        table[code] = CodeInfo(code, cls.name, "rule", cls.severity, tuple(cls.catalogue_ids), cls.summary(), cls.doc(),
+                               condition=cls.condition, confidence=cls.confidence, fix=cls.fix,
+                               rulings=tuple(cls.ruling_urls))
     return tuple(sorted(table.items()))
 
 

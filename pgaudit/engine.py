@@ -83,7 +83,19 @@ def audit_paths(targets: list[Path], options: AuditOptions, *, jobs: int = 1,
     for part in _run(work, jobs, progress):
         report.merge(part)
     report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
+    describe_codes(report)
     return report
+
+
+def describe_codes(report: Report, also: tuple[str, ...] = ()) -> None:
+    """Attach the catalogue entry of every code that ran or was found (the renderers' code metadata)."""
+    from pgaudit import codes
+
+    ran = {c for f in report.folders for c in (*f.rules, *f.validators)}
+    for code in sorted(ran | {f.code for f in report.findings} | set(also)):
+        info = codes.describe(code)
+        if info is not None:
+            report.codes[code] = info
 
 
 def _run(work: list[Work], jobs: int, progress: Callable[[int], Any] | None) -> list[Report]:
@@ -207,6 +219,7 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
         findings = _with_excerpts(findings, folder, program)
         report.findings.extend(_prefixed(with_severity(f, options), prefix) for f in findings)
     audit.scripts = len(programs)
+    audit.programs = tuple(_join(prefix, program.entry) for program in programs)
     if record is not None and options.validators and _is_record_folder(record):
         from pgaudit import codes
         from pgaudit.validators import validate_folder

@@ -185,6 +185,7 @@ class FolderAudit:
 
     path: str  # display path of the folder ("" when it is the display root)
     scripts: int = 0  # entry programs the rules ran on
+    programs: tuple[str, ...] = ()  # their entry scripts' display paths
     rules: tuple[str, ...] = ()  # static rule codes run on each of those programs
     validators: tuple[str, ...] = ()  # PG5xx validator codes run on the folder (empty: not a record folder)
     claims: dict[str, str] = field(default_factory=dict)  # name, val_bpb, author from submission.json
@@ -200,6 +201,9 @@ class Report:
     run_config: dict[str, Any] = field(default_factory=dict)
     tool_version: str = ""
     folders: list[FolderAudit] = field(default_factory=list)
+    # Catalogue entries (pgaudit.codes.CodeInfo) of every code that ran or was found, filled by the driver:
+    # what renderers say about a code. Not in the JSON (the codes are documented by `pgaudit rules`).
+    codes: dict[str, Any] = field(default_factory=dict)
 
     def merge(self, other: Report) -> None:
         """Append another (one folder's) result, in order: how `--jobs` workers' results are joined."""

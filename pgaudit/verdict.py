@@ -83,8 +83,7 @@ def check_results(findings: list[Finding], rules: Iterable[str], validators: Ite
         grouped[check_key(finding.code, finding.condition)].append(finding)
     rules_by_check: dict[str, list[str]] = {}
     for code in rules:
-        info = codes.describe(code)
-        rules_by_check.setdefault(check_key(code, _condition(code) if info else None), []).append(code)
+        rules_by_check.setdefault(check_key(code, _condition(code)), []).append(code)
     validators_by_check: dict[str, list[str]] = {}
     for code in validators:
         validators_by_check.setdefault(check_key(code, None), []).append(code)
@@ -97,11 +96,9 @@ def check_results(findings: list[Finding], rules: Iterable[str], validators: Ite
 
 
 def _condition(code: str) -> str | None:
-    """A static rule's condition (C1..C4), from the rule itself."""
-    from pgaudit import rules
-
-    cls = rules.get(code)
-    return cls.condition if cls is not None else None
+    """A static rule's condition (C1..C4), from the code catalogue."""
+    info = codes.describe(code)
+    return info.condition if info is not None else None
 
 
 def _result(check: Check, found: list[Finding], rules: list[str], validators: tuple[str, ...], scripts: int,

@@ -171,3 +171,22 @@ def test_readme_says_where_the_cpu_build_of_torch_comes_from():
 
     readme = (ROOT / "README.md").read_text()
     assert "--index-url https://download.pytorch.org/whl/cpu" in readme
+
+
+def test_the_audit_result_records_what_ran_per_folder():
+    from pathlib import Path
+
+    from pgaudit.engine import audit_paths
+    from pgaudit.options import AuditOptions
+
+    report = audit_paths([Path("examples")], AuditOptions(select=("PG1", "PG5")), jobs=1)
+    assert [f.path for f in report.folders] == [f"examples/{e}" for e in EXAMPLES]
+    for folder in report.folders:
+        assert folder.programs == (f"{folder.path}/train_gpt.py",) and folder.scripts == 1
+        assert folder.rules and all(code.startswith("PG1") for code in folder.rules)  # --select applied
+        assert all(code.startswith("PG5") for code in folder.validators)
+        assert folder.claims.get("val_bpb")  # the title's claims, read once by the driver
+    assert set(report.codes) >= {"PG101", *report.folders[0].rules}
+    assert report.codes["PG101"].condition == "C1"
+    flagged = next(f for f in report.findings if f.code == "PG101" and f.severity.label == "error")
+    assert any(number == flagged.location.line for number, _ in flagged.excerpt)

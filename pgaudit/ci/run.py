@@ -17,7 +17,7 @@ from pgaudit.ci.blobs import materialize
 from pgaudit.ci.git import Git, printable
 from pgaudit.ci.lines import root_script_findings
 from pgaudit.ci.scope import CODE, FolderChange, PullRequestScope, read_scope, scope_finding, scope_findings
-from pgaudit.engine import audit_paths, plan, selected_rules, with_severity
+from pgaudit.engine import audit_paths, describe_codes, plan, selected_rules, with_severity
 from pgaudit.errors import InputError, UsageError
 from pgaudit.findings import Finding, FolderAudit, Report
 from pgaudit.options import AuditOptions, selected
@@ -51,6 +51,7 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
             if folder.exists_at_head:
                 found += _audit_folder(git, scope, folder, workdir / "tree", options, report, jobs)
         report.findings.extend(with_severity(f, options) for f in found if selected(f.code, options))
+        describe_codes(report, (CODE,) if selected(CODE, options) else ())
         report.run_config = {
             "env": dict(options.env),
             "select": list(options.select),

@@ -1,6 +1,7 @@
 """What renderers say about a finding's code: its family, descriptions and help, for any code.
 
-Registered rules (`rules.REGISTRY`) describe themselves. Codes that are not rules (the PG5xx folder validators,
+Static rules are described by their catalogue entry, which the driver puts in the audit result
+(`Report.codes`). Codes that are not rules (the PG5xx folder validators,
 PG511 pr-scope, and rules that land later) are described from the code's family and from the finding itself,
 so a new code renders correctly without a change here.
 """
@@ -11,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pgaudit.codes import family
+from pgaudit.codes import CodeInfo, family
 from pgaudit.findings import Confidence, Finding, Severity
 
 README_URL = "https://github.com/openai/parameter-golf/blob/main/README.md"
@@ -53,26 +54,24 @@ class RuleMeta:
         return ["parameter-golf", *([self.condition] if self.condition else []), *self.catalogue_ids]
 
 
-def rule_meta(code: str, findings: Iterable[Finding] = ()) -> RuleMeta:
-    """Descriptions of `code`: from the rule registry when it is a rule, else from its findings."""
-    from pgaudit import rules
-
-    cls = rules.get(code)
-    if cls is not None:
-        doc = cls.doc()
+def rule_meta(code: str, findings: Iterable[Finding] = (), info: CodeInfo | None = None) -> RuleMeta:
+    """Descriptions of `code`: from its catalogue entry in the audit result (`Report.codes`) when it is a
+    static rule, else from its family and its findings."""
+    if info is not None and info.kind == "rule":
+        doc = info.doc
         head, _, body = doc.partition("\n")
         return RuleMeta(
-            code=cls.code,
-            name=cls.name,
-            short=head.strip() or cls.name,
+            code=info.code,
+            name=info.name,
+            short=head.strip() or info.name,
             full=_what_it_does(body) or head.strip(),
             help_text=doc,
-            fix=cls.fix,
-            rulings=tuple(cls.ruling_urls),
-            condition=cls.condition,
-            catalogue_ids=tuple(cls.catalogue_ids),
-            severity=cls.severity,
-            confidence=cls.confidence,
+            fix=info.fix,
+            rulings=info.rulings,
+            condition=info.condition,
+            catalogue_ids=info.catalogue_ids,
+            severity=info.severity,
+            confidence=info.confidence or Confidence.MEDIUM,
         )
     found = list(findings)
     first = found[0] if found else None
