@@ -190,3 +190,35 @@ def test_the_audit_result_records_what_ran_per_folder():
     assert report.codes["PG101"].condition == "C1"
     flagged = next(f for f in report.findings if f.code == "PG101" and f.severity.label == "error")
     assert any(number == flagged.location.line for number, _ in flagged.excerpt)
+
+
+def test_progress_bar_on_a_terminal_only():
+    """stderr a terminal: rich draws a progress bar there; stdout (piped) gets exactly the report."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "pgaudit", "check", "examples", "--jobs", "2", "--format", "json"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    stdout, _ = proc.communicate(timeout=120)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(master)
+    assert proc.returncode == 1
+    assert b"auditing" in drawn or b"examples/" in drawn  # the bar names the folder being audited
+    assert json.loads(stdout)["findings"]  # the report itself is untouched
+    assert stdout.decode() == run_cli("check", "examples", "--jobs", "2", "--format", "json").stdout

@@ -50,12 +50,12 @@ def _scope(scope: dict) -> list[str]:
 
 
 def folders_of(report: Report) -> list[str]:
-    """The record folders the report covers: the PR's under `pgaudit ci`, else the entry scripts' folders."""
+    """The record folders the report covers: the PR's under `pgaudit ci`, else the audited folders that had
+    a script (from the audit result)."""
     scope = report.run_config.get("ci")
     if scope:
         return [f["path"] for f in scope.get("folders", []) if f.get("audited")]
-    found = {f.path.rsplit("/", 1)[0] if "/" in f.path else "." for f in report.files if f.role == "entry"}
-    return sorted(found)
+    return sorted({f.path or "." for f in report.folders if f.scripts})
 
 
 def in_folder(path: str, folder: str) -> bool:
