@@ -1,7 +1,10 @@
 """The one findings model every rule, validator and renderer shares.
 
-A `Report` is what `pgaudit check` produces; renderers (text, json, sarif, github, markdown) only read it.
-The JSON form is versioned by `SCHEMA_VERSION` and documented in docs/json-schema.md.
+A `Report` is the one audit result the driver (`pgaudit.engine`) produces for `check`, `ci` and `review`:
+findings, input errors, the files read, and per record folder what ran (`FolderAudit`: rules, validators,
+scripts, the claims the title needs, the submission-context slot). Renderers (text, json, sarif, github,
+markdown) and the review only read it. The JSON form is versioned by `SCHEMA_VERSION` and documented in
+docs/json-schema.md.
 """
 
 from __future__ import annotations
@@ -99,6 +102,9 @@ class Finding:
     related: tuple[Location, ...] = ()  # other places that make up the pattern
     suppressed: bool = False
     suppression_reason: str | None = None
+    # Numbered source lines around the finding, taken by the driver from the code it audited (the decoded
+    # payload for payload code), so renderers never re-read files or re-unwrap payloads. Not in the JSON.
+    excerpt: tuple[tuple[int, str], ...] = ()
 
     @property
     def reachable(self) -> bool | None:
@@ -174,6 +180,19 @@ class InputProblem:
 
 
 @dataclass
+class FolderAudit:
+    """What the audit of one record folder (or one script) did: the facts renderers and the review need."""
+
+    path: str  # display path of the folder ("" when it is the display root)
+    scripts: int = 0  # entry programs the rules ran on
+    programs: tuple[str, ...] = ()  # their entry scripts' display paths
+    rules: tuple[str, ...] = ()  # static rule codes run on each of those programs
+    validators: tuple[str, ...] = ()  # PG5xx validator codes run on the folder (empty: not a record folder)
+    claims: dict[str, str] = field(default_factory=dict)  # name, val_bpb, author from submission.json
+    context: Any = None  # submission context (track, policy, run command...), filled by pgaudit.submission
+
+
+@dataclass
 class Report:
     target: str
     files: list[AuditedFile] = field(default_factory=list)
@@ -181,6 +200,20 @@ class Report:
     errors: list[InputProblem] = field(default_factory=list)
     run_config: dict[str, Any] = field(default_factory=dict)
     tool_version: str = ""
+    folders: list[FolderAudit] = field(default_factory=list)
+    # Catalogue entries (pgaudit.codes.CodeInfo) of every code that ran or was found, filled by the driver:
+    # what renderers say about a code. Not in the JSON (the codes are documented by `pgaudit rules`).
+    codes: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, other: Report) -> None:
+        """Append another (one folder's) result, in order: how `--jobs` workers' results are joined."""
+        self.files.extend(other.files)
+        self.findings.extend(other.findings)
+        self.errors.extend(other.errors)
+        self.folders.extend(other.folders)
+
+    def folder(self, path: str) -> FolderAudit | None:
+        return next((f for f in self.folders if f.path == path), None)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if not f.suppressed]

@@ -14,7 +14,7 @@ from pgaudit.findings import Confidence, Finding, Location, Report, Severity
 from pgaudit.render import mdtext as md
 from pgaudit.render.github import escape_data, escape_property, render_github
 from pgaudit.render.sarif import sarif_log
-from pgaudit.render.verdict import check_key, verdict
+from pgaudit.verdict import check_key, verdict
 from tests.conftest import ROOT, run_cli
 from tests.gitrepo import TRACK, GitRepo
 
@@ -233,23 +233,22 @@ def test_verdicts():
 
 
 def test_check_statuses_claim_pass_only_when_something_ran():
-    from pgaudit.findings import AuditedFile
-    from pgaudit.render.verdict import check_results
+    from pgaudit import codes, rules
+    from pgaudit.verdict import check_results
 
-    report = report_of()
-    report.files.append(AuditedFile("a/train_gpt.py", "0" * 64, 10, 100, "entry"))
+    every_rule = tuple(rules.REGISTRY)
+    validators = tuple(codes.codes_of("validator"))
     info = finding(code="PG501", name="artifact-over-cap", condition=None, severity=Severity.INFO, evidence=())
-    status = {r.check.key: r.status for r in check_results(report, [info], scripts=1, validators_ran=True)}
+    status = {r.check.key: r.status for r in check_results([info], every_rule, validators, scripts=1)}
     assert status["C1"] == "pass" and status["C2"] == "pass"
     assert status["size"] == "pass" and status["eval"] == "n.a." and status["package"] == "n.a."
     assert status["scope"] == "not checked"  # only `pgaudit ci` checks the scope
-    status = {r.check.key: r.status for r in check_results(report, [], scripts=1, validators_ran=False)}
+    status = {r.check.key: r.status for r in check_results([], every_rule, (), scripts=1)}
     assert status["size"] == status["eval"] == "not checked"
-    status = {r.check.key: r.status for r in check_results(report, [], scripts=0, validators_ran=False)}
+    status = {r.check.key: r.status for r in check_results([], every_rule, (), scripts=0)}
     assert status["C1"] == "not checked"
-    ignored = report_of()
-    ignored.run_config = {"ignore": ["PG1", "PG2"]}
-    status = {r.check.key: r.status for r in check_results(ignored, [], scripts=1, validators_ran=False)}
+    kept = tuple(c for c in every_rule if not c.startswith(("PG1", "PG2")))  # --ignore PG1,PG2: they did not run
+    status = {r.check.key: r.status for r in check_results([], kept, (), scripts=1)}
     assert status["C1"] == status["C2"] == "not checked" and status["C3"] == "pass"
 
 

@@ -12,7 +12,7 @@ from pgaudit.findings import Finding, InputProblem, Report, Severity
 from pgaudit.render import mdtext as md
 from pgaudit.render.meta import by_severity
 from pgaudit.render.text import summary_line
-from pgaudit.render.verdict import verdict
+from pgaudit.verdict import verdict
 
 MAX_ROWS = 200  # a job summary is capped at 1 MiB; past this many findings, count the rest
 
@@ -50,12 +50,12 @@ def _scope(scope: dict) -> list[str]:
 
 
 def folders_of(report: Report) -> list[str]:
-    """The record folders the report covers: the PR's under `pgaudit ci`, else the entry scripts' folders."""
+    """The record folders the report covers: the PR's under `pgaudit ci`, else the audited folders that had
+    a script (from the audit result)."""
     scope = report.run_config.get("ci")
     if scope:
         return [f["path"] for f in scope.get("folders", []) if f.get("audited")]
-    found = {f.path.rsplit("/", 1)[0] if "/" in f.path else "." for f in report.files if f.role == "entry"}
-    return sorted(found)
+    return sorted({f.path or "." for f in report.folders if f.scripts})
 
 
 def in_folder(path: str, folder: str) -> bool:

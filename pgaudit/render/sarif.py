@@ -42,7 +42,7 @@ def sarif_log(report: Report) -> dict[str, Any]:
     by_code: dict[str, list[Finding]] = defaultdict(list)
     for finding in active:
         by_code[finding.code].append(finding)
-    metas = [rule_meta(code, found) for code, found in sorted(by_code.items())]
+    metas = [rule_meta(code, found, report.codes.get(code)) for code, found in sorted(by_code.items())]
     index = {meta.code: i for i, meta in enumerate(metas)}
     fingerprints = _fingerprints(active)
     run: dict[str, Any] = {

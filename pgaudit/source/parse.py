@@ -14,11 +14,14 @@ from __future__ import annotations
 import ast
 import hashlib
 import warnings
+from collections import OrderedDict
 
 from pgaudit.errors import InputError
 
-_CACHE: dict[str, ast.Module] = {}
-_NODES: dict[int, list[ast.AST]] = {}
+# Parsed trees by content hash, least recently used first. Bounded: a sweep over many folders (or a
+# long-lived process) keeps at most this many trees, not every script it ever read.
+CACHE_SIZE = 64
+_CACHE: OrderedDict[str, ast.Module] = OrderedDict()
 
 
 def tree_nodes(tree: ast.Module) -> list[ast.AST]:
@@ -26,14 +29,14 @@ def tree_nodes(tree: ast.Module) -> list[ast.AST]:
 
     Computed once per tree: source loading, the index and the rules all reuse it.
     """
-    nodes = _NODES.get(id(tree))
+    nodes: list[ast.AST] | None = getattr(tree, "pg_nodes", None)  # kept on the tree: freed with it
     if nodes is None:
         nodes = [tree]
         for node in nodes:  # breadth-first, like ast.walk, growing the list as it goes
             for child in ast.iter_child_nodes(node):
                 child.pg_parent = node  # type: ignore[attr-defined]
                 nodes.append(child)
-        _NODES[id(tree)] = nodes
+        tree.pg_nodes = nodes  # type: ignore[attr-defined]
     return nodes
 
 
@@ -42,9 +45,12 @@ def parse_python(text: str, display: str) -> ast.Module:
     key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     cached = _CACHE.get(key)
     if cached is not None:
+        _CACHE.move_to_end(key)
         return cached
     tree = _parse_uncached(text, display)
     _CACHE[key] = tree
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
     tree_nodes(tree)
     return tree
 

@@ -6,6 +6,7 @@ Specification: CATALOGUE.md R1-R11, R25-R32; see docs/validators.md.
 
 from __future__ import annotations
 
+from pgaudit.codes import codes_of
 from pgaudit.findings import Finding
 from pgaudit.policy import Policy
 from pgaudit.significance import Sample
@@ -14,19 +15,8 @@ from pgaudit.submission import RecordFolder
 from pgaudit.validators import claims, line_limit, package, seeds, size, timing, val_split
 from pgaudit.validators.common import Context
 
-# Code -> name of every validator finding, in code order.
-VALIDATOR_CODES: dict[str, str] = {
-    "PG501": "artifact-over-cap",
-    "PG502": "train-time-over-cap",
-    "PG503": "eval-time-over-cap",
-    "PG504": "train-data-after-cap",
-    "PG505": "line-limit",
-    "PG506": "incomplete-package",
-    "PG507": "claims-mismatch",
-    "PG508": "too-few-seeds",
-    "PG509": "not-significant",
-    "PG510": "val-split-integrity",
-}
+# Code -> name of every validator finding, in code order (from the one code catalogue).
+VALIDATOR_CODES: dict[str, str] = codes_of("validator")
 
 
 def validate_folder(
