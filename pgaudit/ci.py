@@ -17,12 +17,15 @@ import dataclasses
 import os
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pgaudit import __version__
+from pgaudit.baseline import apply as apply_baseline
+from pgaudit.config import Config, apply_config, config_from_text
 from pgaudit.engine import AuditOptions, audit_folder, plan, selected
 from pgaudit.errors import InputError, PgauditError, UsageError
 from pgaudit.findings import Confidence, Finding, Location, Report, Severity
@@ -183,6 +186,17 @@ def _decode_path(raw: bytes) -> str:
 def printable(path: str) -> str:
     """A path that came from git as it can be shown (undecodable bytes replaced)."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def base_config(git: Git, commit: str) -> Config | None:
+    """[tool.pgaudit] of the root pyproject.toml at the base revision, if there is one."""
+    if not git.exists(commit, "pyproject.toml"):
+        return None
+    entry = next((e for e in git.tree(commit, "pyproject.toml") if e.path == "pyproject.toml" and e.is_file), None)
+    if entry is None:
+        return None
+    text = git.blobs([entry.sha])[entry.sha].decode("utf-8", "replace")
+    return config_from_text(text, f"{commit[:12]}:pyproject.toml")
 
 
 # --- the pull request's shape ------------------------------------------------------------------------------
@@ -485,10 +499,14 @@ class CiResult:
     reviews: dict[str, str] = field(default_factory=dict)  # record folder -> review comment (when asked)
 
 
-def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Links | None = None) -> CiResult:
+def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Links | None = None, *,
+           settings: Config | None = None, use_config: bool = True, baseline: Counter | None = None,
+           baseline_label: str | None = None) -> CiResult:
     """Audit the record folders a pull request (base...head) adds, with its scope findings, into one Report.
 
     With `review`, also compose each audited folder's review comment (while its files are still on disk).
+    Configuration is `settings` (--config), else the base revision's root pyproject.toml (the repository as
+    its maintainers have it; a pull request cannot configure its own gate); `baseline` marks accepted findings.
     """
     if not repo.is_dir():
         raise UsageError(f"--repo-root {repo}: not a directory")
@@ -496,6 +514,10 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
     if not git.ok("rev-parse", "--git-dir"):
         raise UsageError(f"--repo-root {repo}: not a git repository")
     scope = read_scope(git, base, head)
+    if use_config and settings is None:
+        settings = base_config(git, scope.base_commit)
+    if use_config and settings is not None:
+        options = apply_config(options, settings)
     report = Report(target=f"{base}...{head}", tool_version=__version__)
     with tempfile.TemporaryDirectory(prefix="pgaudit-ci-") as tmp:
         workdir = Path(tmp)
@@ -509,7 +531,14 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
             "select": list(options.select),
             "ignore": list(options.ignore),
             "ci": scope.to_dict(),
+            "gate": True,
+            "config": str(settings.source) if settings is not None and settings.source else None,
+            "baseline": None,
         }
+        if baseline is not None:
+            matched = apply_baseline(report, baseline, baseline_label or "baseline")
+            report.run_config["baseline"] = {"path": baseline_label, "entries": sum(baseline.values()),
+                                             "matched": matched}
         reviews = {}
         if review is not None:
             deleted = frozenset(printable(c.path) for c in scope.changes if c.status == "D")

@@ -65,6 +65,14 @@ def check(
     no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
     hide_info: bool = typer.Option(False, "--hide-info", help="Do not print info findings (text format)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="The gate, as ci runs it: inline suppressions are reported (PG004), not honoured; "
+        "configuration only from the repository root or --config."
+    ),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
+    write_baseline: Path | None = typer.Option(
+        None, "--write-baseline", help="Write the active findings to this baseline file (then exit 0)."
+    ),
 ) -> None:
     """Audit scripts and record folders: evaluation-rule violations, with file:line, ruling and fix."""
     from pgaudit.engine import AuditOptions, audit_paths
@@ -73,9 +81,11 @@ def check(
 
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
-    from pgaudit.config import Config, find_pyproject, load_config
+    from pgaudit.config import resolve_config
 
-    settings = Config() if no_config else load_config(config or find_pyproject(paths[0] if paths else Path.cwd()))
+    start = paths[0] if paths else Path.cwd()
+    settings = resolve_config(start, gate=strict, explicit=config, disabled=no_config)
+    entries = _load_baseline(baseline)
     try:
         threshold = Severity.parse(fail_on) if fail_on else settings.fail_on
     except ValueError as exc:
@@ -87,8 +97,16 @@ def check(
         use_logs=not no_logs,
         policy=settings.policy,
         severity=settings.severity,
+        honour_suppressions=not strict,
     )
     report = audit_paths(paths, options, progress=_progress_factory(output_format, output))
+    _gate_inputs(report, settings.source, strict, baseline, entries)
+    if write_baseline is not None:
+        from pgaudit.baseline import write
+
+        count = write(report, write_baseline)
+        typer.echo(f"pgaudit: wrote {count} finding(s) to the baseline {write_baseline}", err=True)
+        raise typer.Exit(0)
     for problem in report.errors:  # one line each on stderr, whatever the format
         typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
     if report.errors and not report.files:
@@ -98,6 +116,27 @@ def check(
         raise typer.Exit(2)
     if not exit_zero and any(f.severity >= threshold for f in report.active()):
         raise typer.Exit(1)
+
+
+def _load_baseline(path: Path | None):  # type: ignore[no-untyped-def]
+    if path is None:
+        return None
+    from pgaudit.baseline import load
+
+    return load(path)
+
+
+def _gate_inputs(report, config_source, gate: bool, baseline_path, entries) -> None:  # type: ignore[no-untyped-def]
+    """Record what applied (the gate, the config file, the baseline) in the report, and apply the baseline."""
+    report.run_config["gate"] = gate
+    report.run_config["config"] = str(config_source) if config_source else None
+    report.run_config["baseline"] = None
+    if entries is not None and baseline_path is not None:
+        from pgaudit.baseline import apply
+
+        matched = apply(report, entries, str(baseline_path))
+        report.run_config["baseline"] = {"path": str(baseline_path), "entries": sum(entries.values()),
+                                         "matched": matched}
 
 
 def _progress_factory(output_format: str, output: Path | None):  # type: ignore[no-untyped-def]
@@ -333,6 +372,11 @@ def ci(
     review_file: Path | None = typer.Option(None, "--review", help="Also write the review comment(s) to this file."),
     repo: str | None = typer.Option(None, "--repo", help="OWNER/NAME for the review's permalinks (at --head)."),
     pr: int | None = typer.Option(None, "--pr", help="The pull request number, for the review's title line."),
+    config: Path | None = typer.Option(
+        None, "--config", help="pyproject.toml with [tool.pgaudit] (default: the base revision's root pyproject.toml)."
+    ),
+    no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
 ) -> None:
     """Audit the record folders a pull request adds (git diff BASE...HEAD) and check its scope (R29)."""
     from pgaudit.atomic import write_atomic
@@ -346,9 +390,15 @@ def ci(
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
     threshold = _severity(fail_on)
-    options = AuditOptions(env=_parse_env(env), select=_codes(select), ignore=_codes(ignore))
+    from pgaudit.config import load_config
+
+    settings = load_config(config) if config is not None and not no_config else None
+    options = AuditOptions(env=_parse_env(env), select=_codes(select), ignore=_codes(ignore),
+                           honour_suppressions=False)
+    entries = _load_baseline(baseline)
     links = Links.parse(repo, None, pr, sha_later=True) if review_file else None
-    result = run_ci(repo_root, base, head, options, review=links)
+    result = run_ci(repo_root, base, head, options, review=links, settings=settings, use_config=not no_config,
+                    baseline=entries, baseline_label=str(baseline) if baseline else None)
     report = result.report
     for problem in report.errors:
         typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
@@ -400,13 +450,22 @@ def review(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the comment to this file (atomically)."),
     env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
     no_logs: bool = typer.Option(False, "--no-logs", help="Ignore the folder's logs and documented run command."),
+    config: Path | None = typer.Option(None, "--config", help="pyproject.toml with [tool.pgaudit] (default: the repository root's)."),
+    no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
 ) -> None:
     """Write the Markdown review comment for one record folder: verdict, checks, findings with permalinks."""
+    from pgaudit.config import resolve_config
     from pgaudit.engine import AuditOptions
     from pgaudit.review import Links, review_folder
 
     links = Links.parse(repo, sha, pr)
-    text = review_folder(record_dir, links, AuditOptions(env=_parse_env(env), use_logs=not no_logs))
+    settings = resolve_config(record_dir, gate=True, explicit=config, disabled=no_config)
+    options = AuditOptions(env=_parse_env(env), use_logs=not no_logs, select=settings.select, ignore=settings.ignore,
+                           policy=settings.policy, severity=settings.severity, honour_suppressions=False)
+    entries = _load_baseline(baseline)
+    text = review_folder(record_dir, links, options,
+                         prepare=lambda report: _gate_inputs(report, settings.source, True, baseline, entries))
     if output:
         from pgaudit.atomic import write_atomic
 

@@ -32,6 +32,12 @@ _OTHER = [
              "A `# pgaudit: ignore[...]` comment that is not understood (a reason is required)."),
     CodeInfo("PG003", "unused-suppression", "input", Severity.WARNING, (),
              "A suppression that matches no finding: stale suppressions hide future findings."),
+    CodeInfo("PG004", "suppression-not-honoured", "input", Severity.WARNING, (),
+             "An inline suppression in audited code, not honoured by the gate (ci, review, check --strict).",
+             "The author being audited is not the user of a compliance gate: under `pgaudit ci`, `pgaudit review` "
+             "and `pgaudit check --strict`, `# pgaudit: ignore[...]` directives silence nothing. The findings they "
+             "cover keep their own severity; this finding names the codes the directive tried to silence, its "
+             "line and the author's reason. Accepted findings belong in the repository's baseline file."),
     CodeInfo("PG501", "artifact-over-cap", "validator", Severity.ERROR, ("R1", "R2"),
              "A seed's artifact (model + code bytes) is over the decimal 16,000,000-byte cap."),
     CodeInfo("PG502", "train-time-over-cap", "validator", Severity.ERROR, ("R4",),

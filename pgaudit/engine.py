@@ -30,6 +30,9 @@ class AuditOptions:
     policy: Policy = field(default_factory=Policy)
     severity: Mapping[str, Severity] = field(default_factory=dict)  # per-code overrides from [tool.pgaudit]
     progress: Callable[[str], None] | None = None
+    # The gate (ci, review, check --strict): inline suppressions in audited code are reported (PG004), not
+    # applied; configuration comes from the repository root or the command line only (pgaudit.config).
+    honour_suppressions: bool = True
 
 
 def selected(code: str, options: AuditOptions) -> bool:
@@ -146,8 +149,13 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
         findings = [finding for code in ran for finding in REGISTRY[code]().check(facts)]
         findings += [opaque_exec(unit, call) for unit, call in program.opaque if selected("PG001", options)]
         suppressions, malformed = suppress.collect([program])
-        suppress.apply(findings, suppressions)
-        findings += [f for f in [*malformed, *suppress.unused(suppressions, set(ran))] if selected(f.code, options)]
+        if options.honour_suppressions:
+            suppress.apply(findings, suppressions)
+            attempts = suppress.unused(suppressions, set(ran))
+        else:
+            attempts = suppress.not_honoured(suppressions, findings)
+        findings += [f for f in [*malformed, *attempts] if selected(f.code, options)]
+        report.suppressions += suppress.listing(suppressions, options.honour_suppressions, prefix)
         report.findings.extend(_prefixed(_with_severity(f, options), prefix) for f in findings)
     if record is not None and options.validators and _is_record_folder(record):
         from pgaudit.validators import validate_folder

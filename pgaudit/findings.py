@@ -99,6 +99,7 @@ class Finding:
     related: tuple[Location, ...] = ()  # other places that make up the pattern
     suppressed: bool = False
     suppression_reason: str | None = None
+    suppression_kind: str | None = None  # "inSource" (a `# pgaudit: ignore` directive) or "external" (baseline)
 
     @property
     def reachable(self) -> bool | None:
@@ -137,6 +138,7 @@ class Finding:
             "related": [{"path": r.path, "line": r.line, "in_payload": r.in_payload} for r in self.related],
             "suppressed": self.suppressed,
             "suppression_reason": self.suppression_reason,
+            "suppression_kind": self.suppression_kind,
         }
 
 
@@ -181,6 +183,8 @@ class Report:
     errors: list[InputProblem] = field(default_factory=list)
     run_config: dict[str, Any] = field(default_factory=dict)
     tool_version: str = ""
+    # Every inline suppression met, honoured or not (the gate does not honour them), and what applied.
+    suppressions: list[dict[str, Any]] = field(default_factory=list)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if not f.suppressed]
@@ -198,4 +202,5 @@ class Report:
             "files": [f.to_dict() for f in self.files],
             "findings": [f.to_dict() for f in sorted(self.findings, key=Finding.sort_key)],
             "errors": [e.to_dict() for e in self.errors],
+            "suppressions": self.suppressions,
         }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -63,8 +64,9 @@ class Links:
 # --- the command -------------------------------------------------------------------------------------------
 
 
-def review_folder(folder: Path, links: Links, options: AuditOptions | None = None) -> str:
-    """Audit one record folder and compose its review comment."""
+def review_folder(folder: Path, links: Links, options: AuditOptions | None = None,
+                  prepare: Callable[[Report], None] | None = None) -> str:
+    """Audit one record folder and compose its review comment (`prepare` sees the report first: baseline)."""
     options = options or AuditOptions()
     if folder.is_file() or (not folder.exists() and folder.suffix == ".py"):
         raise UsageError(f"{folder}: review takes a record folder, not a file")
@@ -76,6 +78,8 @@ def review_folder(folder: Path, links: Links, options: AuditOptions | None = Non
     for sub, entries in planned:
         audit_folder(sub, entries, options, report, root)
     report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
+    if prepare is not None:
+        prepare(report)
     return compose(report, folder, _relative(folder, root), links, validators_ran=options.validators)
 
 
