@@ -75,11 +75,25 @@ class Reachability:
     logged: bool | None = None
     detail: str = ""
     official: bool | None = None  # under the official 8-GPU torchrun launch (WORLD_SIZE=8)
+    documented: bool | None = None  # with the documented run command's variables over the defaults
 
     @property
     def effective(self) -> bool | None:
-        """The verdict that decides severity: the logged run wins over the defaults when known."""
-        return self.logged if self.logged is not None else self.default
+        """The verdict that decides severity. What runs is decided by the code's defaults plus the documented run
+        command; logs are claims: they may show that code ran (raise) or settle what the code cannot (explain),
+        but never turn off code that the defaults or the documented command run."""
+        base = self.documented if self.documented is not None else self.default
+        if self.logged is True or base is True:
+            return True
+        if self.logged is False:
+            return False
+        return base
+
+    @property
+    def logs_disagree(self) -> bool:
+        """The logs say it did not run, but the code's defaults (or the documented command) run it."""
+        base = self.documented if self.documented is not None else self.default
+        return self.logged is False and base is True
 
 
 @dataclass
@@ -127,6 +141,7 @@ class Finding:
                 "default": self.reachability.default,
                 "logged": self.reachability.logged,
                 "official_launch": self.reachability.official,
+                "documented": self.reachability.documented,
                 "detail": self.reachability.detail,
             },
             "condition": self.condition,

@@ -151,3 +151,48 @@ def test_bad_baseline_is_a_one_line_usage_error(tmp_path: Path):
     bad.write_text('{"findings": 3}')
     proc = run_cli("check", str(EXAMPLES / "dead_ngram_disabled"), "--baseline", str(bad))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a pgaudit baseline" in proc.stderr
+
+
+# --- logs are claims ---------------------------------------------------------------------------------------
+
+
+def spoofed_log_folder(dest: Path) -> Path:
+    """The disabled-cache example with the default flipped so the banned cache runs, its logs unchanged: they
+    still say `ngram_cache:disabled`."""
+    shutil.copytree(EXAMPLES / "dead_ngram_disabled", dest)
+    script = dest / "train_gpt.py"
+    text = script.read_text()
+    assert 'os.environ.get("NGRAM_CACHE", "0")' in text
+    script.write_text(text.replace('os.environ.get("NGRAM_CACHE", "0")', 'os.environ.get("NGRAM_CACHE", "1")'))
+    assert "ngram_cache:disabled" in (dest / "train_seed1337.log").read_text()
+    return dest
+
+
+def test_a_log_line_cannot_turn_off_code_the_defaults_run(tmp_path: Path):
+    folder = spoofed_log_folder(tmp_path / TRACK / "2026-05-01_Spoof")
+    proc = run_cli("check", "--strict", str(folder), "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout
+    pg101 = [f for f in report(proc)["findings"] if f["code"] == "PG101"]
+    assert pg101 and all(f["severity"] == "error" and f["reachable"] is True for f in pg101)
+    [first] = pg101[:1]
+    assert first["reachability"]["logged"] is False and first["reachability"]["default"] is True
+    assert "ngram_cache:disabled" in first["reachability"]["detail"]
+    assert "the logs and the code disagree" in first["reachability"]["detail"]
+
+
+def test_the_documented_command_decides_and_logs_still_raise(tmp_path: Path):
+    """A documented `NGRAM_CACHE=0` command turns the flipped default off again (the log agrees); the unflipped
+    example whose log shows the cache enabled is an error (logs may show that code ran)."""
+    folder = spoofed_log_folder(tmp_path / "a" / "rec")
+    readme = folder / "README.md"
+    readme.write_text(readme.read_text().replace("SEED=1337 torchrun", "NGRAM_CACHE=0 SEED=1337 torchrun"))
+    proc = run_cli("check", "--strict", str(folder), "--format", "json", cwd=tmp_path)
+    # not run as documented, but the defaults would run it: a warning, not an error
+    assert {f["severity"] for f in report(proc)["findings"] if f["code"] == "PG101"} == {"warning"}
+    assert proc.returncode == 0
+    shown = tmp_path / "b" / "rec"
+    shutil.copytree(EXAMPLES / "dead_ngram_disabled", shown)
+    for log in shown.glob("*.log"):
+        log.write_text(log.read_text().replace("ngram_cache:disabled", "ngram_cache:enabled"))
+    proc = run_cli("check", "--strict", str(shown), "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1 and "error" in {f["severity"] for f in report(proc)["findings"] if f["code"] == "PG101"}
