@@ -58,6 +58,8 @@ _OTHER = [
              "The improvement is not significant under the README or the late maintainers' policy."),
     CodeInfo("PG510", "val-split-integrity", "validator", Severity.WARNING, ("R25",),
              "Validation token count or data-prep defaults suggest the validation split is not canonical."),
+    CodeInfo("PG512", "retracted-submission", "validator", Severity.INFO, ("R10",),
+             "The submission is retracted (val_bpb null, a withdrawn status or README): not audited as a claim."),
     CodeInfo("PG511", "pr-scope", "ci", Severity.ERROR, ("R29",),
              "A record PR must only add one new folder under records/track_*/."),
     CodeInfo("PG601", "not-reproduced", "reproduce", Severity.ERROR, ("R10",),

@@ -129,8 +129,9 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
     hyper = _merged_hyperparameters(runs)
     lines = [LogLine(run.name, ev.line, ev.text) for run in runs for ev in run.output_lines()]
     documented = None
-    if options.use_logs:
-        env, sources = documented_env(folder)
+    if options.use_logs:  # the current run command, from the submission context (pgaudit.context)
+        env, sources = (record.context.run_command, record.context.run_command_sources) if record is not None \
+            else documented_env(folder)
         documented = env if sources else None
     programs: list[Program] = []
     for entry in entries:

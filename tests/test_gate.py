@@ -71,7 +71,7 @@ def test_strict_reads_the_repository_roots_config(tmp_path: Path):
 def test_text_and_markdown_list_what_applied(tmp_path: Path):
     folder = hostile_folder(tmp_path / "rec")
     text = run_cli("check", "--strict", str(folder), cwd=tmp_path).stdout
-    assert "configuration: none (defaults)" in text and "NOT honoured (PG004)" in text and REASON in text
+    assert "configuration: none (defaults); gate" in text and "NOT honoured (PG004)" in text and REASON in text
     markdown = run_cli("check", str(folder), "--format", "markdown", cwd=tmp_path).stdout
     assert "What applied" in markdown and "pyproject.toml" in markdown and "honoured" in markdown
 

@@ -10,11 +10,9 @@ def applied_lines(report: Report) -> list[str]:
     config = report.run_config
     if "gate" not in config and not report.suppressions:
         return []
-    lines = []
-    mode = ("gate: inline suppressions not honoured, configuration from the repository root or the command line"
-            if config.get("gate") else "check: inline suppressions honoured, nearest configuration")
-    lines.append(f"mode: {mode}")
-    lines.append(f"configuration: {config.get('config') or 'none (defaults)'}")
+    mode = ("gate (inline suppressions reported, not honoured)" if config.get("gate")
+            else "inline suppressions honoured")
+    lines = [f"configuration: {config.get('config') or 'none (defaults)'}; {mode}"]
     baseline = config.get("baseline")
     if baseline:
         lines.append(f"baseline: {baseline['path']} ({baseline['matched']} of {baseline['entries']} entries matched)")
