@@ -230,7 +230,8 @@ def _classify_logs(folder: RecordFolder, context: SubmissionContext) -> None:
         own = own_claim(seed)
         if own is not None and matches_own(run):
             role = LogRole(name, seed, True, f"its score matches the claimed {own.key} = {own.value}")
-        elif any(sc.val_bpb is not None and metric_matches(sc.val_bpb, m) for sc in per_seed.values() for m in finals):
+        elif seed is None and any(sc.val_bpb is not None and metric_matches(sc.val_bpb, m)
+                                  for sc in per_seed.values() for m in finals):
             role = LogRole(name, seed, True, "its score matches a claimed per-seed value")
         elif headline is not None and len(claimed_seeds) <= 1 and any(metric_matches(headline, m) for m in finals):
             role = LogRole(name, seed, True, f"its score matches the claimed {headline.key} = {headline.value}")
