@@ -203,7 +203,7 @@ def _line_of(folder: RecordFolder, rel: str, needle: str) -> int | None:
 
 
 def _classify_logs(folder: RecordFolder, context: SubmissionContext) -> None:
-    from pgaudit.evidence import metric_matches, seed_of_run
+    from pgaudit.evidence import metric_matches, seed_in_file_name, seed_of_run
 
     claims = folder.claims if folder.claims is not None and not folder.claims.error else None
     runs = folder.runs()
@@ -228,9 +228,12 @@ def _classify_logs(folder: RecordFolder, context: SubmissionContext) -> None:
         finals = run.final_metrics
         name = run.name
         own = own_claim(seed)
+        # A file named for a claimed seed whose log prints another seed (PR #1626's train_seed0.log logs
+        # seed 1337) is still that seed's submitted run: PG507 reports the contradiction.
+        named_claimed = seed_in_file_name(PurePosixPath(name).name) in claimed_seeds
         if own is not None and matches_own(run):
             role = LogRole(name, seed, True, f"its score matches the claimed {own.key} = {own.value}")
-        elif seed is None and any(sc.val_bpb is not None and metric_matches(sc.val_bpb, m)
+        elif (seed is None or named_claimed) and any(sc.val_bpb is not None and metric_matches(sc.val_bpb, m)
                                   for sc in per_seed.values() for m in finals):
             role = LogRole(name, seed, True, "its score matches a claimed per-seed value")
         elif headline is not None and len(claimed_seeds) <= 1 and any(metric_matches(headline, m) for m in finals):
@@ -239,7 +242,7 @@ def _classify_logs(folder: RecordFolder, context: SubmissionContext) -> None:
             shown = run.scored.bpb_text if run.scored else finals[-1].bpb_text
             role = LogRole(name, seed, False, f"seed {seed} is claimed with {own.key} = {own.value}, which another "
                            f"training log of that seed shows; this one ends at {shown}: a rerun or an earlier version")
-        elif seed is not None and claimed_seeds and seed not in claimed_seeds and finals:
+        elif seed is not None and claimed_seeds and seed not in claimed_seeds and finals and not named_claimed:
             role = LogRole(name, seed, False, f"seed {seed} is not among the claimed seeds "
                            f"({', '.join(str(s) for s in sorted(claimed_seeds))}) and its score matches no claim")
         elif _OTHER_NAME.search(PurePosixPath(name).as_posix()):
