@@ -236,7 +236,8 @@ def _not_checked(results: list[CheckResult], findings: list[Finding]) -> list[st
                  "README's claims beyond the logged numbers are left to the reviewer.")
     for f in (f for f in findings if f.suppressed):
         reason = md.text(f.suppression_reason or "no reason given")
-        lines.append(f"- Suppressed by the author: {f.code} at {md.code(_plain_where(f.location))}: {reason}")
+        who = "Accepted in the baseline" if f.suppression_kind == "external" else "Suppressed by the author"
+        lines.append(f"- {who}: {f.code} at {md.code(_plain_where(f.location))}: {reason}")
     return [*lines, ""]
 
 
