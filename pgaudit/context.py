@@ -34,6 +34,7 @@ MAX_README_BYTES = 1024 * 1024
 _HEAD_LINES = 15
 _NON_RECORD = re.compile(r"(?i)\bnon[- _]?record\b|\bunlimited[- ]compute\b")
 _NOT_OURS = re.compile(r"(?i)\b(?:my|our|an?|the)\s+(?:other|earlier|previous|separate)\b[^.]{0,40}$")
+_UNCONSTRAINED = re.compile(r"(?i)\bunconstrained\b|\bno (?:time|wall-?clock) (?:limit|cap)\b")
 _TRACK_LINE = re.compile(r"(?i)^[\s>*_\-|]*track\b[\s*_]*[:|]")
 _RECORD_TRACK = re.compile(r"(?i)\b10[- ]?min(?:ute)?s?\b|\brecord track\b|\b10min_16mb\b")
 _URL = re.compile(r"\(?https?://\S+\)?|\[[^\]]*\]\([^)]*\)")
@@ -153,6 +154,11 @@ def _track(folder: RecordFolder, readme: str) -> tuple[str | None, str, str]:
             return track, source, quote
     if folder.claims is not None and folder.claims.track is not None:
         return folder.claims.track, folder.claims.path, str(folder.claims.data.get("track", ""))[:200]
+    if folder.claims is not None and not folder.claims.error:
+        for key in ("blurb", "description", "name", "notes"):  # "trained 100k steps unconstrained"
+            value = folder.claims.data.get(key)
+            if isinstance(value, str) and (_NON_RECORD.search(value) or _UNCONSTRAINED.search(value)):
+                return NON_RECORD_TRACK, f"{folder.claims.path} {key}", value[:200]
     by_path = track_from_path(folder.root)
     if by_path is not None:
         return by_path, "path", ""

@@ -45,12 +45,18 @@ def test_without_a_declaration_the_path_and_then_the_record_rules_decide(tmp_pat
     plain = "# A long run\n\nTrained for two hours.\n"
     outside = long_run_folder(tmp_path / "outside" / "Long", readme=plain)
     assert load_record_folder(outside).context.track is None
-    assert [f.severity.label for f in only(validate(outside), "PG502")] == ["error"]  # unknown track: record rules
+    [undeclared] = only(validate(outside), "PG502")  # unknown track: the record cap, as a warning asking for R32
+    assert undeclared.severity.label == "warning" and "The track is not declared" in undeclared.message
+    record = long_run_folder(tmp_path / "records" / "track_10min_16mb" / "Long", readme=plain)
+    assert [f.severity.label for f in only(validate(record), "PG502")] == ["error"]
     in_track = long_run_folder(tmp_path / "records" / "track_non_record_16mb" / "Long", readme=plain)
     assert load_record_folder(in_track).context.track_source == "path" and not only(validate(in_track), "PG502")
     by_json = long_run_folder(tmp_path / "elsewhere" / "Long", readme=plain,
                               claims={"author": "a", "val_bpb": 1.08, "track": "non_record_16mb"})
     assert load_record_folder(by_json).context.track_source == "submission.json" and not only(validate(by_json), "PG502")
+    blurb = long_run_folder(tmp_path / "blurb" / "Long", readme=plain,
+                            claims={"author": "a", "val_bpb": 1.08, "blurb": "Trained 100k steps (~2.7h) unconstrained."})
+    assert load_record_folder(blurb).context.track == NON_RECORD_TRACK and not only(validate(blurb), "PG502")
 
 
 def test_the_size_cap_binds_the_non_record_track(tmp_path: Path):
