@@ -129,7 +129,7 @@ def _load_baseline(path: Path | None):  # type: ignore[no-untyped-def]
 def _gate_inputs(report, config_source, gate: bool, baseline_path, entries) -> None:  # type: ignore[no-untyped-def]
     """Record what applied (the gate, the config file, the baseline) in the report, and apply the baseline."""
     report.run_config["gate"] = gate
-    report.run_config["config"] = str(config_source) if config_source else None
+    report.run_config["config"] = _shown(config_source) if config_source else None
     report.run_config["baseline"] = None
     if entries is not None and baseline_path is not None:
         from pgaudit.baseline import apply
@@ -137,6 +137,14 @@ def _gate_inputs(report, config_source, gate: bool, baseline_path, entries) -> N
         matched = apply(report, entries, str(baseline_path))
         report.run_config["baseline"] = {"path": str(baseline_path), "entries": sum(entries.values()),
                                          "matched": matched}
+
+
+def _shown(path: Path) -> str:
+    """A path as reports show it: relative to the working directory when inside it (no machine paths)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _progress_factory(output_format: str, output: Path | None):  # type: ignore[no-untyped-def]

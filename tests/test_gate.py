@@ -38,7 +38,7 @@ def test_check_honours_the_authors_own_suppression_and_config_and_says_so(tmp_pa
     assert proc.returncode == 0, proc.stdout
     data = report(proc)
     assert data["run_config"]["gate"] is False
-    assert data["run_config"]["config"] == str(folder / "pyproject.toml")
+    assert data["run_config"]["config"] == "rec/pyproject.toml"
     [listed] = data["suppressions"]
     assert listed["codes"] == ["PG101"] and listed["reason"] == REASON and listed["honoured"] is True
 
@@ -63,7 +63,7 @@ def test_strict_reads_the_repository_roots_config(tmp_path: Path):
     (tmp_path / "pyproject.toml").write_text('[tool.pgaudit]\n\n[tool.pgaudit.severity]\nPG101 = "warning"\n')
     proc = run_cli("check", "--strict", str(folder), "--format", "json", cwd=tmp_path)
     data = report(proc)
-    assert data["run_config"]["config"] == str(tmp_path / "pyproject.toml")
+    assert data["run_config"]["config"] == "pyproject.toml"
     assert [f["severity"] for f in data["findings"] if f["code"] == "PG101"] == ["warning"]
     assert proc.returncode == 0  # the maintainers' own configuration is honoured
 
