@@ -196,3 +196,17 @@ def test_the_documented_command_decides_and_logs_still_raise(tmp_path: Path):
         log.write_text(log.read_text().replace("ngram_cache:disabled", "ngram_cache:enabled"))
     proc = run_cli("check", "--strict", str(shown), "--format", "json", cwd=tmp_path)
     assert proc.returncode == 1 and "error" in {f["severity"] for f in report(proc)["findings"] if f["code"] == "PG101"}
+
+
+def test_ci_fails_a_spoofed_log_line(tmp_path: Path):
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("README.md", "# stand-in\n")
+    repo.commit("base")
+    repo.branch("pr")
+    spoofed_log_folder(repo.path / TRACK / "2026-05-01_Spoof")
+    repo.commit("the cache runs by default; the logs say it is disabled")
+    proc = run_cli("ci", "--base", "main", "--head", "pr", "--repo-root", str(repo.path), "--format", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    pg101 = [f for f in report(proc)["findings"] if f["code"] == "PG101"]
+    assert pg101 and {f["severity"] for f in pg101} == {"error"}
+    assert any("the logs and the code disagree" in f["reachability"]["detail"] for f in pg101)
