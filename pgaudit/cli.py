@@ -70,6 +70,14 @@ def check(
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
     hide_info: bool = typer.Option(False, "--hide-info", help="Do not print info findings (text format)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Folders audited in parallel (default: the CPU count)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="The gate, as ci runs it: inline suppressions are reported (PG004), not honoured; "
+        "configuration only from the repository root or --config."
+    ),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
+    write_baseline: Path | None = typer.Option(
+        None, "--write-baseline", help="Write the active findings to this baseline file (then exit 0)."
+    ),
 ) -> None:
     """Audit scripts and record folders: evaluation-rule violations, with file:line, ruling and fix."""
     from pgaudit.engine import audit_paths
@@ -82,11 +90,19 @@ def check(
         fail(f"unknown --output-format {output_mode!r} (choose from {', '.join(OUTPUT_MODES)})")
     if jobs is not None and jobs < 1:
         fail(f"--jobs expects a positive number, got {jobs}")
-    settings = load_settings(paths[0] if paths else None, config, no_config)
+    settings = load_settings(paths[0] if paths else None, config, no_config, gate=strict)
+    entries = _load_baseline(baseline)
     options, threshold = build_options(settings, env=env, select=select, ignore=ignore, no_logs=no_logs,
-                                       fail_on=fail_on)
+                                       fail_on=fail_on, gate=strict)
     report = audit_paths(paths, options, jobs=jobs or os.cpu_count() or 1,
                          progress=_progress_factory(output_format, output))
+    _gate_inputs(report, settings.source, strict, baseline, entries)
+    if write_baseline is not None:
+        from pgaudit.baseline import write
+
+        count = write(report, write_baseline)
+        typer.echo(f"pgaudit: wrote {count} finding(s) to the baseline {write_baseline}", err=True)
+        raise typer.Exit(0)
     _print_errors(report)
     if report.errors and not report.files:
         raise typer.Exit(2)  # nothing could be audited: the error lines are the whole answer
@@ -97,6 +113,35 @@ def check(
 def _print_errors(report) -> None:  # type: ignore[no-untyped-def]
     for problem in report.errors:  # one line each on stderr, whatever the format
         typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
+
+
+def _load_baseline(path: Path | None):  # type: ignore[no-untyped-def]
+    if path is None:
+        return None
+    from pgaudit.baseline import load
+
+    return load(path)
+
+
+def _gate_inputs(report, config_source, gate: bool, baseline_path, entries) -> None:  # type: ignore[no-untyped-def]
+    """Record what applied (the gate, the config file, the baseline) in the report, and apply the baseline."""
+    report.run_config["gate"] = gate
+    report.run_config["config"] = _shown(config_source) if config_source else None
+    report.run_config["baseline"] = None
+    if entries is not None and baseline_path is not None:
+        from pgaudit.baseline import apply
+
+        matched = apply(report, entries, str(baseline_path))
+        report.run_config["baseline"] = {"path": str(baseline_path), "entries": sum(entries.values()),
+                                         "matched": matched}
+
+
+def _shown(path: Path) -> str:
+    """A path as reports show it: relative to the working directory when inside it (no machine paths)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _progress_factory(output_format: str, output: Path | None):  # type: ignore[no-untyped-def]
@@ -333,18 +378,21 @@ def ci(
     select: list[str] = typer.Option([], "--select", help="Only these codes or prefixes."),
     ignore: list[str] = typer.Option([], "--ignore", help="Skip these codes or prefixes."),
     fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 on findings at or above: error (default), warning, info."),
-    config: Path | None = typer.Option(None, "--config", help="pyproject.toml to read [tool.pgaudit] from (default: the nearest one)."),
+    config: Path | None = typer.Option(
+        None, "--config", help="pyproject.toml with [tool.pgaudit] (default: the base revision's root pyproject.toml)."
+    ),
     no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
     review_file: Path | None = typer.Option(None, "--review", help="Also write the review comment(s) to this file."),
     repo: str | None = typer.Option(None, "--repo", help="OWNER/NAME for the review's permalinks (at --head)."),
     pr: int | None = typer.Option(None, "--pr", help="The pull request number, for the review's title line."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Folders audited in parallel (default: the CPU count)."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
 ) -> None:
     """Audit the record folders a pull request adds (git diff BASE...HEAD) and check its scope (R29)."""
     from pgaudit.atomic import write_atomic
     from pgaudit.ci import run_ci
-    from pgaudit.options import build_options, exit_code, load_settings
+    from pgaudit.options import build_options, exit_code
     from pgaudit.render import FORMATS, string_renderer
     from pgaudit.review import Links
 
@@ -352,10 +400,17 @@ def ci(
     output_format = output_format or ("github" if on_actions else "text")
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
-    settings = load_settings(repo_root, config, no_config, gate=True)
-    options, threshold = build_options(settings, env=env, select=select, ignore=ignore, fail_on=fail_on, gate=True)
+    from pgaudit.config import Config, load_config
+
+    # The gate's configuration: --config, else the base revision's root pyproject.toml (run_ci reads it).
+    settings = load_config(config) if config is not None and not no_config else None
+    options, threshold = build_options(settings or Config(), env=env, select=select, ignore=ignore,
+                                       fail_on=fail_on, gate=True)
+    entries = _load_baseline(baseline)
     links = Links.parse(repo, None, pr, sha_later=True) if review_file else None
-    result = run_ci(repo_root, base, head, options, review=links, jobs=jobs or os.cpu_count() or 1)
+    result = run_ci(repo_root, base, head, options, review=links, jobs=jobs or os.cpu_count() or 1,
+                    settings=settings, use_config=not no_config, baseline=entries,
+                    baseline_label=str(baseline) if baseline else None)
     report = result.report
     _print_errors(report)
     if result.scope.kind in ("empty", "other"):
@@ -393,8 +448,9 @@ def review(
     ignore: list[str] = typer.Option([], "--ignore", help="Skip these codes or prefixes."),
     no_logs: bool = typer.Option(False, "--no-logs", help="Ignore the folder's logs and documented run command."),
     fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 on findings at or above: error (default), warning, info."),
-    config: Path | None = typer.Option(None, "--config", help="pyproject.toml to read [tool.pgaudit] from (default: the nearest one)."),
+    config: Path | None = typer.Option(None, "--config", help="pyproject.toml to read [tool.pgaudit] from (default: the repository root's)."),
     no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
 ) -> None:
     """Write the Markdown review comment for one record folder: verdict, checks, findings with permalinks.
@@ -408,7 +464,9 @@ def review(
     settings = load_settings(record_dir, config, no_config, gate=True)
     options, threshold = build_options(settings, env=env, select=select, ignore=ignore, no_logs=no_logs,
                                        fail_on=fail_on, gate=True)
-    text, report = review_folder(record_dir, links, options)
+    entries = _load_baseline(baseline)
+    text, report = review_folder(record_dir, links, options,
+                                 prepare=lambda report: _gate_inputs(report, settings.source, True, baseline, entries))
     if output:
         from pgaudit.atomic import write_atomic
 

@@ -41,6 +41,12 @@ _OTHER = [
              "A `# pgaudit: ignore[...]` comment that is not understood (a reason is required).", check="package"),
     CodeInfo("PG003", "unused-suppression", "input", Severity.WARNING, (),
              "A suppression that matches no finding: stale suppressions hide future findings.", check="package"),
+    CodeInfo("PG004", "suppression-not-honoured", "input", Severity.WARNING, (),
+             "An inline suppression in audited code, not honoured by the gate (ci, review, check --strict).",
+             "The author being audited is not the user of a compliance gate: under `pgaudit ci`, `pgaudit review` "
+             "and `pgaudit check --strict`, `# pgaudit: ignore[...]` directives silence nothing. The findings they "
+             "cover keep their own severity; this finding names the codes the directive tried to silence, its "
+             "line and the author's reason. Accepted findings belong in the repository's baseline file.", check="package"),
     CodeInfo("PG501", "artifact-over-cap", "validator", Severity.ERROR, ("R1", "R2"),
              "A seed's artifact (model + code bytes) is over the decimal 16,000,000-byte cap.", check="size"),
     CodeInfo("PG502", "train-time-over-cap", "validator", Severity.ERROR, ("R4",),
@@ -61,6 +67,8 @@ _OTHER = [
              "The improvement is not significant under the README or the late maintainers' policy.", check="significance"),
     CodeInfo("PG510", "val-split-integrity", "validator", Severity.WARNING, ("R25",),
              "Validation token count or data-prep defaults suggest the validation split is not canonical.", check="data"),
+    CodeInfo("PG512", "retracted-submission", "validator", Severity.INFO, ("R10",),
+             "The submission is retracted (val_bpb null, a withdrawn status or README): not audited as a claim.", check="package"),
     CodeInfo("PG511", "pr-scope", "ci", Severity.ERROR, ("R29",),
              "A record PR must only add one new folder under records/track_*/.", check="scope"),
     CodeInfo("PG601", "not-reproduced", "reproduce", Severity.ERROR, ("R10",),

@@ -193,8 +193,9 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
     hyper = _merged_hyperparameters(runs)
     lines = [LogLine(run.name, ev.line, ev.text) for run in runs for ev in run.output_lines()]
     documented = None
-    if options.use_logs:
-        env, sources = documented_env(folder)
+    if options.use_logs:  # the current run command, from the submission context (pgaudit.context)
+        env, sources = (record.context.run_command, record.context.run_command_sources) if record is not None \
+            else documented_env(folder)
         documented = env if sources else None
     ran = selected_rules(options)
     audit = FolderAudit(path=prefix, rules=ran, claims=_title_claims(record))
@@ -214,8 +215,13 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
         findings = [finding for code in ran for finding in REGISTRY[code]().check(facts)]
         findings += [opaque_exec(unit, call) for unit, call in program.opaque if selected("PG001", options)]
         suppressions, malformed = suppress.collect([program])
-        suppress.apply(findings, suppressions)
-        findings += [f for f in [*malformed, *suppress.unused(suppressions, set(ran))] if selected(f.code, options)]
+        if options.honour_suppressions:
+            suppress.apply(findings, suppressions)
+            attempts = suppress.unused(suppressions, set(ran))
+        else:
+            attempts = suppress.not_honoured(suppressions, findings)
+        findings += [f for f in [*malformed, *attempts] if selected(f.code, options)]
+        report.suppressions += suppress.listing(suppressions, options.honour_suppressions, prefix)
         findings = _with_excerpts(findings, folder, program)
         report.findings.extend(_prefixed(with_severity(f, options), prefix) for f in findings)
     audit.scripts = len(programs)

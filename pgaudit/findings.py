@@ -78,11 +78,25 @@ class Reachability:
     logged: bool | None = None
     detail: str = ""
     official: bool | None = None  # under the official 8-GPU torchrun launch (WORLD_SIZE=8)
+    documented: bool | None = None  # with the documented run command's variables over the defaults
 
     @property
     def effective(self) -> bool | None:
-        """The verdict that decides severity: the logged run wins over the defaults when known."""
-        return self.logged if self.logged is not None else self.default
+        """The verdict that decides severity. What runs is decided by the code's defaults plus the documented run
+        command; logs are claims: they may show that code ran (raise) or settle what the code cannot (explain),
+        but never turn off code that the defaults or the documented command run."""
+        base = self.documented if self.documented is not None else self.default
+        if self.logged is True or base is True:
+            return True
+        if self.logged is False:
+            return False
+        return base
+
+    @property
+    def logs_disagree(self) -> bool:
+        """The logs say it did not run, but the code's defaults (or the documented command) run it."""
+        base = self.documented if self.documented is not None else self.default
+        return self.logged is False and base is True
 
 
 @dataclass
@@ -105,6 +119,7 @@ class Finding:
     # Numbered source lines around the finding, taken by the driver from the code it audited (the decoded
     # payload for payload code), so renderers never re-read files or re-unwrap payloads. Not in the JSON.
     excerpt: tuple[tuple[int, str], ...] = ()
+    suppression_kind: str | None = None  # "inSource" (a `# pgaudit: ignore` directive) or "external" (baseline)
 
     @property
     def reachable(self) -> bool | None:
@@ -132,6 +147,7 @@ class Finding:
                 "default": self.reachability.default,
                 "logged": self.reachability.logged,
                 "official_launch": self.reachability.official,
+                "documented": self.reachability.documented,
                 "detail": self.reachability.detail,
             },
             "condition": self.condition,
@@ -143,6 +159,7 @@ class Finding:
             "related": [{"path": r.path, "line": r.line, "in_payload": r.in_payload} for r in self.related],
             "suppressed": self.suppressed,
             "suppression_reason": self.suppression_reason,
+            "suppression_kind": self.suppression_kind,
         }
 
 
@@ -211,9 +228,12 @@ class Report:
         self.findings.extend(other.findings)
         self.errors.extend(other.errors)
         self.folders.extend(other.folders)
+        self.suppressions.extend(other.suppressions)
 
     def folder(self, path: str) -> FolderAudit | None:
         return next((f for f in self.folders if f.path == path), None)
+    # Every inline suppression met, honoured or not (the gate does not honour them), and what applied.
+    suppressions: list[dict[str, Any]] = field(default_factory=list)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if not f.suppressed]
@@ -231,4 +251,5 @@ class Report:
             "files": [f.to_dict() for f in self.files],
             "findings": [f.to_dict() for f in sorted(self.findings, key=Finding.sort_key)],
             "errors": [e.to_dict() for e in self.errors],
+            "suppressions": self.suppressions,
         }

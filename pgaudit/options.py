@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pgaudit.config import Config, find_pyproject, load_config
+from pgaudit.config import Config
 from pgaudit.errors import UsageError
 from pgaudit.findings import Severity
 from pgaudit.policy import Policy
@@ -27,7 +27,13 @@ class AuditOptions:
     validators: bool = True  # run the record-folder validators (PG5xx)
     policy: Policy = field(default_factory=Policy)
     severity: Mapping[str, Severity] = field(default_factory=dict)  # per-code overrides from [tool.pgaudit]
-    gate: bool = False  # set by `ci` and `review`: auditing a submission for a gate, not for its author
+    gate: bool = False  # set by `ci`, `review` and `check --strict`: auditing a submission for a gate, not for its author
+
+    @property
+    def honour_suppressions(self) -> bool:
+        """Inline suppressions are the author's: honoured for the author's own `check`, reported (PG004) and
+        not applied under the gate."""
+        return not self.gate
 
 
 def selected(code: str, options: AuditOptions) -> bool:
@@ -38,10 +44,11 @@ def selected(code: str, options: AuditOptions) -> bool:
 
 def load_settings(start: Path | None, config: Path | None = None, no_config: bool = False, *,
                   gate: bool = False) -> Config:
-    """`[tool.pgaudit]`: from `config` when given, else the nearest pyproject.toml above `start`."""
-    if no_config:
-        return Config()
-    return load_config(config or find_pyproject(start or Path.cwd()))
+    """`[tool.pgaudit]`: from `config` when given; else, for the gate (ci, review, check --strict), only the
+    repository root's pyproject.toml (never one inside an audited folder); else the nearest above `start`."""
+    from pgaudit.config import resolve_config
+
+    return resolve_config(start or Path.cwd(), gate=gate, explicit=config, disabled=no_config)
 
 
 def parse_codes(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:

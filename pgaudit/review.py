@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -60,8 +61,10 @@ class Links:
 # --- the command -------------------------------------------------------------------------------------------
 
 
-def review_folder(folder: Path, links: Links, options: AuditOptions | None = None) -> tuple[str, Report]:
-    """Audit one record folder with the shared driver and compose its review comment from the result."""
+def review_folder(folder: Path, links: Links, options: AuditOptions | None = None,
+                  prepare: Callable[[Report], None] | None = None) -> tuple[str, Report]:
+    """Audit one record folder with the shared driver and compose its review comment from the result
+    (`prepare` sees the result first: the gate's config and baseline)."""
     options = options or AuditOptions()
     if folder.is_file() or (not folder.exists() and folder.suffix == ".py"):
         raise UsageError(f"{folder}: review takes a record folder, not a file")
@@ -71,6 +74,8 @@ def review_folder(folder: Path, links: Links, options: AuditOptions | None = Non
     root = repository_root(folder)
     shown = _relative(folder, root)
     report = audit_paths([folder], options, root=root, label=shown)
+    if prepare is not None:
+        prepare(report)
     return compose(report, shown, links), report
 
 
@@ -227,7 +232,8 @@ def _not_checked(results: list[CheckResult], findings: list[Finding]) -> list[st
                  "README's claims beyond the logged numbers are left to the reviewer.")
     for f in (f for f in findings if f.suppressed):
         reason = md.text(f.suppression_reason or "no reason given")
-        lines.append(f"- Suppressed by the author: {f.code} at {md.code(_plain_where(f.location))}: {reason}")
+        who = "Accepted in the baseline" if f.suppression_kind == "external" else "Suppressed by the author"
+        lines.append(f"- {who}: {f.code} at {md.code(_plain_where(f.location))}: {reason}")
     return [*lines, ""]
 
 

@@ -84,16 +84,23 @@ def test_sarif_identical_findings_get_distinct_fingerprints():
     assert len(set(prints)) == 2 and prints[0].endswith(":0") and prints[1].endswith(":1")
 
 
-def test_sarif_leaves_suppressed_findings_out_and_describes_unknown_codes():
-    hidden = finding(suppressed=True, suppression_reason="reviewed")
+def test_sarif_carries_suppressed_findings_as_suppressions_and_describes_unknown_codes():
+    hidden = finding(suppressed=True, suppression_reason="reviewed", suppression_kind="inSource")
+    accepted = finding(code="PG509", name="not-significant", condition=None, location=Location("a/train.log", 4),
+                       suppressed=True, suppression_reason="accepted in the baseline b.json",
+                       suppression_kind="external", evidence=())
     validator = finding(code="PG501", name="artifact-over-cap", condition=None, location=Location("a/train.log", None),
                         catalogue_ids=("R1",), evidence=())
-    log = sarif_log(report_of(hidden, validator))
+    log = sarif_log(report_of(hidden, validator, accepted))
     assert sarif_errors(log) == []
     run = log["runs"][0]
-    assert [r["ruleId"] for r in run["results"]] == ["PG501"]
-    assert "region" not in run["results"][0]["locations"][0]["physicalLocation"]
-    [rule] = run["tool"]["driver"]["rules"]
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    assert sorted(by_rule) == ["PG101", "PG501", "PG509"]
+    assert "suppressions" not in by_rule["PG501"]
+    assert by_rule["PG101"]["suppressions"] == [{"kind": "inSource", "justification": "reviewed"}]
+    assert by_rule["PG509"]["suppressions"] == [{"kind": "external", "justification": "accepted in the baseline b.json"}]
+    assert "region" not in by_rule["PG501"]["locations"][0]["physicalLocation"]
+    rule = next(r for r in run["tool"]["driver"]["rules"] if r["id"] == "PG501")
     assert rule["fullDescription"]["text"].startswith("Record-folder validator")
 
 
@@ -224,7 +231,9 @@ def test_any_code_maps_to_a_check(code, condition, key):
 def test_verdicts():
     assert verdict([]).label == "LOOKS CLEAN"
     assert verdict([finding(severity=Severity.INFO)]).label == "LOOKS CLEAN"
-    assert verdict([finding(severity=Severity.WARNING)]).label == "NEEDS FIXES"
+    warned = verdict([finding(severity=Severity.WARNING)])  # warnings are listed, they do not fail a record
+    assert warned.label == "PASSES WITH WARNINGS" and "1 warning" in warned.reason and "PG101" in warned.reason
+    assert verdict([finding(severity=Severity.WARNING), finding(code="PG501", condition=None)]).label == "NEEDS FIXES"
     assert verdict([finding(code="PG501", condition=None)]).label == "NEEDS FIXES"
     assert verdict([finding(), finding(code="PG301", condition="C3")]).label == "ILLEGAL under C1, C3"
     assert verdict([finding(code="PG402", condition=None, catalogue_ids=("R22",))]).label == "ILLEGAL under R22"

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pgaudit import __version__
+from pgaudit.baseline import apply as apply_baseline
 from pgaudit.ci.blobs import materialize
 from pgaudit.ci.git import Git, printable
 from pgaudit.ci.lines import root_script_findings
 from pgaudit.ci.scope import CODE, FolderChange, PullRequestScope, read_scope, scope_finding, scope_findings
+from pgaudit.config import Config, apply_config, config_from_text
 from pgaudit.engine import audit_paths, describe_codes, plan, selected_rules, with_severity
 from pgaudit.errors import InputError, UsageError
 from pgaudit.findings import Finding, FolderAudit, Report
@@ -32,10 +35,13 @@ class CiResult:
 
 
 def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Links | None = None,
-           jobs: int = 1) -> CiResult:
+           jobs: int = 1, *, settings: Config | None = None, use_config: bool = True,
+           baseline: Counter | None = None, baseline_label: str | None = None) -> CiResult:
     """Audit the record folders a pull request (base...head) adds, with its scope findings, into one Report.
 
     With `review`, also compose each audited folder's review comment from that Report.
+    Configuration is `settings` (--config), else the base revision's root pyproject.toml (the repository as
+    its maintainers have it; a pull request cannot configure its own gate); `baseline` marks accepted findings.
     """
     if not repo.is_dir():
         raise UsageError(f"--repo-root {repo}: not a directory")
@@ -43,6 +49,10 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
     if not git.ok("rev-parse", "--git-dir"):
         raise UsageError(f"--repo-root {repo}: not a git repository")
     scope = read_scope(git, base, head)
+    if use_config and settings is None:
+        settings = base_config(git, scope.base_commit)
+    if use_config and settings is not None:
+        options = apply_config(options, settings)
     report = Report(target=f"{base}...{head}", tool_version=__version__)
     with tempfile.TemporaryDirectory(prefix="pgaudit-ci-") as tmp:
         workdir = Path(tmp)
@@ -57,7 +67,14 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
             "select": list(options.select),
             "ignore": list(options.ignore),
             "ci": scope.to_dict(),
+            "gate": True,
+            "config": str(settings.source) if settings is not None and settings.source else None,
+            "baseline": None,
         }
+        if baseline is not None:
+            matched = apply_baseline(report, baseline, baseline_label or "baseline")
+            report.run_config["baseline"] = {"path": baseline_label, "entries": sum(baseline.values()),
+                                             "matched": matched}
         reviews = {}
         if review is not None:
             deleted = frozenset(printable(c.path) for c in scope.changes if c.status == "D")
@@ -65,6 +82,17 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
             ran = (CODE,) if selected(CODE, options) else ()
             reviews = _reviews(report, scope, links, ran)
     return CiResult(report, scope, reviews)
+
+
+def base_config(git: Git, commit: str) -> Config | None:
+    """[tool.pgaudit] of the root pyproject.toml at the base revision, if there is one."""
+    if not git.exists(commit, "pyproject.toml"):
+        return None
+    entry = next((e for e in git.tree(commit, "pyproject.toml") if e.path == "pyproject.toml" and e.is_file), None)
+    if entry is None:
+        return None
+    text = git.blobs([entry.sha])[entry.sha].decode("utf-8", "replace")
+    return config_from_text(text, f"{commit[:12]}:pyproject.toml")
 
 
 def _reviews(report: Report, scope: PullRequestScope, links: Links, ran: tuple[str, ...]) -> dict[str, str]:

@@ -28,6 +28,11 @@ def render_markdown(report: Report) -> str:
     suppressed = [f for f in report.findings if f.suppressed]
     if suppressed:
         lines += [f"{len(suppressed)} suppressed finding(s) are not listed (`--format json` shows them).", ""]
+    from pgaudit.render.applied import applied_lines
+
+    applied = applied_lines(report)
+    if applied:
+        lines += ["**What applied:**", "", *[f"- {md.text(line)}" for line in applied], ""]
     lines.append(f"<sub>pgaudit {md.text(report.tool_version)}: static audit, nothing was executed.</sub>")
     return "\n".join(lines) + "\n"
 

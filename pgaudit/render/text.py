@@ -35,6 +35,10 @@ def render_text(report: Report, console: Console, show_info: bool = True) -> Non
         for finding in findings:
             _finding(console, finding)
         console.print()
+    from pgaudit.render.applied import applied_lines
+
+    for line in applied_lines(report):
+        console.print(Text(line, style="dim"))
     console.print(summary_line(report, show_info))
 
 
