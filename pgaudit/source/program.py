@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
-from pgaudit.source.guards import count_lines, decode_source, read_source
+from pgaudit.source.guards import count_lines, read_source, source_text
 from pgaudit.source.parse import parse_python, tree_nodes
 from pgaudit.source.unwrap import MAX_NESTING, find_payloads, opaque_execs
 
@@ -157,7 +157,7 @@ def _add_payloads(program: Program, unit: CodeUnit, depth: int) -> dict | None:
     for payload in payloads:
         if depth > MAX_NESTING:
             raise InputError(unit.path, f"payload nesting deeper than {MAX_NESTING} levels: refused")
-        text = decode_source(payload.text.encode("utf-8"), f"{unit.path} (payload)").text
+        text = source_text(payload.text, None, f"{unit.path} (payload)").text  # already decoded as Python would
         wrapper_line = payload.wrapper_line if not unit.in_payload else unit.wrapper_line
         tree = parse_python(text, f"{unit.path} (payload at line {payload.wrapper_line})")
         inner = CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, payload.codec)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgaudit.errors import InputError
+from pgaudit.source.guards import decode_source
 from pgaudit.source.parse import tree_nodes
 
 MAX_PAYLOAD_BYTES = 50 * 1024 * 1024  # a whole record is < 200 KB; 50 MB is a bomb
@@ -70,11 +71,11 @@ def find_payloads(tree: ast.Module, display: str) -> list[Payload]:
             value = _evaluate(arg, aliases, constants, steps, display)
         except NotStatic:
             continue
-        if isinstance(value, bytes):
+        if isinstance(value, bytes):  # exec(bytes) decodes like a file (BOM, coding cookie); exec(str) does not
             try:
-                value = value.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(display, f"payload exec'd at line {node.lineno} is not UTF-8 text") from None
+                value = decode_source(value, display).text
+            except InputError as exc:
+                raise InputError(display, f"payload exec'd at line {node.lineno}: {exc.detail}") from None
         if isinstance(value, str):
             found.append(Payload(value, node.lineno, "+".join(steps) or "literal", node))
     return found
