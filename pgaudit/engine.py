@@ -17,6 +17,7 @@ from pgaudit.analysis.runcmd import documented_env
 from pgaudit.errors import InputError
 from pgaudit.findings import Confidence, Finding, InputProblem, Report, Severity
 from pgaudit.policy import Policy
+from pgaudit.source.guards import path_problem
 from pgaudit.source.program import Program, find_entries, inside, load_program
 
 
@@ -84,8 +85,9 @@ def audit_paths(
 
 def plan(target: Path) -> tuple[list[tuple[Path, list[Path]]], Path]:
     """The record folders to audit under `target` with their entry scripts, and the display root."""
-    if not target.exists() and not target.is_symlink():
-        raise InputError(str(target), "no such file or directory")
+    problem = path_problem(target)  # a link loop, dangling link or FIFO: refused before anything resolves it
+    if problem:
+        raise InputError(str(target), problem)
     root = _display_root(target)
     if target.is_symlink() and not target.exists():
         raise InputError(str(target), "broken symbolic link")
@@ -166,7 +168,7 @@ def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-
     except InputError as exc:
         report.errors.append(InputProblem(exc.path, exc.detail))
         return None
-    report.errors.extend(record.problems)
+    report.errors.extend(InputProblem(_join(prefix, p.path), p.message) for p in record.problems)
     return record
 
 

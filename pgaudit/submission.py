@@ -24,6 +24,7 @@ from pgaudit.errors import InputError
 from pgaudit.findings import InputProblem
 from pgaudit.jsonpos import JsonPath, key_lines
 from pgaudit.logs import RunLog, read_log
+from pgaudit.source.guards import path_problem
 from pgaudit.source.program import find_entries, inside
 
 RECORD_TRACK = "track_10min_16mb"
@@ -169,7 +170,10 @@ def _list_files(folder: RecordFolder) -> list[str]:
     out = []
     for p in sorted(_walk(root, MAX_LOG_DEPTH)):
         rel = p.relative_to(root).as_posix()
-        if not inside(p, root):
+        problem = path_problem(p)
+        if problem and problem != "not a regular file (a FIFO, socket or device); refused":
+            folder.problems.append(InputProblem(rel, problem))
+        elif not inside(p, root):
             folder.problems.append(InputProblem(rel, "path escapes the audited folder (symlink); refused"))
         elif p.is_file():
             out.append(rel)

@@ -159,3 +159,24 @@ def _wide_unicode(data: bytes) -> str | None:
             if zeros.count(0) >= 0.9 * len(zeros) and other.count(0) == 0 and other.isascii():
                 return "UTF-16"
     return None
+
+
+def path_problem(path: Path) -> str | None:
+    """Why an input path cannot be audited at all (a link loop, a dangling link, a FIFO or device), or None.
+
+    Checked before anything resolves the path: `Path.resolve()` raises on a loop, and opening a FIFO blocks.
+    """
+    import errno
+    import os
+
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop; refused"
+        if os.path.islink(path):
+            return "broken symbolic link"
+        return "no such file or directory" if exc.errno == errno.ENOENT else f"cannot read: {exc.strerror or exc}"
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        return "not a regular file (a FIFO, socket or device); refused"
+    return None
