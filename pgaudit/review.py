@@ -9,7 +9,6 @@ what the audit did not check. Every string from the submission goes through `ren
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pgaudit import __version__
 from pgaudit.engine import AuditOptions, audit_folder, plan
 from pgaudit.errors import InputError, UsageError
 from pgaudit.findings import Finding, InputProblem, Location, Report
+from pgaudit.jsonsafe import loads_strict
 from pgaudit.render import mdtext as md
 from pgaudit.render.meta import committed_line
 from pgaudit.render.verdict import CheckResult, check_results, review_order, validators_available, verdict
@@ -256,7 +256,7 @@ class _Source:
         try:
             if not path.is_file() or path.stat().st_size > MAX_JSON_BYTES:
                 return {}
-            data = json.loads(path.read_bytes().decode("utf-8", "replace"))
+            data = loads_strict(path.read_bytes().decode("utf-8", "replace"))
         except (OSError, ValueError):
             return {}
         if not isinstance(data, dict):
