@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from pgaudit import __version__
+from pgaudit.errors import WorkflowSafeWriter, enable_workflow_escaping, error_line
 
 app = typer.Typer(
     name="pgaudit",
@@ -71,6 +72,8 @@ def check(
     from pgaudit.findings import Severity
     from pgaudit.render import FORMATS
 
+    if output_format == "github":
+        enable_workflow_escaping()
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
     from pgaudit.config import Config, find_pyproject, load_config
@@ -90,7 +93,7 @@ def check(
     )
     report = audit_paths(paths, options, progress=_progress_factory(output_format, output))
     for problem in report.errors:  # one line each on stderr, whatever the format
-        typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
+        typer.echo(error_line(f"{problem.path}: {problem.message}"), err=True)
     if report.errors and not report.files:
         raise typer.Exit(2)  # nothing could be audited: the error lines are the whole answer
     _emit(report, output_format, output, hide_info)
@@ -212,7 +215,7 @@ def explain(code: str = typer.Argument(..., help="A finding code, e.g. PG101 or 
 
 def fail(message: str, code: int = 2) -> None:
     """One line on stderr, then exit: the contract for every bad input."""
-    typer.echo(f"pgaudit: {message}", err=True)
+    typer.echo(error_line(message), err=True)
     raise typer.Exit(code)
 
 
@@ -222,15 +225,15 @@ def main() -> None:
     try:
         app()  # standalone mode: typer turns usage errors into exit 2 and typer.Exit into the exit code
     except PgauditError as exc:
-        typer.echo(f"pgaudit: {exc}", err=True)
+        typer.echo(error_line(str(exc)), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("pgaudit: interrupted", err=True)
+        typer.echo(error_line("interrupted"), err=True)
         sys.exit(130)
     except Exception as exc:  # a bug in pgaudit: still one line, exit 2 (PGAUDIT_DEBUG=1 for the traceback)
         if os.environ.get("PGAUDIT_DEBUG"):
             raise
-        typer.echo(f"pgaudit: internal error: {type(exc).__name__}: {exc} (set PGAUDIT_DEBUG=1 for details)", err=True)
+        typer.echo(error_line(f"internal error: {type(exc).__name__}: {exc} (set PGAUDIT_DEBUG=1 for details)"), err=True)
         sys.exit(2)
 
 
@@ -343,6 +346,9 @@ def ci(
 
     on_actions = os.environ.get("GITHUB_ACTIONS") == "true"
     output_format = output_format or ("github" if on_actions else "text")
+    enable_workflow_escaping()  # ci output is read by a workflow runner: no line may forge a command
+    if output_format != "github":
+        sys.stdout = WorkflowSafeWriter(sys.stdout)  # type: ignore[assignment]
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
     threshold = _severity(fail_on)
@@ -351,9 +357,9 @@ def ci(
     result = run_ci(repo_root, base, head, options, review=links)
     report = result.report
     for problem in report.errors:
-        typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
+        typer.echo(error_line(f"{problem.path}: {problem.message}"), err=True)
     if result.scope.kind in ("empty", "other"):
-        typer.echo(f"pgaudit: {base}...{head}: {result.scope.summary()}", err=True)
+        typer.echo(error_line(f"{base}...{head}: {result.scope.summary()}"), err=True)
     if sarif:
         write_atomic(sarif, string_renderer("sarif")(report))
     if review_file:
