@@ -180,3 +180,53 @@ def path_problem(path: Path) -> str | None:
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
         return "not a regular file (a FIFO, socket or device); refused"
     return None
+
+
+# --- decompression budget ---------------------------------------------------------------------------
+# A record's code is at most a few hundred KB once decompressed; a program is given this much decompressed
+# payload in total (over every payload of every file it loads), so twenty 45 MB bombs cost one budget.
+MAX_PROGRAM_PAYLOAD_BYTES = 32 * 1024 * 1024
+
+
+class PayloadBudget:
+    """Decompressed bytes left to the program being loaded (see `payload_budget`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    def charge(self, size: int, display: str) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise InputError(
+                display,
+                f"payloads decompress to more than {self.limit // (1024 * 1024)} MB in total: refused as a "
+                "decompression bomb",
+            )
+
+
+_budget: PayloadBudget | None = None
+
+
+def current_payload_budget() -> PayloadBudget | None:
+    return _budget
+
+
+class payload_budget:  # noqa: N801  (used as a context manager, like a function)
+    """`with payload_budget():` -- every decompression inside shares one budget."""
+
+    def __init__(self, limit: int = MAX_PROGRAM_PAYLOAD_BYTES) -> None:
+        self.budget = PayloadBudget(limit)
+
+    def __enter__(self) -> PayloadBudget:
+        global _budget
+        self._saved = _budget
+        _budget = self.budget
+        return self.budget
+
+    def __exit__(self, *exc: object) -> None:
+        global _budget
+        _budget = self._saved

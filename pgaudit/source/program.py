@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
-from pgaudit.source.guards import count_lines, read_source, source_text
+from pgaudit.source.guards import count_lines, payload_budget, read_source, source_text
 from pgaudit.source.parse import parse_python, tree_nodes
 from pgaudit.source.unwrap import MAX_NESTING, find_payloads, opaque_execs
 
@@ -99,7 +99,8 @@ def find_entries(folder: Path) -> list[Path]:
 def load_program(entry: Path, root: Path) -> Program:
     """Load the entry script and everything it runs. Raises InputError if the entry itself is unusable."""
     program = Program(root=root, entry=_display(entry, root))
-    _load_file(program, entry, role="entry", seen=set())
+    with payload_budget():  # total decompressed bytes over the whole program, not per payload
+        _load_file(program, entry, role="entry", seen=set())
     return program
 
 
