@@ -215,7 +215,7 @@ def current_payload_budget() -> PayloadBudget | None:
     return _budget
 
 
-class payload_budget:  # noqa: N801  (used as a context manager, like a function)
+class payload_budget:
     """`with payload_budget():` -- every decompression inside shares one budget."""
 
     def __init__(self, limit: int = MAX_PROGRAM_PAYLOAD_BYTES) -> None:
