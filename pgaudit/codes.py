@@ -32,6 +32,11 @@ _OTHER = [
              "A `# pgaudit: ignore[...]` comment that is not understood (a reason is required)."),
     CodeInfo("PG003", "unused-suppression", "input", Severity.WARNING, (),
              "A suppression that matches no finding: stale suppressions hide future findings."),
+    CodeInfo("PG004", "run-command-entry", "input", Severity.INFO, ("R29",),
+             "The documented run command launches a script other than train_gpt.py: that script is audited too.",
+             "The entry of a submission is what its README or *.sh run command launches "
+             "(`torchrun ... train_gpt_fast.py`, `python other.py`), whatever its name; pgaudit audits every "
+             "script the command runs, next to train_gpt.py."),
     CodeInfo("PG501", "artifact-over-cap", "validator", Severity.ERROR, ("R1", "R2"),
              "A seed's artifact (model + code bytes) is over the decimal 16,000,000-byte cap."),
     CodeInfo("PG502", "train-time-over-cap", "validator", Severity.ERROR, ("R4",),

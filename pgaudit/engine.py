@@ -132,6 +132,8 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
         env, sources = documented_env(folder)
         documented = env if sources else None
     programs: list[Program] = []
+    if selected("PG004", options):
+        report.findings.extend(_prefixed(f, prefix) for f in launched_entry_notes(folder, entries))
     for entry in entries:
         try:
             program = load_program(entry, folder)
@@ -170,6 +172,32 @@ def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-
         return None
     report.errors.extend(InputProblem(_join(prefix, p.path), p.message) for p in record.problems)
     return record
+
+
+def launched_entry_notes(folder: Path, entries: list[Path]) -> list[Finding]:
+    """PG004: say which audited entries are there because the documented run command launches them."""
+    from pgaudit.analysis.runcmd import launched_scripts
+    from pgaudit.findings import Location
+
+    notes = []
+    for path, source in launched_scripts(folder):
+        if path not in entries or path.name == "train_gpt.py":
+            continue
+        name = path.relative_to(folder).as_posix()
+        notes.append(Finding(
+            code="PG004",
+            name="run-command-entry",
+            severity=Severity.INFO,
+            confidence=Confidence.HIGH,
+            message=(
+                f"The documented run command ({source}) launches `{name}`, so `{name}` is the code that runs: "
+                "it is audited as an entry script, next to any train_gpt.py."
+            ),
+            location=Location(name, None),
+            catalogue_ids=("R29",),
+            evidence=(source,),
+        ))
+    return notes
 
 
 def opaque_exec(unit, call) -> Finding:  # type: ignore[no-untyped-def]

@@ -84,7 +84,15 @@ class Program:
 
 
 def find_entries(folder: Path) -> list[Path]:
-    """The entry scripts of a record folder: train_gpt.py, else the accepted variants."""
+    """The entry scripts of a record folder: train_gpt.py (else the accepted variants), plus every script the
+    folder's documented run command launches (README / *.sh: `torchrun ... train_gpt_fast.py`)."""
+    from pgaudit.analysis.runcmd import launched_scripts
+
+    found = _named_entries(folder)
+    return found + [path for path, _ in launched_scripts(folder) if path not in found]
+
+
+def _named_entries(folder: Path) -> list[Path]:
     for name in ENTRY_NAMES:
         if (folder / name).is_file():
             return [folder / name]
