@@ -17,7 +17,7 @@ from pgaudit.analysis.runcmd import documented_env
 from pgaudit.errors import InputError
 from pgaudit.findings import Confidence, Finding, InputProblem, Report, Severity
 from pgaudit.policy import Policy
-from pgaudit.source.guards import path_problem
+from pgaudit.source.guards import BudgetExceeded, folder_budget, path_problem
 from pgaudit.source.program import Program, find_entries, inside, load_program
 
 
@@ -119,7 +119,19 @@ def _record_folders(target: Path) -> list[tuple[Path, list[Path]]]:
 
 
 def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
-    """Audit one record folder (or one script) into `report`: rules on each entry program, then validators."""
+    """Audit one record folder (or one script) into `report`: rules on each entry program, then validators.
+
+    Within a CPU and memory budget (source/guards.py): a folder past it is an input error, the run goes on."""
+    try:
+        with folder_budget():
+            _audit_folder(folder, entries, options, report, root)
+    except BudgetExceeded as exc:
+        name = _display(folder, root) or folder.name
+        target = _display(entries[0], root) if len(entries) == 1 and entries[0].parent == folder else name
+        report.errors.append(InputProblem(target or name, str(exc)))
+
+
+def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
     from pgaudit.rules import REGISTRY
 
     prefix = _display(folder, root)

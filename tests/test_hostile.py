@@ -429,3 +429,33 @@ def test_parse_cache_is_bounded(tmp_path: Path):
         load_program(tmp_path / "train_gpt.py", tmp_path)
     assert len(parse._CACHE) <= parse.MAX_CACHED_TREES
     assert len(parse._NODES) <= parse.MAX_CACHED_TREES
+
+
+def test_folder_budget_is_an_input_error_and_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from pgaudit.engine import AuditOptions, audit
+    from pgaudit.source import guards
+
+    records = tmp_path / "records" / "track_10min_16mb"
+    shutil.copytree(CLEAN, records / "a")
+    monkeypatch.setattr(guards, "_TICK_SECONDS", 0.001)  # check after every millisecond of CPU time
+    monkeypatch.setattr(guards, "FOLDER_CPU_SECONDS", 0.0)
+    report = audit(records / "a", AuditOptions())
+    assert any("CPU time, the budget for one folder" in e.message for e in report.errors), report.errors
+    monkeypatch.setattr(guards, "FOLDER_CPU_SECONDS", 1000.0)
+    monkeypatch.setattr(guards, "FOLDER_MAX_RSS_BYTES", 1)
+    report = audit(records / "a", AuditOptions())
+    assert any("MB of memory, the budget for one folder" in e.message for e in report.errors), report.errors
+    monkeypatch.setattr(guards, "FOLDER_MAX_RSS_BYTES", 10**12)
+    report = audit(records / "a", AuditOptions())
+    assert report.errors == [] and report.files
+
+
+def test_budget_interrupts_a_long_computation():
+    import time
+
+    from pgaudit.source.guards import BudgetExceeded, folder_budget
+
+    with pytest.raises(BudgetExceeded), folder_budget(cpu_seconds=0.3):
+        end = time.process_time() + 30
+        while time.process_time() < end:
+            pass

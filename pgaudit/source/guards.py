@@ -21,7 +21,7 @@ from pgaudit.errors import InputError
 # The largest merged record script is 158 KB (about 3,500 lines); past these budgets a file is not a
 # training script, and auditing it would cost more time and memory than a folder is given.
 MAX_SOURCE_BYTES = 8 * 1024 * 1024
-MAX_SOURCE_LINES = 100_000
+MAX_SOURCE_LINES = 20_000  # the longest merged record has 3,753 lines; 20,000 real lines audit in ~20 s
 
 
 @dataclass(frozen=True)
@@ -230,3 +230,77 @@ class payload_budget:
     def __exit__(self, *exc: object) -> None:
         global _budget
         _budget = self._saved
+
+
+# --- per-folder budget ------------------------------------------------------------------------------
+# Every limit above bounds one input; this bounds one record folder as a whole, whatever the cause: past
+# FOLDER_CPU_SECONDS of CPU time or FOLDER_MAX_RSS_BYTES of resident memory the folder is reported as an input
+# error and the run goes on. CPU time, not wall time, so a loaded machine does not fail honest folders
+# (the largest merged record takes about 1.5 s). Checked from a SIGPROF timer, so only in the main thread.
+FOLDER_CPU_SECONDS = 20.0
+FOLDER_MAX_RSS_BYTES = 768 * 1024 * 1024
+_TICK_SECONDS = 0.25
+
+
+class BudgetExceeded(Exception):
+    """Raised inside an audit that went past its folder budget."""
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            import os
+
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class folder_budget:
+    """`with folder_budget():` -- raise BudgetExceeded inside the block past the CPU or memory budget."""
+
+    def __init__(self, cpu_seconds: float | None = None, max_rss: int | None = None) -> None:
+        self.cpu_seconds = FOLDER_CPU_SECONDS if cpu_seconds is None else cpu_seconds
+        self.max_rss = FOLDER_MAX_RSS_BYTES if max_rss is None else max_rss
+        self._armed = False
+
+    def __enter__(self) -> folder_budget:
+        import signal
+        import threading
+        import time
+
+        if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+            return self
+        self._start = time.process_time()
+        self._saved_handler = signal.signal(signal.SIGPROF, self._tick)
+        self._saved_timer = signal.setitimer(signal.ITIMER_PROF, _TICK_SECONDS, _TICK_SECONDS)
+        self._armed = True
+        return self
+
+    def _tick(self, signum: int, frame: object) -> None:
+        import time
+
+        spent = time.process_time() - self._start
+        if spent > self.cpu_seconds:
+            self._disarm()
+            raise BudgetExceeded(
+                f"auditing it took over {self.cpu_seconds:g} s of CPU time, the budget for one folder; refused"
+            )
+        rss = _rss_bytes()
+        if rss is not None and rss > self.max_rss:
+            self._disarm()
+            raise BudgetExceeded(
+                f"auditing it needed over {self.max_rss // (1024 * 1024):,} MB of memory, the budget for one "
+                "folder; refused"
+            )
+
+    def _disarm(self) -> None:
+        import signal
+
+        if self._armed:
+            signal.setitimer(signal.ITIMER_PROF, *self._saved_timer)
+            signal.signal(signal.SIGPROF, self._saved_handler)
+            self._armed = False
+
+    def __exit__(self, *exc: object) -> None:
+        self._disarm()
