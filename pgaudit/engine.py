@@ -150,7 +150,9 @@ def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repo
         try:
             program = load_program(entry, folder)
         except InputError as exc:
-            report.errors.append(InputProblem(_join(prefix, exc.path), exc.detail))
+            problem = InputProblem(_join(prefix, exc.path), exc.detail)
+            if problem not in report.errors:  # a link loop is also seen when the folder's files are listed
+                report.errors.append(problem)
             continue
         programs.append(program)
         for problem in program.problems:

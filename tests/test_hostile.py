@@ -157,7 +157,7 @@ def test_escape_rules():
     writer.flush()
     text = "".join(out)
     assert text.splitlines()[0] == "ok line"
-    assert _forged_lines(text) == []
+    assert not [line for line in text.replace("\r", "\n").split("\n") if line.lstrip().startswith("::")]
 
 
 # --- 3. decoding exactly as CPython ----------------------------------------------------------------------
@@ -459,3 +459,31 @@ def test_budget_interrupts_a_long_computation():
         end = time.process_time() + 30
         while time.process_time() < end:
             pass
+
+
+def test_symlink_loop_as_a_folders_entry_is_reported_not_skipped(tmp_path: Path):
+    records = tmp_path / "records" / "track_10min_16mb"
+    for name in ("a", "b"):
+        shutil.copytree(CLEAN, records / name)
+    (records / "a" / "train_gpt.py").unlink()
+    (records / "a" / "train_gpt.py").symlink_to("train_gpt.py")
+    proc = run_cli("check", str(records), "--format", "json")
+    message = one_line_input_error(proc, "a/train_gpt.py: symbolic link loop")
+    assert message.count("symbolic link loop") == 1
+    assert "b/train_gpt.py" in proc.stdout
+
+
+def test_ci_output_cannot_forge_workflow_commands(tmp_path: Path):
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "base"], cwd=tmp_path, check=True)
+    folder = tmp_path / "records" / "track_10min_16mb" / "::error::x"
+    shutil.copytree(CLEAN, folder)
+    (folder / f"{INJECTION}.log").write_bytes(b"\x00\x00binary")
+    (folder / "train_seed9.log").write_text("::warning file=forged.py::forged\nval_bpb:1.0\n")
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "add"], cwd=tmp_path, check=True)
+    for extra, env in (([], {"GITHUB_ACTIONS": "true"}), (["--format", "text"], {"GITHUB_ACTIONS": "true"}), ([], {})):
+        proc = run_cli("ci", "--base", "HEAD~1", *extra, cwd=tmp_path, env=env)
+        assert proc.returncode in (0, 1, 2) and "Traceback" not in proc.stderr, proc.stderr
+        assert _forged_lines(proc.stdout) == [] and _forged_lines(proc.stderr) == [], (extra, env)

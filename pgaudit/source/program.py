@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
-from pgaudit.source.guards import count_lines, payload_budget, read_source, source_text
+from pgaudit.source.guards import count_lines, path_problem, payload_budget, read_source, source_text
 from pgaudit.source.parse import parse_python, tree_nodes
 from pgaudit.source.unwrap import MAX_NESTING, find_payloads, opaque_execs
 
@@ -94,14 +94,19 @@ def find_entries(folder: Path) -> list[Path]:
 
 def _named_entries(folder: Path) -> list[Path]:
     for name in ENTRY_NAMES:
-        if (folder / name).is_file():
+        if _entry_like(folder / name):
             return [folder / name]
     for pattern in ENTRY_GLOBS:
-        found = sorted(p for p in folder.glob(pattern) if p.is_file())
+        found = sorted(p for p in folder.glob(pattern) if _entry_like(p))
         found = [p for p in found if not any(h in p.stem for h in READABLE_COPY_HINTS)] or found
         if found:
             return found
-    return sorted(p for p in folder.glob("*.py") if p.is_file())
+    return sorted(p for p in folder.glob("*.py") if _entry_like(p))
+
+
+def _entry_like(path: Path) -> bool:
+    """A file, or a link that does not lead to one (a loop, dangling): loading reports it, never skips it."""
+    return path.is_file() or path.is_symlink()
 
 
 def load_program(entry: Path, root: Path) -> Program:
@@ -130,6 +135,9 @@ def inside(path: Path, root: Path) -> bool:
 
 def _load_file(program: Program, path: Path, role: str, seen: set[Path]) -> None:
     display = _display(path, program.root)
+    problem = path_problem(path)  # a link loop or FIFO: named as such, before resolve() or open() trip on it
+    if problem:
+        raise InputError(display, problem)
     resolved = path.resolve()
     if resolved in seen:
         return
