@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from pgaudit import __version__
+from pgaudit.errors import WorkflowSafeWriter, enable_workflow_escaping, error_line
 
 app = typer.Typer(
     name="pgaudit",
@@ -84,6 +85,8 @@ def check(
     from pgaudit.options import build_options, exit_code, load_settings
     from pgaudit.render import FORMATS
 
+    if output_format == "github":
+        enable_workflow_escaping()
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
     if output_mode not in OUTPUT_MODES:
@@ -111,8 +114,8 @@ def check(
 
 
 def _print_errors(report) -> None:  # type: ignore[no-untyped-def]
-    for problem in report.errors:  # one line each on stderr, whatever the format
-        typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
+    for problem in report.errors:  # one line each on stderr, whatever the format, escaped for workflows
+        typer.echo(error_line(f"{problem.path}: {problem.message}"), err=True)
 
 
 def _load_baseline(path: Path | None):  # type: ignore[no-untyped-def]
@@ -261,7 +264,7 @@ def explain(code: str = typer.Argument(..., help="A finding code, e.g. PG101 or 
 
 def fail(message: str, code: int = 2) -> None:
     """One line on stderr, then exit: the contract for every bad input."""
-    typer.echo(f"pgaudit: {message}", err=True)
+    typer.echo(error_line(message), err=True)
     raise typer.Exit(code)
 
 
@@ -271,15 +274,15 @@ def main() -> None:
     try:
         app()  # standalone mode: typer turns usage errors into exit 2 and typer.Exit into the exit code
     except PgauditError as exc:
-        typer.echo(f"pgaudit: {exc}", err=True)
+        typer.echo(error_line(str(exc)), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("pgaudit: interrupted", err=True)
+        typer.echo(error_line("interrupted"), err=True)
         sys.exit(130)
     except Exception as exc:  # a bug in pgaudit: still one line, exit 2 (PGAUDIT_DEBUG=1 for the traceback)
         if os.environ.get("PGAUDIT_DEBUG"):
             raise
-        typer.echo(f"pgaudit: internal error: {type(exc).__name__}: {exc} (set PGAUDIT_DEBUG=1 for details)", err=True)
+        typer.echo(error_line(f"internal error: {type(exc).__name__}: {exc} (set PGAUDIT_DEBUG=1 for details)"), err=True)
         sys.exit(2)
 
 
@@ -398,6 +401,9 @@ def ci(
 
     on_actions = os.environ.get("GITHUB_ACTIONS") == "true"
     output_format = output_format or ("github" if on_actions else "text")
+    enable_workflow_escaping()  # ci output is read by a workflow runner: no line may forge a command
+    if output_format != "github":
+        sys.stdout = WorkflowSafeWriter(sys.stdout)  # type: ignore[assignment]
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
     from pgaudit.config import Config, load_config
@@ -414,7 +420,7 @@ def ci(
     report = result.report
     _print_errors(report)
     if result.scope.kind in ("empty", "other"):
-        typer.echo(f"pgaudit: {base}...{head}: {result.scope.summary()}", err=True)
+        typer.echo(error_line(f"{base}...{head}: {result.scope.summary()}"), err=True)
     if sarif:
         write_atomic(sarif, string_renderer("sarif")(report))
     if review_file:
@@ -467,6 +473,7 @@ def review(
     entries = _load_baseline(baseline)
     text, report = review_folder(record_dir, links, options,
                                  prepare=lambda report: _gate_inputs(report, settings.source, True, baseline, entries))
+    _print_errors(report)  # the comment lists them too; stderr has one line each, as for check
     if output:
         from pgaudit.atomic import write_atomic
 

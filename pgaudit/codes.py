@@ -47,6 +47,11 @@ _OTHER = [
              "and `pgaudit check --strict`, `# pgaudit: ignore[...]` directives silence nothing. The findings they "
              "cover keep their own severity; this finding names the codes the directive tried to silence, its "
              "line and the author's reason. Accepted findings belong in the repository's baseline file.", check="package"),
+    CodeInfo("PG005", "run-command-entry", "input", Severity.INFO, ("R29",),
+             "The documented run command launches a script other than train_gpt.py: that script is audited too.",
+             "The entry of a submission is what its README or *.sh run command launches "
+             "(`torchrun ... train_gpt_fast.py`, `python other.py`), whatever its name; pgaudit audits every "
+             "script the command runs, next to train_gpt.py.", check="package"),
     CodeInfo("PG501", "artifact-over-cap", "validator", Severity.ERROR, ("R1", "R2"),
              "A seed's artifact (model + code bytes) is over the decimal 16,000,000-byte cap.", check="size"),
     CodeInfo("PG502", "train-time-over-cap", "validator", Severity.ERROR, ("R4",),

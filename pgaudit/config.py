@@ -47,7 +47,10 @@ class Config:
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml with a [tool.pgaudit] table, from `start` upwards."""
-    current = start.resolve()
+    try:
+        current = start.resolve()
+    except (OSError, RuntimeError):  # a link loop: the audit itself reports it as an input error
+        current = start.absolute().parent
     if current.is_file():
         current = current.parent
     for folder in [current, *current.parents]:

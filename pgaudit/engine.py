@@ -30,6 +30,7 @@ from pgaudit.errors import InputError
 from pgaudit.excerpts import window
 from pgaudit.findings import Confidence, Finding, FolderAudit, InputProblem, Report, Severity
 from pgaudit.options import AuditOptions, selected
+from pgaudit.source.guards import BudgetExceeded, folder_budget, path_problem
 from pgaudit.source.program import Program, find_entries, inside, load_program
 
 __all__ = ["AuditOptions", "audit", "audit_paths", "plan", "selected"]
@@ -148,6 +149,9 @@ def audit_work(item: Work) -> Report:
 def plan(given: Path) -> tuple[list[tuple[Path, list[Path]]], Path]:
     """The record folders to audit under `given` (made absolute) with their entry scripts, and the display
     root. Errors name the target as it was given."""
+    problem = path_problem(given)  # a link loop, dangling link or FIFO: refused before anything resolves it
+    if problem:
+        raise InputError(str(given), problem)
     target = Path(os.path.abspath(given))
     if not target.exists() and not target.is_symlink():
         raise InputError(str(given), "no such file or directory")
@@ -182,7 +186,19 @@ def _record_folders(target: Path) -> list[tuple[Path, list[Path]]]:
 
 
 def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
-    """Audit one record folder (or one script) into `report`: rules on each entry program, then validators."""
+    """Audit one record folder (or one script) into `report`: rules on each entry program, then validators.
+
+    Within a CPU and memory budget (source/guards.py): a folder past it is an input error, the run goes on."""
+    try:
+        with folder_budget():
+            _audit_folder(folder, entries, options, report, root)
+    except BudgetExceeded as exc:
+        name = _display(folder, root) or folder.name
+        target = _display(entries[0], root) if len(entries) == 1 and entries[0].parent == folder else name
+        report.errors.append(InputProblem(target or name, str(exc)))
+
+
+def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
     from pgaudit.rules import REGISTRY
 
     folder = Path(os.path.abspath(folder))
@@ -200,11 +216,15 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
     ran = selected_rules(options)
     audit = FolderAudit(path=prefix, rules=ran, claims=_title_claims(record))
     programs: list[Program] = []
+    if selected("PG005", options):
+        report.findings.extend(_prefixed(f, prefix) for f in launched_entry_notes(folder, entries))
     for entry in entries:
         try:
             program = load_program(entry, folder)
         except InputError as exc:
-            report.errors.append(InputProblem(_join(prefix, exc.path), exc.detail))
+            problem = InputProblem(_join(prefix, exc.path), exc.detail)
+            if problem not in report.errors:  # a link loop is also seen when the folder's files are listed
+                report.errors.append(problem)
             continue
         programs.append(program)
         for problem in program.problems:
@@ -253,7 +273,7 @@ def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-
     except InputError as exc:
         report.errors.append(InputProblem(exc.path, exc.detail))
         return None
-    report.errors.extend(record.problems)
+    report.errors.extend(InputProblem(_join(prefix, p.path), p.message) for p in record.problems)
     return record
 
 
@@ -299,6 +319,32 @@ def _file_lines(folder: Path, relative: str) -> list[str]:
         return path.read_bytes().decode("utf-8", "replace").split("\n")
     except OSError:
         return []
+
+
+def launched_entry_notes(folder: Path, entries: list[Path]) -> list[Finding]:
+    """PG005: say which audited entries are there because the documented run command launches them."""
+    from pgaudit.analysis.runcmd import launched_scripts
+    from pgaudit.findings import Location
+
+    notes = []
+    for path, source in launched_scripts(folder):
+        if path not in entries or path.name == "train_gpt.py":
+            continue
+        name = path.relative_to(folder).as_posix()
+        notes.append(Finding(
+            code="PG005",
+            name="run-command-entry",
+            severity=Severity.INFO,
+            confidence=Confidence.HIGH,
+            message=(
+                f"The documented run command ({source}) launches `{name}`, so `{name}` is the code that runs: "
+                "it is audited as an entry script, next to any train_gpt.py."
+            ),
+            location=Location(name, None),
+            catalogue_ids=("R29",),
+            evidence=(source,),
+        ))
+    return notes
 
 
 def opaque_exec(unit, call) -> Finding:  # type: ignore[no-untyped-def]

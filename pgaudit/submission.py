@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 from pgaudit.errors import InputError
 from pgaudit.findings import InputProblem
 from pgaudit.jsonpos import JsonPath, key_lines
+from pgaudit.jsonsafe import loads_strict
 from pgaudit.logs import RunLog, read_log
+from pgaudit.source.guards import path_problem
 from pgaudit.source.program import find_entries, inside
 
 if TYPE_CHECKING:
@@ -152,6 +154,9 @@ def load_record_folder(path: Path, display: str | None = None) -> RecordFolder:
     if json_files:
         folder.claims = read_claims(root / json_files[0], json_files[0])
         folder.extra_claims = [read_claims(root / f, f) for f in json_files[1:]]
+        for claims in [folder.claims, *folder.extra_claims]:  # bad input: also an input error (exit 2)
+            if claims.error:
+                folder.problems.append(InputProblem(claims.path, claims.error))
     if folder.track is None and folder.claims is not None:
         folder.track = folder.claims.track
     _load_logs(folder)
@@ -184,7 +189,10 @@ def _list_files(folder: RecordFolder) -> list[str]:
     out = []
     for p in sorted(_walk(root, MAX_LOG_DEPTH)):
         rel = p.relative_to(root).as_posix()
-        if not inside(p, root):
+        problem = path_problem(p)
+        if problem and problem != "not a regular file (a FIFO, socket or device); refused":
+            folder.problems.append(InputProblem(rel, problem))
+        elif not inside(p, root):
             folder.problems.append(InputProblem(rel, "path escapes the audited folder (symlink); refused"))
         elif p.is_file():
             out.append(rel)
@@ -247,7 +255,7 @@ def read_claims(path: Path, display: str) -> Claims:
         claims.error = "not UTF-8 text"
         return claims
     try:
-        data = json.loads(text)
+        data = loads_strict(text)
     except ValueError as exc:
         claims.error = f"not valid JSON ({exc})"
         return claims

@@ -149,10 +149,10 @@ def test_parse_cache_is_bounded_and_keeps_the_recently_used():
     from pgaudit.source import parse
 
     first = parse.parse_python("kept = 0\n", "kept.py")
-    for i in range(parse.CACHE_SIZE + 10):
+    for i in range(parse.MAX_CACHED_TREES + 10):
         parse.parse_python(f"x_{i} = {i}\n", "x.py")
         assert parse.parse_python("kept = 0\n", "kept.py") is first  # used again: stays
-    assert len(parse._CACHE) <= parse.CACHE_SIZE
+    assert len(parse._CACHE) <= parse.MAX_CACHED_TREES
     assert parse.parse_python("x_0 = 0\n", "x.py") is not None  # evicted ones are parsed again
 
 
