@@ -515,14 +515,24 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
             deleted = frozenset(printable(c.path) for c in scope.changes if c.status == "D")
             links = dataclasses.replace(review, sha=scope.head_commit if review.repo else None, absent=deleted)
             ran = (CODE,) if selected(CODE, options) else ()
-            reviews = _reviews(report, scope, workdir / "tree", links, ran)
+            reviews = _reviews(report, scope, workdir / "tree", links, ran, _lineage_index(repo, scope))
     return CiResult(report, scope, reviews)
 
 
-def _reviews(report: Report, scope: PullRequestScope, root: Path, links: Links, ran: tuple[str, ...]
-             ) -> dict[str, str]:
+def _lineage_index(repo: Path, scope: PullRequestScope):  # type: ignore[no-untyped-def]
+    """The accepted records at the base revision, fingerprinted (and cached) for the reviews' lineage."""
+    if not scope.folders:
+        return None
+    from pgaudit.lineage.review import index_at
+
+    return index_at(repo, scope.base_commit)
+
+
+def _reviews(report: Report, scope: PullRequestScope, root: Path, links: Links, ran: tuple[str, ...],
+             index=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """One comment per record folder present at the head: its findings plus the PR-level ones (scope, root
     scripts). A records PR with no such folder left gets one comment with the PR-level findings."""
+    from pgaudit.lineage.review import view_for
     from pgaudit.review import compose
 
     present = [f.path for f in scope.folders if f.exists_at_head]
@@ -532,7 +542,9 @@ def _reviews(report: Report, scope: PullRequestScope, root: Path, links: Links, 
         mine = [f for f in report.findings if _under(f.location.path, path)]
         errors = [e for e in report.errors if _under(e.path, path)]
         local = root.joinpath(*PurePosixPath(path).parts)
-        out[path] = compose(report, local, path, links, findings=mine + pr_level, errors=errors, also_ran=ran)
+        view = view_for(local, index, links.repo)
+        out[path] = compose(report, local, path, links, findings=mine + pr_level, errors=errors, also_ran=ran,
+                            lineage=view)
     if not present and pr_level:
         out[""] = compose(report, root, "", links, findings=pr_level, errors=report.errors, also_ran=ran)
     return out

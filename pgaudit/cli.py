@@ -12,6 +12,8 @@ from pathlib import Path
 import typer
 
 from pgaudit import __version__
+from pgaudit.lineage.command import HELP as lineage_help
+from pgaudit.lineage.command import lineage_command
 
 app = typer.Typer(
     name="pgaudit",
@@ -400,13 +402,16 @@ def review(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the comment to this file (atomically)."),
     env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
     no_logs: bool = typer.Option(False, "--no-logs", help="Ignore the folder's logs and documented run command."),
+    records: Path | None = typer.Option(None, "--records", help="Clone of the challenge repository: lead with the lineage."),
 ) -> None:
     """Write the Markdown review comment for one record folder: verdict, checks, findings with permalinks."""
     from pgaudit.engine import AuditOptions
+    from pgaudit.lineage.review import review_lineage
     from pgaudit.review import Links, review_folder
 
     links = Links.parse(repo, sha, pr)
-    text = review_folder(record_dir, links, AuditOptions(env=_parse_env(env), use_logs=not no_logs))
+    view = review_lineage(record_dir, records, repo) if records else None
+    text = review_folder(record_dir, links, AuditOptions(env=_parse_env(env), use_logs=not no_logs), view)
     if output:
         from pgaudit.atomic import write_atomic
 
@@ -469,3 +474,8 @@ def reproduce(
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
+
+
+# --- lineage (lineage issue): the command lives in pgaudit/lineage/command.py ---
+
+app.command("lineage", help=lineage_help)(lineage_command)

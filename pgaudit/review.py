@@ -19,6 +19,8 @@ from pgaudit import __version__
 from pgaudit.engine import AuditOptions, audit_folder, plan
 from pgaudit.errors import InputError, UsageError
 from pgaudit.findings import Finding, InputProblem, Location, Report
+from pgaudit.lineage.review import ReviewLineage, precedent
+from pgaudit.lineage.review import lead as lineage_lead
 from pgaudit.render import mdtext as md
 from pgaudit.render.meta import committed_line
 from pgaudit.render.verdict import CheckResult, check_results, review_order, validators_available, verdict
@@ -63,8 +65,9 @@ class Links:
 # --- the command -------------------------------------------------------------------------------------------
 
 
-def review_folder(folder: Path, links: Links, options: AuditOptions | None = None) -> str:
-    """Audit one record folder and compose its review comment."""
+def review_folder(folder: Path, links: Links, options: AuditOptions | None = None,
+                  lineage: ReviewLineage | None = None) -> str:
+    """Audit one record folder and compose its review comment (led by its lineage, when given)."""
     options = options or AuditOptions()
     if folder.is_file() or (not folder.exists() and folder.suffix == ".py"):
         raise UsageError(f"{folder}: review takes a record folder, not a file")
@@ -76,7 +79,8 @@ def review_folder(folder: Path, links: Links, options: AuditOptions | None = Non
     for sub, entries in planned:
         audit_folder(sub, entries, options, report, root)
     report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
-    return compose(report, folder, _relative(folder, root), links, validators_ran=options.validators)
+    return compose(report, folder, _relative(folder, root), links, validators_ran=options.validators,
+                   lineage=lineage)
 
 
 def repository_root(folder: Path) -> Path:
@@ -110,7 +114,7 @@ def _relative(path: Path, root: Path) -> str:
 
 def compose(report: Report, folder: Path, folder_path: str, links: Links, *, validators_ran: bool = True,
             findings: list[Finding] | None = None, errors: list[InputProblem] | None = None,
-            also_ran: tuple[str, ...] = ()) -> str:
+            also_ran: tuple[str, ...] = (), lineage: ReviewLineage | None = None) -> str:
     """The comment for the record folder `folder` (shown as `folder_path`), from `report`'s findings.
 
     `findings`/`errors` restrict the report to this folder (and the PR-level findings) under `pgaudit ci`;
@@ -125,12 +129,14 @@ def compose(report: Report, folder: Path, folder_path: str, links: Links, *, val
     judged = verdict(findings, len(errors))
     active = review_order(f for f in findings if not f.suppressed)
     lines = [*_title(source, folder_path, links), ""]
+    lines += lineage_lead(lineage, folder_path, links.blob)
     lines += [f"**Verdict: {judged.label}.** {md.inline(judged.reason)}", ""]
     lines += _checks_table(results)
     if active:
         lines += ["### Findings", ""]
         for number, finding in enumerate(active, start=1):
             lines += _finding(number, finding, source, links, report)
+            lines += precedent(lineage, finding, folder_path)
     lines += _input_errors(errors)
     lines += _not_checked(results, findings)
     lines.append(f"<sub>pgaudit {md.text(__version__)}: static audit of the committed files, nothing was "
