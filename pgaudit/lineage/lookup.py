@@ -65,6 +65,17 @@ class Lineage:
         return [p.new.key for p in self.comparison.pairs
                 if p.new is not None and p.status in ("changed", "new") and p.new.key in self.scoring]
 
+    def claim_sentences(self) -> list[str]:
+        """The README's stated bases against the code: one sentence per checked claim, one for the rest."""
+        checked = [c.sentence for c in self.claims if c.agrees is not None]
+        unknown = [c.claim.label() for c in self.claims if c.agrees is None]
+        if unknown:
+            names = ", ".join(unknown)
+            plural = len(unknown) > 1
+            checked.append(f"The README names {names} as its base; {'none is' if plural else 'it is not'} an "
+                           "accepted record in the index, so the claim cannot be checked against the code.")
+        return checked
+
     def first_holder(self, fingerprint: str, index: Index) -> Record | None:
         """The earliest accepted record with an identical entry (precedent for a finding there)."""
         holders = [r for r in index.records if any(e.fingerprint == fingerprint for e in r.entries)]

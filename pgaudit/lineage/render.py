@@ -36,8 +36,8 @@ def render_text(lineage: Lineage, show_unchanged: bool = False) -> str:
     if len(lineage.candidates) > 1:
         others = ", ".join(f"{c.record.label()} {c.lines_share:.0%}" for c in lineage.candidates[1:])
         out.append(f"  next closest (identical lines): {others}")
-    for check in lineage.claims:
-        out.append("  README: " + check.sentence.replace("`", ""))
+    for sentence in lineage.claim_sentences():
+        out.append("  README: " + sentence.replace("`", ""))
     comparison = lineage.comparison
     if comparison is None:
         return "\n".join(out) + "\n"

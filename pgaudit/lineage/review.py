@@ -55,9 +55,9 @@ def lead(view: ReviewLineage | None, folder_path: str, blob) -> list[str]:  # ty
             more = f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
             text += " The scoring path differs in: " + ", ".join(links) + more + "."
     lines = [text, ""]
-    for check in lineage.claims[:3]:
-        lines += [f"- {md.inline(check.sentence)}"]
-    if lineage.claims:
+    sentences = lineage.claim_sentences()
+    lines += [f"- {md.inline(sentence)}" for sentence in sentences[:4]]
+    if sentences:
         lines.append("")
     lines += _details(lineage, nearest, folder_path, blob)
     return lines
