@@ -513,7 +513,7 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
         reviews = {}
         if review is not None:
             deleted = frozenset(printable(c.path) for c in scope.changes if c.status == "D")
-            links = dataclasses.replace(review, sha=scope.head_commit if review.repo else None, absent=deleted)
+            links = dataclasses.replace(review, sha=scope.head_commit, absent=deleted)  # head SHA always named
             ran = (CODE,) if selected(CODE, options) else ()
             reviews = _reviews(report, scope, workdir / "tree", links, ran, _lineage_index(repo, scope))
     return CiResult(report, scope, reviews)

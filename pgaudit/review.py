@@ -19,11 +19,12 @@ from pgaudit import __version__
 from pgaudit.engine import AuditOptions, audit_folder, plan
 from pgaudit.errors import InputError, UsageError
 from pgaudit.findings import Finding, InputProblem, Location, Report
-from pgaudit.lineage.review import ReviewLineage, precedent
+from pgaudit.lineage.review import ReviewLineage, ancestor_of, precedent
 from pgaudit.lineage.review import lead as lineage_lead
 from pgaudit.render import mdtext as md
 from pgaudit.render.meta import committed_line
 from pgaudit.render.verdict import CheckResult, check_results, review_order, validators_available, verdict
+from pgaudit.review_evidence import recommendation, what_the_review_saw
 
 EXCERPT_CONTEXT = 2  # lines shown before and after the flagged line
 MAX_EXCERPT_LINES = 9
@@ -131,7 +132,10 @@ def compose(report: Report, folder: Path, folder_path: str, links: Links, *, val
     lines = [*_title(source, folder_path, links), ""]
     lines += lineage_lead(lineage, folder_path, links.blob)
     lines += [f"**Verdict: {judged.label}.** {md.inline(judged.reason)}", ""]
+    ancestor, ancestor_path, unchanged_from = ancestor_of(lineage)
+    lines += recommendation(judged.label, findings, unchanged_from)
     lines += _checks_table(results)
+    lines += what_the_review_saw(report, folder, folder_path, ancestor, ancestor_path)  # type: ignore[arg-type]
     if active:
         lines += ["### Findings", ""]
         for number, finding in enumerate(active, start=1):

@@ -153,3 +153,13 @@ def review_lineage(folder, records, repo: str | None) -> ReviewLineage | None:  
 
     index = load_index(records, None, None, False, None)
     return ReviewLineage(lineage_of(folder, index), index, repo)
+
+
+def ancestor_of(view: ReviewLineage | None) -> tuple[object, str | None, str | None]:
+    """(the nearest record's folder on disk or None, its path, the path when the scoring path is unchanged)."""
+    if view is None or view.lineage.nearest is None:
+        return None, None, None
+    nearest = view.lineage.nearest
+    folder = view.index.root / nearest.path if view.index.root is not None else None
+    unchanged = view.lineage.scoring is not None and not view.lineage.scoring_changes()
+    return folder, nearest.path, nearest.path if unchanged else None
