@@ -239,7 +239,7 @@ def _significance(record, ancestor: Path | None, label: str | None) -> list[str]
     from pgaudit.submission import load_record_folder
 
     if ancestor is None or not ancestor.is_dir():
-        return ["- Significance: no baseline seeds at hand (give `--records` with a clone for the ancestor's logs)."]
+        return ["- Significance: no baseline seeds at hand (the nearest ancestor's logs are read when `pgaudit review` is given a clone with `--records`)."]
     try:
         candidate = sample_from_folder(record)
         baseline = sample_from_folder(load_record_folder(ancestor, label or ancestor.name))

@@ -15,6 +15,7 @@ from pgaudit.lineage.lookup import Lineage
 from pgaudit.render import mdtext as md
 
 MAX_LISTED = 8
+MIN_DESCENT = 0.3  # below this share of identical lines (and half the functions), the nearest is no ancestor
 
 
 @dataclass
@@ -41,9 +42,14 @@ def lead(view: ReviewLineage | None, folder_path: str, blob) -> list[str]:  # ty
     if comparison is None or nearest is None:
         return [f"**Lineage:** no accepted record in the index ({len(view.index.records)} records) to compare "
                 "with.", ""]
-    text = (f"**Descends from {_record_md(nearest, view.repo)}** ({comparison.share_functions:.0%} of running "
-            f"functions identical, {comparison.functions_identical} of {comparison.functions_total}; "
-            f"{comparison.share_lines:.0%} of lines).")
+    shares = (f"{comparison.share_functions:.0%} of running functions identical, {comparison.functions_identical} "
+              f"of {comparison.functions_total}; {comparison.share_lines:.0%} of lines")
+    if comparison.share_lines < MIN_DESCENT and comparison.share_functions < 0.5:
+        lines = [f"**Lineage:** the nearest accepted record is {_record_md(nearest, view.repo)} ({shares}): too "
+                 "little shared code to call it the ancestor, so the whole submission is new code to review.", ""]
+        return lines + [f"- {md.inline(s)}" for s in lineage.claim_sentences()[:4]] + (
+            [""] if lineage.claims else [])
+    text = f"**Descends from {_record_md(nearest, view.repo)}** ({shares})."
     if lineage.scoring is None:
         text += " The scoring path could not be traced (no score event found), so every change below matters."
     else:
