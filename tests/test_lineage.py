@@ -346,3 +346,17 @@ def test_review_leads_with_the_lineage(tmp_path: Path):
     assert lead < body.index("**Verdict:")
     assert "The scoring path is unchanged" in body
     assert "```diff" in body and "+        self.fc = nn.Linear(dim, 3 * dim)" in body
+
+
+def test_deeply_nested_code_still_gets_a_fingerprint(tmp_path: Path):
+    nested = "x = " + "(" * 90 + "1" + ")" * 90 + "\n"
+    deep = "def f(v):\n    return " + " + ".join(["v"] * 900) + "\n"  # deeper than the dumper recurses
+    folder = _variant(tmp_path, nested + deep + "f(x)\n")
+    prints = _prints(folder)
+    assert {e.qualname for e in prints.entries} == {"f", "<module>"}
+    assert compare(prints.entries, _prints(folder).entries).share_functions == 1.0
+
+
+def test_hostile_readme_is_read_in_linear_time():
+    text = "Previous: " * 20000 + "x" * 100000
+    assert readme_claims(text) == []

@@ -29,7 +29,7 @@ _BASE_PHRASE = re.compile(
 _BASE_AFTER = re.compile(
     _PR_PATTERN + r"[^.\n#]{0,40}?\b(?:our\s+|the\s+)?(?:direct\s+)?(?:base(?:line)?|predecessor|parent)\b(?!\s*[:(])", re.I
 )
-_PREVIOUS_CHAIN = re.compile(r"(?i)previous\s*:(?P<chain>.*?)(?:→|->)\s*this\b")
+_PREVIOUS_CHAIN = re.compile(r"(?i)previous\s*:(?P<chain>.{0,600}?)(?:→|->)\s*this\b")
 _RECORD_PATH = re.compile(r"records/(track_[A-Za-z0-9_]+)/([^/\s)\]\"'`>]+)")
 _WINDOW = 200  # characters after the phrase where the named base may appear
 

@@ -342,7 +342,7 @@ def fingerprint_program(program: Program) -> ProgramPrint:
                 _add_definition(out, unit, stmt, "", names)
             elif not _dropped(stmt, unit.tree.body[0], wrapper):
                 dumper = _Dumper(names)
-                top.append((canonical(dumper.dump(stmt)), stmt))
+                top.append((_guarded(lambda d=dumper, s=stmt: d.dump(s), unit, stmt), stmt))
                 shingles += dumper.shingles
                 module_lines += (stmt.end_lineno or stmt.lineno) - stmt.lineno + 1
         if top:
@@ -362,13 +362,13 @@ def _add_definition(out: ProgramPrint, unit, node: ast.FunctionDef | ast.AsyncFu
     qualname = prefix + node.name
     dumper = _Dumper(names)
     if isinstance(node, ast.ClassDef):
-        text = canonical(dumper.definition(node, with_name=False, skip_defs=True))
+        text = _guarded(lambda: dumper.definition(node, with_name=False, skip_defs=True), unit, node)
         defs = [s for s in node.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
         own = [s for s in node.body if s not in defs]
         lines = 1 + sum((s.end_lineno or s.lineno) - s.lineno + 1 for s in own)
         kind = "class"
     else:
-        text = canonical(dumper.definition(node, with_name=False))
+        text = _guarded(lambda: dumper.definition(node, with_name=False), unit, node)
         lines = (node.end_lineno or node.lineno) - _start(node) + 1
         kind = "method" if prefix else "function"
         defs = []
@@ -384,6 +384,15 @@ def _add_definition(out: ProgramPrint, unit, node: ast.FunctionDef | ast.AsyncFu
         out.texts[key] = (list(range(start, end + 1)), [unit.line_text(n) for n in range(start, end + 1)])
     for sub in defs:
         _add_definition(out, unit, sub, qualname + ".", names)
+
+
+def _guarded(dump, unit, node: ast.AST) -> str:  # type: ignore[no-untyped-def]
+    """The canonical text; for code nested too deeply to walk, the source text itself (no renaming)."""
+    try:
+        return canonical(dump())
+    except RecursionError:
+        end = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
+        return "raw:" + "\n".join(unit.line_text(n) for n in range(node.lineno, end + 1))  # type: ignore[attr-defined]
 
 
 def _class_text(unit, node: ast.ClassDef, defs: list[ast.stmt]) -> tuple[list[int], list[str]]:  # type: ignore[no-untyped-def]
