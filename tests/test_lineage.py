@@ -371,3 +371,17 @@ def test_deeply_nested_code_still_gets_a_fingerprint(tmp_path: Path):
 def test_hostile_readme_is_read_in_linear_time():
     text = "Previous: " * 20000 + "x" * 100000
     assert readme_claims(text) == []
+
+
+def test_a_finding_in_code_identical_to_an_accepted_record_names_the_precedent(tmp_path: Path):
+    clone = tmp_path / "clone"
+    accepted = clone / TRACK / "2026-01-01_Ngram"
+    shutil.copytree(ROOT / "examples" / "illegal_ngram_cache", accepted)
+    submission = tmp_path / "submission"
+    shutil.copytree(ROOT / "examples" / "illegal_ngram_cache", submission)
+    done = run_cli("review", str(submission), "--records", str(clone), env={"PGAUDIT_CACHE_DIR": str(tmp_path / "c")})
+    assert done.returncode == 0, done.stderr
+    assert "PG101" in done.stdout
+    assert "**Precedent:** this code is in `" in done.stdout
+    assert f"identical in the accepted record `{TRACK}/2026-01-01_Ngram`" in done.stdout
+    assert "**The scoring path is unchanged** from that record." in done.stdout
