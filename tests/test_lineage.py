@@ -385,3 +385,25 @@ def test_a_finding_in_code_identical_to_an_accepted_record_names_the_precedent(t
     assert "**Precedent:** this code is in `" in done.stdout
     assert f"identical in the accepted record `{TRACK}/2026-01-01_Ngram`" in done.stdout
     assert "**The scoring path is unchanged** from that record." in done.stdout
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path: Path):
+    cache = Cache(tmp_path / "cache")
+    first = build_index(TREE, cache=cache, jobs=1)
+    for path in (cache.dir / "records").iterdir():
+        path.write_bytes(b"\x1f\x8b not gzip")
+    for path in cache.dir.glob("index-*"):
+        path.unlink()
+    again = build_index(TREE, cache=cache, jobs=1)
+    assert [r.to_dict() for r in again.records] == [r.to_dict() for r in first.records]
+
+
+def test_same_file_pairs_before_a_namesake_elsewhere(tmp_path: Path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    source = (BASE / "train_gpt.py").read_text().replace("    main()\n", "    main()\nSEED = 7\n")
+    (folder / "train_gpt.py").write_text("import helper\n" + source)
+    (folder / "helper.py").write_text("TABLE = [1, 2, 3]\nprint(TABLE)\n")
+    result = compare(_prints(folder).entries, _prints(BASE).entries)
+    statuses = {p.entry.key: p.status for p in result.pairs if p.status != "unchanged"}
+    assert statuses == {"train_gpt.py::<module>": "changed", "helper.py::<module>": "new"}

@@ -103,17 +103,18 @@ def compare(new: list[Entry], old: list[Entry], record: str = "") -> Comparison:
         pairs.append(Pair("unchanged", entry, match))
     used = {id(p.old) for p in pairs}
     right = [e for e in right if id(e) not in used]
-    # 2. the same name (key, then qualified name)
-    left = []
-    for entry in rest:
-        match = next((o for o in right if o.key == entry.key), None) or next(
-            (o for o in right if o.qualname == entry.qualname and o.kind == entry.kind), None
-        )
-        if match is None:
-            left.append(entry)
-            continue
-        right.remove(match)
-        pairs.append(Pair("changed", entry, match, similarity(entry, match)))
+    # 2. the same name: the same file and qualified name first, then the qualified name in another file
+    for same_file in (True, False):
+        left = []
+        for entry in rest:
+            match = next((o for o in right if (o.key == entry.key if same_file else
+                                               o.qualname == entry.qualname and o.kind == entry.kind)), None)
+            if match is None:
+                left.append(entry)
+                continue
+            right.remove(match)
+            pairs.append(Pair("changed", entry, match, similarity(entry, match)))
+        rest = left
     # 3. the most similar statements, greedily
     scored = sorted(
         ((similarity(a, b), i, j) for i, a in enumerate(left) for j, b in enumerate(right) if _compatible(a, b)),

@@ -99,8 +99,11 @@ class Index:
         """The record's entry sources, for diffs: from the cache, else re-read from the files."""
         if self.cache is not None:
             cached = self.cache.load_record(record.content)
-            if cached is not None:
-                return {k: (v[0], v[1]) for k, v in cached.get("texts", {}).items()}
+            try:
+                if cached is not None:
+                    return {k: (list(v[0]), list(v[1])) for k, v in cached.get("texts", {}).items()}
+            except (TypeError, KeyError, IndexError, AttributeError):
+                pass
         if self.root is not None:
             _, prints = _fingerprint_folder(self.root / record.path)
             if prints is not None:
@@ -127,7 +130,10 @@ class Cache:
         if env:
             return cls(Path(env))
         xdg = os.environ.get("XDG_CACHE_HOME")
-        base = Path(xdg) if xdg else Path.home() / ".cache"
+        try:
+            base = Path(xdg) if xdg else Path.home() / ".cache"
+        except RuntimeError:  # no home folder: no cache
+            return None
         return cls(base / "pgaudit")
 
     def _read(self, path: Path) -> dict | None:
@@ -221,9 +227,11 @@ def build_index(root: Path, cache: Cache | None = None, jobs: int | None = None,
         date = _date(folder)
         records[folder] = Record(rel, hashes[folder], date, order, prs)
         cached = cache.load_record(hashes[folder]) if cache is not None else None
-        if cached is not None:
+        try:
+            if cached is None:
+                raise ValueError("not cached")
             _fill(records[folder], cached)
-        else:
+        except (ValueError, TypeError, KeyError):  # absent or damaged: fingerprint again
             todo.append(folder)
     for folder, data in _fingerprint_all(todo, jobs):
         _fill(records[folder], data)
