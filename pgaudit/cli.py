@@ -13,6 +13,8 @@ import typer
 
 from pgaudit import __version__
 from pgaudit.errors import WorkflowSafeWriter, enable_workflow_escaping, error_line
+from pgaudit.lineage.command import HELP as lineage_help
+from pgaudit.lineage.command import lineage_command
 
 app = typer.Typer(
     name="pgaudit",
@@ -458,6 +460,7 @@ def review(
     no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
     baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
+    records: Path | None = typer.Option(None, "--records", help="Clone of the challenge repository: lead with the lineage."),
 ) -> None:
     """Write the Markdown review comment for one record folder: verdict, checks, findings with permalinks.
 
@@ -471,8 +474,12 @@ def review(
     options, threshold = build_options(settings, env=env, select=select, ignore=ignore, no_logs=no_logs,
                                        fail_on=fail_on, gate=True)
     entries = _load_baseline(baseline)
+    from pgaudit.lineage.review import review_lineage
+
+    view = review_lineage(record_dir, records, repo) if records else None
     text, report = review_folder(record_dir, links, options,
-                                 prepare=lambda report: _gate_inputs(report, settings.source, True, baseline, entries))
+                                 prepare=lambda report: _gate_inputs(report, settings.source, True, baseline, entries),
+                                 lineage=view)
     _print_errors(report)  # the comment lists them too; stderr has one line each, as for check
     if output:
         from pgaudit.atomic import write_atomic
@@ -537,3 +544,8 @@ def reproduce(
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
+
+
+# --- lineage: the command lives in pgaudit/lineage/command.py ---
+
+app.command("lineage", help=lineage_help)(lineage_command)

@@ -20,8 +20,11 @@ from pgaudit.engine import AuditOptions, audit_paths, plan
 from pgaudit.errors import UsageError
 from pgaudit.excerpts import flagged_end
 from pgaudit.findings import Finding, FolderAudit, InputProblem, Location, Report
+from pgaudit.lineage.review import ReviewLineage, ancestor_of, precedent
+from pgaudit.lineage.review import lead as lineage_lead
 from pgaudit.render import mdtext as md
 from pgaudit.render.meta import committed_line
+from pgaudit.review_evidence import recommendation, what_the_review_saw
 from pgaudit.verdict import CheckResult, check_results, review_order, verdict
 
 MAX_LINE_CHARS = 160
@@ -62,9 +65,10 @@ class Links:
 
 
 def review_folder(folder: Path, links: Links, options: AuditOptions | None = None,
-                  prepare: Callable[[Report], None] | None = None) -> tuple[str, Report]:
+                  prepare: Callable[[Report], None] | None = None,
+                  lineage: ReviewLineage | None = None) -> tuple[str, Report]:
     """Audit one record folder with the shared driver and compose its review comment from the result
-    (`prepare` sees the result first: the gate's config and baseline)."""
+    (`prepare` sees the result first: the gate's config and baseline; `lineage` leads the comment)."""
     options = options or AuditOptions()
     if folder.is_file() or (not folder.exists() and folder.suffix == ".py"):
         raise UsageError(f"{folder}: review takes a record folder, not a file")
@@ -76,7 +80,7 @@ def review_folder(folder: Path, links: Links, options: AuditOptions | None = Non
     report = audit_paths([folder], options, root=root, label=shown)
     if prepare is not None:
         prepare(report)
-    return compose(report, shown, links), report
+    return compose(report, shown, links, folder=folder, lineage=lineage), report
 
 
 def repository_root(folder: Path) -> Path:
@@ -109,11 +113,13 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def compose(report: Report, folder_path: str, links: Links, *, findings: list[Finding] | None = None,
-            errors: list[InputProblem] | None = None, also_ran: tuple[str, ...] = ()) -> str:
+            errors: list[InputProblem] | None = None, also_ran: tuple[str, ...] = (),
+            folder: Path | None = None, lineage: ReviewLineage | None = None) -> str:
     """The comment for the record folder shown as `folder_path`, from the audit result alone.
 
     `findings`/`errors` restrict the report to this folder (and the PR-level findings) under `pgaudit ci`;
-    `also_ran` names the PR-level checks that ran there (PG511).
+    `also_ran` names the PR-level checks that ran there (PG511). With the folder on disk (`folder`), the
+    comment says what the review saw (legal look-alikes, numbers read); `lineage` leads it.
     """
     findings = sorted(report.findings if findings is None else findings, key=Finding.sort_key)
     errors = report.errors if errors is None else errors
@@ -125,12 +131,18 @@ def compose(report: Report, folder_path: str, links: Links, *, findings: list[Fi
     judged = verdict(findings, len(errors))
     active = review_order(f for f in findings if not f.suppressed)
     lines = [*_title(audited[0] if audited else FolderAudit(folder_path), folder_path, links), ""]
+    lines += lineage_lead(lineage, folder_path, links.blob)
     lines += [f"**Verdict: {judged.label}.** {md.inline(judged.reason)}", ""]
+    ancestor, ancestor_path, unchanged_from = ancestor_of(lineage)
+    lines += recommendation(judged.label, findings, unchanged_from)
     lines += _checks_table(results)
+    if folder is not None:
+        lines += what_the_review_saw(report, folder, folder_path, ancestor, ancestor_path)  # type: ignore[arg-type]
     if active:
         lines += ["### Findings", ""]
         for number, finding in enumerate(active, start=1):
             lines += _finding(number, finding, links, report)
+            lines += precedent(lineage, finding, folder_path)
     lines += _input_errors(errors)
     lines += _not_checked(results, findings)
     lines.append(f"<sub>pgaudit {md.text(__version__)}: static audit of the committed files, nothing was "

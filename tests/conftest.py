@@ -56,3 +56,11 @@ def run_cli(
 def cli():
     return run_cli
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """The lineage index cache (ci reviews, `review --records`) goes to a temporary folder, not ~/.cache."""
+    if "PGAUDIT_CACHE_DIR" not in os.environ:
+        os.environ["PGAUDIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("pgaudit-cache"))
+    yield

@@ -78,9 +78,9 @@ def run_ci(repo: Path, base: str, head: str, options: AuditOptions, review: Link
         reviews = {}
         if review is not None:
             deleted = frozenset(printable(c.path) for c in scope.changes if c.status == "D")
-            links = dataclasses.replace(review, sha=scope.head_commit if review.repo else None, absent=deleted)
+            links = dataclasses.replace(review, sha=scope.head_commit, absent=deleted)  # head SHA always named
             ran = (CODE,) if selected(CODE, options) else ()
-            reviews = _reviews(report, scope, links, ran)
+            reviews = _reviews(report, scope, links, ran, workdir / "tree", _lineage_index(repo, scope))
     return CiResult(report, scope, reviews)
 
 
@@ -95,9 +95,20 @@ def base_config(git: Git, commit: str) -> Config | None:
     return config_from_text(text, f"{commit[:12]}:pyproject.toml")
 
 
-def _reviews(report: Report, scope: PullRequestScope, links: Links, ran: tuple[str, ...]) -> dict[str, str]:
+def _lineage_index(repo: Path, scope: PullRequestScope):  # type: ignore[no-untyped-def]
+    """The accepted records at the base revision, fingerprinted (and cached) for the reviews' lineage."""
+    if not scope.folders:
+        return None
+    from pgaudit.lineage.review import index_at
+
+    return index_at(repo, scope.base_commit)
+
+
+def _reviews(report: Report, scope: PullRequestScope, links: Links, ran: tuple[str, ...], root: Path,
+             index=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """One comment per record folder present at the head: its findings plus the PR-level ones (scope, root
     scripts). A records PR with no such folder left gets one comment with the PR-level findings."""
+    from pgaudit.lineage.review import view_for
     from pgaudit.review import compose
 
     present = [f.path for f in scope.folders if f.exists_at_head]
@@ -106,7 +117,9 @@ def _reviews(report: Report, scope: PullRequestScope, links: Links, ran: tuple[s
     for path in present:
         mine = [f for f in report.findings if _under(f.location.path, path)]
         errors = [e for e in report.errors if _under(e.path, path)]
-        out[path] = compose(report, path, links, findings=mine + pr_level, errors=errors, also_ran=ran)
+        local = root.joinpath(*PurePosixPath(path).parts)
+        out[path] = compose(report, path, links, findings=mine + pr_level, errors=errors, also_ran=ran,
+                            folder=local, lineage=view_for(local, index, links.repo))
     if not present and pr_level:
         out[""] = compose(report, "", links, findings=pr_level, errors=report.errors, also_ran=ran)
     return out
