@@ -46,7 +46,9 @@ def tree_nodes(tree: ast.Module) -> list[ast.AST]:
             for child in ast.iter_child_nodes(node):
                 child.pg_parent = node  # type: ignore[attr-defined]
                 nodes.append(child)
-        _NODES[id(tree)] = nodes
+        _NODES[id(tree)] = nodes  # keeps the tree alive, so its id cannot be reused while listed
+        while len(_NODES) > 2 * MAX_CACHED_TREES:  # trees parsed elsewhere (tests, library users): oldest out
+            del _NODES[next(iter(_NODES))]
     return nodes
 
 
