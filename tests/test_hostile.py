@@ -493,3 +493,11 @@ def test_ci_output_cannot_forge_workflow_commands(tmp_path: Path):
         proc = run_cli("ci", "--base", "HEAD~1", *extra, cwd=tmp_path, env=env)
         assert proc.returncode in (0, 1, 2) and "Traceback" not in proc.stderr, proc.stderr
         assert _forged_lines(proc.stdout) == [] and _forged_lines(proc.stderr) == [], (extra, env)
+
+
+def test_log_lines_are_bounded():
+    from pgaudit.logs import MAX_LOG_LINE_CHARS, parse_log
+
+    run = parse_log("world_size:8 " * 100_000 + "\nval_bpb:" + "1" * 1_000_000 + "\n", "train.log")
+    assert run.all_runs
+    assert all(len(ev.text) <= MAX_LOG_LINE_CHARS for r in run.all_runs for ev in r.output_lines())
