@@ -501,3 +501,18 @@ def test_log_lines_are_bounded():
     run = parse_log("world_size:8 " * 100_000 + "\nval_bpb:" + "1" * 1_000_000 + "\n", "train.log")
     assert run.all_runs
     assert all(len(ev.text) <= MAX_LOG_LINE_CHARS for r in run.all_runs for ev in r.output_lines())
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("pyproject.toml", "[tool.pgaudit]\nx = " + "[" * 100_000 + "]" * 100_000 + "\n"),
+        ("INDEX.json", "[" * 100_000 + "]" * 100_000),
+    ],
+)
+def test_deeply_nested_side_files_are_not_internal_errors(tmp_path: Path, name: str, text: str):
+    folder = tmp_path / "sub"
+    shutil.copytree(CLEAN, folder)
+    (folder / name).write_text(text)
+    proc = run_cli("check", str(folder))
+    assert proc.returncode in (0, 1, 2) and "internal error" not in proc.stderr and "Traceback" not in proc.stderr
