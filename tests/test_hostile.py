@@ -513,6 +513,6 @@ def test_log_lines_are_bounded():
 def test_deeply_nested_side_files_are_not_internal_errors(tmp_path: Path, name: str, text: str):
     folder = tmp_path / "sub"
     shutil.copytree(CLEAN, folder)
-    (folder / name).write_text(text)
+    (folder.parent if name == "INDEX.json" else folder).joinpath(name).write_text(text)  # INDEX.json: above
     proc = run_cli("check", str(folder))
     assert proc.returncode in (0, 1, 2) and "internal error" not in proc.stderr and "Traceback" not in proc.stderr
