@@ -140,6 +140,15 @@ def test_error_lines_cannot_forge_workflow_commands(tmp_path: Path):
     assert _forged_lines(proc.stderr) == []
 
 
+def test_error_lines_carry_no_terminal_escapes(tmp_path: Path):
+    folder = tmp_path / "sub"
+    shutil.copytree(CLEAN, folder)
+    (folder / "\x1b]0;pwned\x07\x1b[2J.log").write_bytes(b"\x00bin")
+    proc = run_cli("check", str(folder))
+    message = one_line_input_error(proc, "pwned")
+    assert "\x1b" not in message and "\x07" not in message
+
+
 def test_escape_rules():
     assert escape_workflow_line("a%b\r\nc") == "a%25b%0D%0Ac"
     assert not escape_workflow_line("  ::error::x").lstrip().startswith("::")
