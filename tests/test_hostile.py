@@ -239,6 +239,7 @@ def _decoy(tmp_path: Path, command: str) -> Path:
         "torchrun --nproc-per-node 8 ./train_gpt_fast.py --lr 0.1",
         "python -m torch.distributed.run --nproc_per_node=gpu train_gpt_fast.py",
         "WORLD_SIZE=8 python3 train_gpt_fast.py",
+        "cd records/x && python3 prep.py; torchrun --standalone --nproc_per_node=gpu train_gpt_fast.py | tee log",
     ],
 )
 def test_the_script_the_run_command_launches_is_audited(tmp_path: Path, command: str):
@@ -258,6 +259,7 @@ def test_the_script_the_run_command_launches_is_audited(tmp_path: Path, command:
         "torchrun --standalone --nproc_per_node gpu train_gpt.py",
         "python -m torch.distributed.run --standalone --nproc_per_node=8 train_gpt.py",
         "WORLD_SIZE=8 python train_gpt.py",
+        "python3 prep.py && torchrun --standalone --nproc_per_node=gpu train_gpt.py 2>&1 | tee train.log",
     ],
 )
 def test_launch_spellings_mean_the_official_launch(tmp_path: Path, command: str):
