@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgaudit.errors import InputError
 from pgaudit.findings import InputProblem
@@ -27,6 +28,9 @@ from pgaudit.jsonsafe import loads_strict
 from pgaudit.logs import RunLog, read_log
 from pgaudit.source.guards import path_problem
 from pgaudit.source.program import find_entries, inside
+
+if TYPE_CHECKING:
+    from pgaudit.context import SubmissionContext
 
 RECORD_TRACK = "track_10min_16mb"
 NON_RECORD_TRACK = "track_non_record_16mb"
@@ -112,12 +116,23 @@ class RecordFolder:
 
     @property
     def is_record_track(self) -> bool:
-        """Record-track rules apply unless the folder is known to be non-record (R32)."""
-        return self.track != NON_RECORD_TRACK
+        """Record-track rules apply unless the submission context says non-record (README, JSON, path: R32)."""
+        return self.context.is_record_track
+
+    @cached_property
+    def context(self) -> SubmissionContext:
+        """The one submission context (track, policy, submitted runs, run command, retraction): pgaudit.context."""
+        from pgaudit.context import build
+
+        return build(self)
 
     def runs(self) -> list[RunLog]:
         """Every run of every log (a file may hold several runs)."""
         return [run for log in self.logs for run in log.all_runs]
+
+    def submitted_runs(self) -> list[RunLog]:
+        """The runs the submission claims: not the ablations, sweeps, reruns and earlier versions next to them."""
+        return [run for run in self.runs() if self.context.submitted(run)]
 
 
 # --- loading -----------------------------------------------------------------------------------------

@@ -97,6 +97,11 @@ def _all_commands(folder: Path) -> list[RunCommand]:
 
 
 def _code_blocks(text: str) -> list[tuple[int, list[str]]]:
+    """Fenced blocks of the README's current text: not under a retracted/original/deprecated heading, not in
+    an HTML comment (pgaudit.readme) -- only the current run command documents the submitted run."""
+    from pgaudit.readme import current_lines
+
+    live = current_lines(text)
     blocks: list[tuple[int, list[str]]] = []
     current: list[str] | None = None
     start = 0
@@ -105,7 +110,8 @@ def _code_blocks(text: str) -> list[tuple[int, list[str]]]:
             if current is None:
                 current, start = [], number + 1
             else:
-                blocks.append((start, current))
+                if live[start - 2]:
+                    blocks.append((start, current))
                 current = None
         elif current is not None:
             current.append(line)

@@ -16,6 +16,7 @@ import hashlib
 import re
 import sys
 import warnings
+from collections import OrderedDict
 
 from pgaudit.errors import InputError
 
@@ -30,8 +31,7 @@ MAX_OPERATOR_RUN = 100  # `- - - - x`, `not not ...`, `lambda: lambda: ...` chai
 # auditing thousands of folders must not keep every tree alive.
 MAX_CACHED_TREES = 64
 
-_CACHE: dict[str, ast.Module] = {}
-_NODES: dict[int, list[ast.AST]] = {}
+_CACHE: OrderedDict[str, ast.Module] = OrderedDict()
 
 
 def tree_nodes(tree: ast.Module) -> list[ast.AST]:
@@ -39,16 +39,14 @@ def tree_nodes(tree: ast.Module) -> list[ast.AST]:
 
     Computed once per tree: source loading, the index and the rules all reuse it.
     """
-    nodes = _NODES.get(id(tree))
+    nodes: list[ast.AST] | None = getattr(tree, "pg_nodes", None)  # kept on the tree: freed with it
     if nodes is None:
         nodes = [tree]
         for node in nodes:  # breadth-first, like ast.walk, growing the list as it goes
             for child in ast.iter_child_nodes(node):
                 child.pg_parent = node  # type: ignore[attr-defined]
                 nodes.append(child)
-        _NODES[id(tree)] = nodes  # keeps the tree alive, so its id cannot be reused while listed
-        while len(_NODES) > 2 * MAX_CACHED_TREES:  # trees parsed elsewhere (tests, library users): oldest out
-            del _NODES[next(iter(_NODES))]
+        tree.pg_nodes = nodes  # type: ignore[attr-defined]
     return nodes
 
 
@@ -57,11 +55,12 @@ def parse_python(text: str, display: str) -> ast.Module:
     key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     cached = _CACHE.get(key)
     if cached is not None:
+        _CACHE.move_to_end(key)
         return cached
     tree = _parse_uncached(text, display)
     _check_depth(tree, display)
-    while len(_CACHE) >= MAX_CACHED_TREES:  # oldest first (dicts keep insertion order)
-        _NODES.pop(id(_CACHE.pop(next(iter(_CACHE)))), None)
+    while len(_CACHE) >= MAX_CACHED_TREES:  # least recently used first
+        _CACHE.popitem(last=False)
     _CACHE[key] = tree
     tree_nodes(tree)
     return tree
@@ -70,7 +69,6 @@ def parse_python(text: str, display: str) -> ast.Module:
 def clear_caches() -> None:
     """Forget every cached tree (for library users between unrelated audits)."""
     _CACHE.clear()
-    _NODES.clear()
 
 
 def _check_depth(tree: ast.Module, display: str) -> None:
