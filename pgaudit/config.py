@@ -58,7 +58,7 @@ def find_pyproject(start: Path) -> Path | None:
         if candidate.is_file():
             try:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
                 continue  # someone else's broken file is not our config
             if "pgaudit" in data.get("tool", {}):
                 return candidate
@@ -124,6 +124,8 @@ def load_config(path: Path | None) -> Config:
         raise UsageError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level
+        raise UsageError(f"{path}: invalid TOML: nested too deeply") from None
     table = data.get("tool", {}).get("pgaudit", {})
     if not isinstance(table, dict):
         raise UsageError(f"{path}: [tool.pgaudit] must be a table")

@@ -192,10 +192,9 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
     try:
         with folder_budget():
             _audit_folder(folder, entries, options, report, root)
-    except BudgetExceeded as exc:
-        name = _display(folder, root) or folder.name
-        target = _display(entries[0], root) if len(entries) == 1 and entries[0].parent == folder else name
-        report.errors.append(InputProblem(target or name, str(exc)))
+    except BudgetExceeded as exc:  # a lone script (no validators) is named itself, else its folder
+        lone = not options.validators and len(entries) == 1
+        report.errors.append(InputProblem(_display(entries[0] if lone else folder, root) or folder.name, str(exc)))
 
 
 def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:

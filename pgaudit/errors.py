@@ -54,8 +54,13 @@ def escape_workflow_line(text: str) -> str:
 
 def error_line(message: str) -> str:
     """The line every error is printed as: `pgaudit: <message>`, escaped when a workflow runner reads it."""
+    import re
+
     line = f"pgaudit: {message}"
-    return escape_workflow_line(line) if workflow_escaping() else line.replace("\r", " ").replace("\n", " ")
+    if workflow_escaping():
+        return escape_workflow_line(line)
+    # one physical line, and no terminal escape sequences from a file name
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", line.replace("\r", " ").replace("\n", " "))
 
 
 class WorkflowSafeWriter:

@@ -20,6 +20,7 @@ from pgaudit.errors import InputError
 
 # The largest merged-record log with its echoed source is ~1 MB; anything past this is not a train log.
 MAX_LOG_BYTES = 32 * 1024 * 1024
+MAX_LOG_LINE_CHARS = 16_384
 
 NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 
@@ -305,7 +306,9 @@ def read_log(path: Path, display: str) -> RunLog:
 def parse_log(text: str, name: str) -> RunLog:
     """Parse the text of a train log. Never raises on odd content: unknown lines are ignored."""
     raw_lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    lines = [_PREFIX.sub("", line.rstrip()) for line in raw_lines]
+    # A log line longer than this is not one a training script printed; parsing all of it would let one
+    # 30 MB line cost minutes of regex backtracking and hundreds of MB (hostile input).
+    lines = [_PREFIX.sub("", line[:MAX_LOG_LINE_CHARS].rstrip()) for line in raw_lines]
     echo, echo_counts = _echo_mask(lines)
     runs: list[RunLog] = []
     current = _new_run(name, 1)
@@ -321,7 +324,7 @@ def parse_log(text: str, name: str) -> RunLog:
         if state.finished and _RUN_START.match(line):
             runs.append(_finish(current, state))
             current, state = _new_run(name, number), _RunState()
-        evidence = Evidence(number, raw_lines[index].rstrip())
+        evidence = Evidence(number, raw_lines[index][:MAX_LOG_LINE_CHARS].rstrip())
         current._lines[number] = evidence
         current.last_line = number
         _parse_line(current, state, line, evidence)

@@ -176,7 +176,7 @@ def is_data_only_tree(path: Path) -> bool:
         index = parent / "INDEX.json"
         if index.is_file():
             try:
-                source = json.loads(index.read_text(encoding="utf-8")).get("source", "")
+                source = loads_strict(index.read_text(encoding="utf-8")).get("source", "")
             except (OSError, ValueError, AttributeError):
                 return False
             return "data files only" in str(source)

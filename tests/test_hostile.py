@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import json
 import lzma
 import os
 import shutil
@@ -139,6 +140,15 @@ def test_error_lines_cannot_forge_workflow_commands(tmp_path: Path):
     assert _forged_lines(proc.stderr) == []
 
 
+def test_error_lines_carry_no_terminal_escapes(tmp_path: Path):
+    folder = tmp_path / "sub"
+    shutil.copytree(CLEAN, folder)
+    (folder / "\x1b]0;pwned\x07\x1b[2J.log").write_bytes(b"\x00bin")
+    proc = run_cli("check", str(folder))
+    message = one_line_input_error(proc, "pwned")
+    assert "\x1b" not in message and "\x07" not in message
+
+
 def test_escape_rules():
     assert escape_workflow_line("a%b\r\nc") == "a%25b%0D%0Ac"
     assert not escape_workflow_line("  ::error::x").lstrip().startswith("::")
@@ -229,6 +239,7 @@ def _decoy(tmp_path: Path, command: str) -> Path:
         "torchrun --nproc-per-node 8 ./train_gpt_fast.py --lr 0.1",
         "python -m torch.distributed.run --nproc_per_node=gpu train_gpt_fast.py",
         "WORLD_SIZE=8 python3 train_gpt_fast.py",
+        "cd records/x && python3 prep.py; torchrun --standalone --nproc_per_node=gpu train_gpt_fast.py | tee log",
     ],
 )
 def test_the_script_the_run_command_launches_is_audited(tmp_path: Path, command: str):
@@ -248,6 +259,7 @@ def test_the_script_the_run_command_launches_is_audited(tmp_path: Path, command:
         "torchrun --standalone --nproc_per_node gpu train_gpt.py",
         "python -m torch.distributed.run --standalone --nproc_per_node=8 train_gpt.py",
         "WORLD_SIZE=8 python train_gpt.py",
+        "python3 prep.py && torchrun --standalone --nproc_per_node=gpu train_gpt.py 2>&1 | tee train.log",
     ],
 )
 def test_launch_spellings_mean_the_official_launch(tmp_path: Path, command: str):
@@ -269,9 +281,12 @@ def test_world_size_gate_runs_under_nproc_gpu(tmp_path: Path):
     assert "WORLD_SIZE" in text
     (folder / "train_gpt.py").write_text(text if "import os" in text else "import os\n" + text)
     (folder / "README.md").write_text("```\ntorchrun --standalone --nproc_per_node=gpu train_gpt.py\n```\n")
+    for log in folder.glob("*.log"):  # the logs do not print the world size: only the command tells
+        log.write_text("".join(line for line in log.read_text().splitlines(True) if "world_size" not in line))
     proc = run_cli("check", str(folder), "--format", "json")
     assert proc.returncode == 1, proc.stderr
-    assert '"severity": "error"' in proc.stdout and '"PG101"' in proc.stdout
+    findings = [f for f in json.loads(proc.stdout)["findings"] if f["code"] == "PG101"]
+    assert findings and all(f["severity"] == "error" for f in findings), findings
 
 
 # --- 6. the static evaluator is bounded --------------------------------------------------------------------
@@ -478,3 +493,26 @@ def test_ci_output_cannot_forge_workflow_commands(tmp_path: Path):
         proc = run_cli("ci", "--base", "HEAD~1", *extra, cwd=tmp_path, env=env)
         assert proc.returncode in (0, 1, 2) and "Traceback" not in proc.stderr, proc.stderr
         assert _forged_lines(proc.stdout) == [] and _forged_lines(proc.stderr) == [], (extra, env)
+
+
+def test_log_lines_are_bounded():
+    from pgaudit.logs import MAX_LOG_LINE_CHARS, parse_log
+
+    run = parse_log("world_size:8 " * 100_000 + "\nval_bpb:" + "1" * 1_000_000 + "\n", "train.log")
+    assert run.all_runs
+    assert all(len(ev.text) <= MAX_LOG_LINE_CHARS for r in run.all_runs for ev in r.output_lines())
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("pyproject.toml", "[tool.pgaudit]\nx = " + "[" * 100_000 + "]" * 100_000 + "\n"),
+        ("INDEX.json", "[" * 100_000 + "]" * 100_000),
+    ],
+)
+def test_deeply_nested_side_files_are_not_internal_errors(tmp_path: Path, name: str, text: str):
+    folder = tmp_path / "sub"
+    shutil.copytree(CLEAN, folder)
+    (folder.parent if name == "INDEX.json" else folder).joinpath(name).write_text(text)  # INDEX.json: above
+    proc = run_cli("check", str(folder))
+    assert proc.returncode in (0, 1, 2) and "internal error" not in proc.stderr and "Traceback" not in proc.stderr

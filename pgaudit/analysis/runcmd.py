@@ -14,6 +14,8 @@ from pathlib import Path
 
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_PYTHON = re.compile(r"python\d?(\.\d+)?$")
+_OPERATOR = re.compile(r"^[;&|()<>]+$")
 _MAX_BYTES = 1024 * 1024
 
 
@@ -28,6 +30,7 @@ class RunCommand:
     env: dict[str, str] = field(default_factory=dict)
     source: str = ""  # "README.md:42"
     scripts: list[str] = field(default_factory=list)  # the .py files the command runs, as written
+    distributed: bool = False  # torchrun / torch.distributed.run: the training launch itself
 
 
 def launched_scripts(folder: Path) -> list[tuple[Path, str]]:
@@ -136,18 +139,41 @@ def _commands(lines: list[str], name: str, first_line: int) -> list[RunCommand]:
 
 
 def _parse(line: str, exported: dict[str, str]) -> RunCommand | None:
+    """The run command on one logical line; each `a && b; c | d` part is read on its own, the first part
+    that runs Python gives the environment, every part's script is an entry."""
     if not line or line.startswith("#"):
         return None
     try:
-        words = shlex.split(line, comments=True)
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
     except ValueError:
         return None
-    if words[:1] == ["export"]:
-        for word in words[1:]:
-            match = _ASSIGN.match(word)
-            if match:
-                exported[match.group(1)] = match.group(2)
-        return None
+    run: RunCommand | None = None
+    segment: list[str] = []
+    for word in [*words, ";"]:
+        if not _OPERATOR.match(word):
+            segment.append(word)
+            continue
+        if segment[:1] == ["export"]:
+            for item in segment[1:]:
+                match = _ASSIGN.match(item)
+                if match:
+                    exported[match.group(1)] = match.group(2)
+        elif segment:
+            cmd = _parse_segment(segment, exported)
+            if cmd is not None and run is None:
+                run = cmd
+            elif cmd is not None and run is not None:
+                scripts = run.scripts + [s for s in cmd.scripts if s not in run.scripts]
+                if cmd.distributed and not run.distributed:  # `python prep.py && torchrun train.py`
+                    run = cmd
+                run.scripts = scripts
+        segment = []
+    return run
+
+
+def _parse_segment(words: list[str], exported: dict[str, str]) -> RunCommand | None:
     env = dict(exported)
     i = 0
     while i < len(words) and (words[i] == "env" or _ASSIGN.match(words[i])):
@@ -156,7 +182,7 @@ def _parse(line: str, exported: dict[str, str]) -> RunCommand | None:
             env[match.group(1)] = match.group(2)
         i += 1
     rest = words[i:]
-    python = bool(rest) and re.match(r"python\d?(\.\d+)?$", Path(rest[0]).name) is not None
+    python = bool(rest) and _PYTHON.match(Path(rest[0]).name) is not None
     launcher = any(w.endswith("torchrun") for w in rest) or (
         python and any(rest[j] == "-m" and rest[j + 1] in _LAUNCH_MODULES for j in range(len(rest) - 1))
     )
@@ -172,5 +198,6 @@ def _parse(line: str, exported: dict[str, str]) -> RunCommand | None:
                 env["LOCAL_WORLD_SIZE"] = value
     if "WORLD_SIZE" in env and "LOCAL_WORLD_SIZE" not in env and env["WORLD_SIZE"].isdigit():
         env["LOCAL_WORLD_SIZE"] = env["WORLD_SIZE"]  # `WORLD_SIZE=8 python train_gpt.py`: one machine
-    script = next((w for w in rest[1:] if w.endswith(".py") and not w.startswith("-")), None)
-    return RunCommand(env, scripts=[script] if script else [])
+    runner = next((k for k, w in enumerate(rest) if w.endswith("torchrun") or _PYTHON.match(Path(w).name)), 0)
+    script = next((w for w in rest[runner + 1 :] if w.endswith(".py") and not w.startswith("-")), None)
+    return RunCommand(env, scripts=[script] if script else [], distributed=launcher)
