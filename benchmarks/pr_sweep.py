@@ -244,11 +244,16 @@ class Result:
     errors: list[str] = field(default_factory=list)  # input error messages (JSON `errors`, else stderr lines)
     codes: dict[str, list[str]] = field(default_factory=dict)  # severity -> codes found
     tail: str = ""  # last lines of stderr / the traceback, for crashes
+    cpu_seconds: float = (
+        0.0  # CPU time of the worker for this folder: steadier than `seconds` on a busy machine
+    )
+    worker_max_rss_mb: float = 0.0  # the worker's peak resident memory so far (it audits folder after folder)
 
 
 def worker_main() -> None:
     """A worker: read folder paths from stdin, audit each with the CLI's check command, print one JSON line."""
     import io
+    import resource
     import traceback
 
     from pgaudit.cli import app
@@ -260,7 +265,7 @@ def worker_main() -> None:
         path = line.rstrip("\n")
         out, err = io.StringIO(), io.StringIO()
         crash, tail = False, ""
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:  # what pgaudit.cli.main does, minus sys.exit
                 code = app(["check", path, "--format", "json"], standalone_mode=False)
@@ -272,9 +277,11 @@ def worker_main() -> None:
                 code = exc.code if isinstance(exc.code, int) else 2
             except Exception:  # a bug in pgaudit: exactly what the sweep looks for
                 crash, code, tail = True, 2, traceback.format_exc()
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         stderr = err.getvalue()
-        result = Result(path, seconds, code, crash=crash, tail=tail or stderr[-2000:])
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        result = Result(path, seconds, code, crash=crash, tail=tail or stderr[-2000:], cpu_seconds=cpu,
+                        worker_max_rss_mb=rss)  # fmt: skip
         _read_report(result, out.getvalue(), stderr)
         protocol.write(json.dumps(asdict(result)) + "\n")
         protocol.flush()
@@ -305,7 +312,7 @@ class Worker:
 
     def __init__(self, python: str, log_dir: Path, index: int) -> None:
         self.stderr = (log_dir / f"worker{index}.stderr").open("ab")
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # pgaudit as installed for `python` (pip install -e .)
         self.proc = subprocess.Popen([python, str(Path(__file__).resolve()), "--worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=env,
                                      start_new_session=True)  # fmt: skip
@@ -428,8 +435,13 @@ def run_jobs(paths: list[str], jobs: int, pgaudit: str, out_dir: Path, timeout: 
 
 _PATTERNS = [
     (re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`"), "'…'"),
-    (re.compile(r"(?:/|\.{1,2}/)?(?:[\w.+@=-]+/)+[\w.+@=-]*"), "PATH"),
-    (re.compile(r"\b[\w.+-]+\.(?:py|log|json|txt|md|sh|model)\b"), "FILE"),
+    # a path, or a lone file name: both become PATH, so "a/b/train_gpt.py: ..." and "train_gpt.py: ..." group
+    (
+        re.compile(
+            r"(?:/|\.{1,2}/)?(?:[\w.+@=-]+/)+[\w.+@=-]*|\b[\w.+-]+\.(?:py|log|json|txt|md|sh|model|bin|pt|ptz)\b"
+        ),
+        "PATH",
+    ),
     (re.compile(r"\b0x[0-9a-f]+\b|\b\d[\d,_.]*\b"), "N"),
 ]
 
@@ -457,6 +469,7 @@ def summarize(meta: dict, results: list[Result], slow: float, corpus: Path) -> s
     codes = Counter(f"{c} ({sev})" for r in results for sev, cs in r.codes.items() for c in cs)
     lines = [
         f"mirror: {meta['mirror']} at main {meta['main_commit']}",
+        f"pgaudit: {meta['pgaudit']}",
         f"pull-request heads: {meta['pull_request_heads']} ({meta['heads_without_merge_base']} without a merge-base "
         f"with main, compared with main); PRs adding a record folder: {meta['prs_adding_a_folder']}",
         f"record folders added by pull requests: {meta['folders']} ({meta['unique_trees']} distinct trees, audited "
@@ -471,6 +484,13 @@ def summarize(meta: dict, results: list[Result], slow: float, corpus: Path) -> s
     if timed:
         lines.append(f"seconds per folder ({meta['time_source']}): median {statistics.median(timed):.2f}, "
                      f"p95 {percentile(timed, 0.95):.2f}, max {max(timed):.2f}, total {sum(timed):.0f}")  # fmt: skip
+    cpu = [r.cpu_seconds for r in results if not r.timeout and not r.crash]
+    if cpu and any(cpu):
+        lines.append(f"CPU seconds per folder: median {statistics.median(cpu):.2f}, p95 {percentile(cpu, 0.95):.2f}, "
+                     f"max {max(cpu):.2f}, total {sum(cpu):.0f} (total / {meta['jobs']} = "
+                     f"{sum(cpu) / max(1, meta['jobs']):.0f} s: the wall time on {meta['jobs']} idle cores, "
+                     "interpreter start-up excluded)")  # fmt: skip
+        lines.append(f"peak worker memory: {max(r.worker_max_rss_mb for r in results):.0f} MB")
     if meta.get("wall_seconds") is not None:
         lines.append(f"wall time: {meta['wall_seconds']:.1f} s ({meta['wall_source']})")
     lines += ["", "input errors by kind (folders' messages with paths, quotes and numbers blanked):"]
@@ -515,6 +535,16 @@ def write_tracebacks(results: list[Result], target: Path, corpus: Path) -> None:
 # --- main ---------------------------------------------------------------------------------------------------
 
 
+def pgaudit_source(python: str) -> str:
+    """Which pgaudit the sweep measures: its folder and that checkout's commit."""
+    where = subprocess.run([python, "-c", "import pgaudit, os; print(os.path.dirname(pgaudit.__file__))"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    head = subprocess.run(
+        ["git", "-C", where or ".", "describe", "--always", "--dirty"], capture_output=True, text=True
+    )
+    return f"{where} at {head.stdout.strip() or 'unknown commit'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -543,6 +573,11 @@ def main() -> None:
         "--limit", type=int, default=0, help="audit only the first N distinct folders (0: all)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the --time-sample draw")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the Python whose pgaudit is audited (its venv's `pgaudit` for --engine jobs)",
+    )
     parser.add_argument("--materialize-only", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -556,7 +591,7 @@ def main() -> None:
     out_dir = corpus / "sweep"
     out_dir.mkdir(parents=True, exist_ok=True)
     (corpus / "prs").mkdir(exist_ok=True)
-    python = sys.executable
+    python = args.python
     pgaudit = str(Path(python).with_name("pgaudit"))
     main_commit = subprocess.run(["git", "-C", str(args.mirror), "rev-parse", "main"],
                                  capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
@@ -576,7 +611,7 @@ def main() -> None:
         objects.close()
     print(f"enumerated {len(folders)} folders ({len(first)} distinct), materialized in "
           f"{time.perf_counter() - start:.1f} s: {asdict(stats)}", file=sys.stderr)  # fmt: skip
-    meta.update(mirror=str(args.mirror), main_commit=main_commit, folders=len(folders), unique_trees=len(first),
+    meta.update(mirror=str(args.mirror), main_commit=main_commit, pgaudit=pgaudit_source(python), folders=len(folders), unique_trees=len(first),
                 materialized=asdict(stats), jobs=args.jobs, timeout=args.timeout)  # fmt: skip
     if args.materialize_only:
         return
