@@ -427,7 +427,9 @@ def run_jobs(paths: list[str], jobs: int, pgaudit: str, out_dir: Path, timeout: 
     wall = time.perf_counter() - start
     data = json.loads(report.read_text()) if report.exists() else {}
     crash = code not in OK_EXIT_CODES or "Traceback" in stderr or "internal error" in stderr
-    return {"exit_code": code, "wall_seconds": wall, "crash": crash, "stderr_tail": stderr[-3000:],
+    # No report at all: the run audited nothing (e.g. one folder without a script stopped every other one).
+    failed = crash or not data
+    return {"failed": failed, "exit_code": code, "wall_seconds": wall, "crash": crash, "stderr_tail": stderr[-3000:],
             "errors": [e.get("message", "") for e in data.get("errors", [])], "summary": data.get("summary")}  # fmt: skip
 
 
@@ -536,11 +538,12 @@ def write_tracebacks(results: list[Result], target: Path, corpus: Path) -> None:
 
 
 def pgaudit_source(python: str) -> str:
-    """Which pgaudit the sweep measures: its folder and that checkout's commit."""
-    where = subprocess.run([python, "-c", "import pgaudit, os; print(os.path.dirname(pgaudit.__file__))"],
-                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    """Which pgaudit the sweep measures: its folder and that checkout's commit (run outside any checkout, so
+    that a `pgaudit/` in the working directory does not shadow the installed one)."""
+    probe = "import pgaudit, os; print(os.path.dirname(pgaudit.__file__))"
+    where = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd="/").stdout.strip()
     head = subprocess.run(
-        ["git", "-C", where or ".", "describe", "--always", "--dirty"], capture_output=True, text=True
+        ["git", "-C", where or "/", "describe", "--always", "--dirty"], capture_output=True, text=True
     )
     return f"{where} at {head.stdout.strip() or 'unknown commit'}"
 
@@ -631,10 +634,14 @@ def main() -> None:
             wall_source=f"one `pgaudit check --jobs {args.jobs}` process",
         )
         sample = paths
-        if args.time_sample and not jobs_run["crash"] and args.time_sample < len(paths):
+        if args.time_sample and not jobs_run["failed"] and args.time_sample < len(paths):
             sample = sorted(random.Random(args.seed).sample(paths, args.time_sample))
-        results, _ = run_workers(sample, args.jobs, args.timeout, out_dir, python)
+        results, wall = run_workers(sample, args.jobs, args.timeout, out_dir, python)
         meta["time_source"] = f"{len(sample)} folders, each timed in a worker process"
+        if jobs_run["failed"]:  # its wall time measured a failure: the workers' is the sweep's
+            meta.update(
+                wall_seconds=wall, wall_source=f"{args.jobs} worker processes (the --jobs run failed)"
+            )
     else:
         results, wall = run_workers(paths, args.jobs, args.timeout, out_dir, python)
         meta.update(wall_seconds=wall, wall_source=f"{args.jobs} worker processes, every folder",
@@ -644,6 +651,7 @@ def main() -> None:
     text = summarize(meta, results, args.slow, corpus)
     if jobs_run is not None:
         text += (f"\n\n`pgaudit check --jobs {args.jobs}` run: exit {jobs_run['exit_code']}, crash {jobs_run['crash']}, "
+                 f"{'FAILED: no report, every folder then audited by the workers, ' if jobs_run['failed'] else ''}"
                  f"{len(jobs_run['errors'])} input errors, summary {jobs_run['summary']}")  # fmt: skip
     (out_dir / "summary.md").write_text(text + "\n")
     (out_dir / "results.json").write_text(json.dumps({"meta": meta, "jobs_run": jobs_run,
