@@ -98,3 +98,21 @@ def test_error_kinds_blank_paths_quotes_and_numbers() -> None:
         error_kind("no Python file to audit in this directory") == "no Python file to audit in this directory"
     )
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0 and percentile([1.0, 2.0, 10.0], 0.95) == 10.0
+
+
+def test_jobs_engine_falls_back_to_the_workers_when_its_run_writes_no_report(
+    mirror: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    done = sweep(mirror, corpus, "--engine", "jobs")
+    assert done.returncode == 0, done.stderr
+    data = json.loads((corpus / "sweep" / "results.json").read_text())
+    jobs_run = data["jobs_run"]
+    assert jobs_run is not None and jobs_run["exit_code"] is not None
+    # Whether or not this pgaudit has --jobs (and whether one folder without a script stops the others),
+    # every distinct folder ends up audited and timed by the workers: 6 is below the default time sample.
+    assert len(data["results"]) == 6 and not any(r["crash"] for r in data["results"])
+    summary = (corpus / "sweep" / "summary.md").read_text()
+    assert ("FAILED: no report" in summary) == jobs_run["failed"]
+    if jobs_run["failed"]:
+        assert "(the --jobs run failed)" in summary
