@@ -70,9 +70,16 @@ def audit_paths(targets: list[Path], options: AuditOptions, *, jobs: int = 1,
     working directory when the target is inside it, else the target's parent). `progress(total)` returns a
     rich Progress (or None)."""
     work: list[Work] = []
+    unplanned: list[InputProblem] = []
     for target in targets:
         absolute = Path(os.path.abspath(target))
-        folders, display_root = plan(target)
+        try:
+            folders, display_root = plan(target)
+        except InputError as exc:
+            if len(targets) == 1:
+                raise
+            unplanned.append(InputProblem(exc.path, exc.detail))  # reported; the other targets go on
+            continue
         display_root = root or display_root
         target_options = options
         if absolute.is_file():  # a lone script: the code only; point check at the folder for its logs
@@ -81,6 +88,7 @@ def audit_paths(targets: list[Path], options: AuditOptions, *, jobs: int = 1,
             work.append(Work(folder, tuple(entries), target_options, display_root,
                              _display(folder, display_root) or folder.name))
     report = Report(target=label or ", ".join(str(t) for t in targets), tool_version=__version__)
+    report.errors.extend(unplanned)
     for part in _run(work, jobs, progress):
         report.merge(part)
     report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}

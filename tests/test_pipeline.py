@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.gitrepo import TRACK, GitRepo
 
 EXAMPLES = ["clean_score_first_ttt", "dead_ngram_disabled", "illegal_ngram_cache", "illegal_prequant_ttt_wrapped"]
@@ -222,3 +222,13 @@ def test_progress_bar_on_a_terminal_only():
     assert b"auditing" in drawn or b"examples/" in drawn  # the bar names the folder being audited
     assert json.loads(stdout)["findings"]  # the report itself is untouched
     assert stdout.decode() == run_cli("check", "examples", "--jobs", "2", "--format", "json").stdout
+
+
+def test_a_target_that_cannot_be_planned_is_reported_and_the_others_are_audited(tmp_path: Path):
+    empty = tmp_path / "logs_only"
+    empty.mkdir()
+    (empty / "train.log").write_text("step:1/1 val_bpb:1.0\n")
+    proc = run_cli("check", str(empty), str(ROOT / "examples" / "illegal_ngram_cache"), "--format", "json")
+    assert proc.returncode == 2, proc.stderr
+    assert "no Python file to audit" in proc.stderr
+    assert '"PG101"' in proc.stdout  # the second folder was audited all the same
