@@ -161,6 +161,7 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
     if record is not None and options.validators and _is_record_folder(record):
         from pgaudit.validators import validate_folder
 
+        report.submissions[prefix or "."] = record.context.to_dict()
         for finding in validate_folder(record, programs, options.policy):
             if selected(finding.code, options):
                 report.findings.append(_prefixed(_with_severity(finding, options), prefix))

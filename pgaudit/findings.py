@@ -200,6 +200,9 @@ class Report:
     tool_version: str = ""
     # Every inline suppression met, honoured or not (the gate does not honour them), and what applied.
     suppressions: list[dict[str, Any]] = field(default_factory=list)
+    # Per record folder: the submission context the validators read (track and its source, retraction, which
+    # logs are the submitted runs and why, the current run command).
+    submissions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if not f.suppressed]
@@ -218,4 +221,5 @@ class Report:
             "findings": [f.to_dict() for f in sorted(self.findings, key=Finding.sort_key)],
             "errors": [e.to_dict() for e in self.errors],
             "suppressions": self.suppressions,
+            "submissions": self.submissions,
         }
