@@ -257,6 +257,7 @@ def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repo
         from pgaudit import codes
         from pgaudit.validators import validate_folder
 
+        report.submissions[prefix or "."] = record.context.to_dict()
         audit.validators = tuple(c for c in codes.codes_of("validator") if selected(c, options))
         found = [f for f in validate_folder(record, programs, options.policy) if selected(f.code, options)]
         for finding in _with_excerpts(found, folder, None):

@@ -229,11 +229,15 @@ class Report:
         self.errors.extend(other.errors)
         self.folders.extend(other.folders)
         self.suppressions.extend(other.suppressions)
+        self.submissions.update(other.submissions)
 
     def folder(self, path: str) -> FolderAudit | None:
         return next((f for f in self.folders if f.path == path), None)
     # Every inline suppression met, honoured or not (the gate does not honour them), and what applied.
     suppressions: list[dict[str, Any]] = field(default_factory=list)
+    # Per record folder: the submission context the validators read (track and its source, retraction, which
+    # logs are the submitted runs and why, the current run command).
+    submissions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if not f.suppressed]
@@ -252,4 +256,5 @@ class Report:
             "findings": [f.to_dict() for f in sorted(self.findings, key=Finding.sort_key)],
             "errors": [e.to_dict() for e in self.errors],
             "suppressions": self.suppressions,
+            "submissions": self.submissions,
         }

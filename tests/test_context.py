@@ -150,3 +150,15 @@ def test_a_retracted_submission_is_reported_not_audited_as_a_claim(tmp_path: Pat
     assert not only(findings, "PG507") and not only(findings, "PG508")
     readme = long_run_folder(tmp_path / "b", readme="# [WITHDRAWN] fast attention\n\nThis submission has been withdrawn.\n")
     assert only(validate(readme), "PG512")
+
+
+def test_the_json_report_carries_the_submission_context(tmp_path: Path):
+    from tests.conftest import run_cli
+
+    folder = long_run_folder(tmp_path / "outside" / "Long")
+    proc = run_cli("check", "--strict", str(folder), "--format", "json", cwd=tmp_path)
+    [(path, context)] = json.loads(proc.stdout)["submissions"].items()
+    assert path == "outside/Long" and context["track"] == NON_RECORD_TRACK and context["track_source"] == "README.md:1"
+    assert context["time_caps_apply"] is False and context["retracted"] is False
+    assert context["logs"] == [{"log": "train_seed42.log", "seed": 42, "submitted": True,
+                                "why": "its score matches the claimed val_bpb = 1.08"}]
