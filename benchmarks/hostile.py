@@ -122,6 +122,12 @@ def case_bombs(base: Path, marker: Path) -> tuple[Path, list[str]]:
     return base, ["check", str(script(base, "\n".join(lines) + "\n"))]
 
 
+def case_long_log_line(base: Path, marker: Path) -> tuple[Path, list[str]]:
+    folder = record(base)
+    (folder / "train_seed5.log").write_text("val_bpb:" + "1" * 30_000_000 + "\n")
+    return folder, ["check", "."]
+
+
 def case_long(lines: int) -> Callable[[Path, Path], tuple[Path, list[str]]]:
     def build(base: Path, marker: Path) -> tuple[Path, list[str]]:
         body = "".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(lines // 2))
@@ -150,6 +156,7 @@ CASES: list[tuple[str, Callable[[Path, Path], tuple[Path, list[str]]]]] = [
     ("100,000 `not`", case_text("x = " + "not " * 100_000 + "x\n")),
     ("UTF-16 file", case_utf16),
     ("twenty 45 MB lzma payloads", case_bombs),
+    ("a 30 MB log line", case_long_log_line),
     ("19,000-line script", case_long(19_000)),
     ("200,000-line script", case_long(200_000)),
 ]
