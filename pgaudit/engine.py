@@ -144,7 +144,11 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
         facts = Facts(program, options.env, hyper, lines, documented)
         ran = [code for code in REGISTRY if selected(code, options)]
         findings = [finding for code in ran for finding in REGISTRY[code]().check(facts)]
-        findings += [opaque_exec(unit, call) for unit, call in program.opaque if selected("PG001", options)]
+        findings += [
+            opaque_exec(unit, call, program.opaque_reason(call))
+            for unit, call in program.opaque
+            if selected("PG001", options)
+        ]
         suppressions, malformed = suppress.collect([program])
         suppress.apply(findings, suppressions)
         findings += [f for f in [*malformed, *suppress.unused(suppressions, set(ran))] if selected(f.code, options)]
@@ -170,19 +174,22 @@ def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-
     return record
 
 
-def opaque_exec(unit, call) -> Finding:  # type: ignore[no-untyped-def]
+def opaque_exec(unit, call, reason: str | None = None) -> Finding:  # type: ignore[no-untyped-def]
     """PG001: code run through exec/eval that pgaudit cannot decode statically was not audited."""
     import ast
 
+    message = (
+        f"`{ast.unparse(call)[:80]}` executes code that is neither a literal nor a decodable self-extracting "
+        "payload: pgaudit cannot see that code, so nothing in it was audited."
+    )
+    if reason:  # a wrapper that does not decode, or a loader path that does not resolve: say which and why
+        message = f"`{ast.unparse(call)[:80]}`: {reason}; the code it runs was not audited."
     return Finding(
         code="PG001",
         name="opaque-exec",
         severity=Severity.WARNING,
         confidence=Confidence.HIGH,
-        message=(
-            f"`{ast.unparse(call)[:80]}` executes code that is neither a literal nor a decodable self-extracting "
-            "payload: pgaudit cannot see that code, so nothing in it was audited."
-        ),
+        message=message,
         location=unit.location(call),
         catalogue_ids=("R2",),
         fix="Commit the code that runs (or a payload pgaudit can decode: base64/ascii85 + lzma/zlib/gzip/bz2).",
