@@ -312,3 +312,15 @@ def test_program_resolves_file_from_the_absolute_entry_path(make_folder, monkeyp
     monkeypatch.chdir(folder)
     program = load_program(Path("train_gpt.py"), Path("."))
     assert "scoring.py" in [u.path for u in program.units]
+
+
+def test_native_code_is_a_warning_naming_what_was_not_audited(make_folder):
+    script = (
+        "from torch.utils.cpp_extension import load, load_inline\n"
+        "ext = load(name='k', sources=['kernel.cu'])\n"
+        "inline = load_inline(name='j', cpp_sources=['int f() { return 1; }'])\n"
+    )
+    folder = make_folder({"train_gpt.py": script, "kernel.cu": "__global__ void k() {}\n"})
+    findings = [f for f in audit(folder, AuditOptions()).findings if f.severity.label == "warning"]
+    assert any(f.code == "PG405" and "`kernel.cu`" in f.message and "native code" in f.message for f in findings)
+    assert any(f.code == "PG001" and "load_inline" in f.message and "native code" in f.message for f in findings)

@@ -195,6 +195,9 @@ def _add_payloads(
         if kind == "unresolved":
             program.opaque.append((unit, call))
             program.opaque_reasons[id(call)] = f"loads code from a path pgaudit cannot resolve statically (`{value}`)"
+    for call, what in _inline_native(unit):
+        program.opaque.append((unit, call))
+        program.opaque_reasons[id(call)] = f"compiles {what} that pgaudit does not audit (native code)"
     for bad in unwrapped.undecodable:
         program.opaque.append((unit, bad.exec_node))
         program.opaque_reasons[id(bad.exec_node)] = bad.reason
@@ -301,6 +304,22 @@ def _module_file(folder: Path, dotted: str) -> str | None:
 
 
 _C_SUFFIXES = (".c", ".cc", ".cpp", ".cu", ".cuh", ".h", ".hpp")
+
+
+# APIs that compile native code from source strings in the script (no file to count or name)
+_INLINE_NATIVE = {"load_inline": "inline C++/CUDA source (torch load_inline)", "RawKernel": "an inline CUDA kernel",
+                  "RawModule": "an inline CUDA module", "SourceModule": "an inline CUDA module (pycuda)"}  # fmt: skip
+
+
+def _inline_native(unit: CodeUnit) -> list[tuple[ast.Call, str]]:
+    found = []
+    for node in tree_nodes(unit.tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in _INLINE_NATIVE:
+                found.append((node, _INLINE_NATIVE[name]))
+    return found
 
 
 def _native_refs(unit: CodeUnit, folder: Path, add) -> None:  # type: ignore[no-untyped-def]
