@@ -324,3 +324,45 @@ def test_native_code_is_a_warning_naming_what_was_not_audited(make_folder):
     findings = [f for f in audit(folder, AuditOptions()).findings if f.severity.label == "warning"]
     assert any(f.code == "PG405" and "`kernel.cu`" in f.message and "native code" in f.message for f in findings)
     assert any(f.code == "PG001" and "load_inline" in f.message and "native code" in f.message for f in findings)
+
+
+# --- adversarial: every rule's INVALID example hidden behind a loader and a wrapper ----------------------
+
+
+def _hidden(code: str) -> dict[str, str]:
+    """The example's code in a sibling that is an assembled hex+zlib wrapper, run as __main__ via runpy from
+    a path built from `__file__`."""
+    blob = zlib.compress(code.encode()).hex()
+    chunks = lines_of(blob, 120)
+    wrapper = "import zlib as _z\n_h = ''\n" + "".join(f"_h += {c!r}\n" for c in chunks)
+    wrapper += "exec(_z.decompress(bytes.fromhex(_h)).decode())\n"
+    entry = (
+        "import runpy\nfrom pathlib import Path\n"
+        "runpy.run_path(str(Path(__file__).with_name('stage2.py')), run_name='__main__')\n"
+    )
+    return {"train_gpt.py": entry, "stage2.py": wrapper}
+
+
+ADVERSARIAL = [
+    pytest.param(cls, ex, id=f"{code}-invalid-{i}")
+    for code, cls in REGISTRY.items()
+    if code != "PG405"  # moving code into a sibling is what PG405 reports: its verdict changes by design
+    for i, ex in enumerate(cls.invalid)
+]
+
+
+@pytest.mark.parametrize(("rule", "example"), ADVERSARIAL)
+def test_invalid_examples_hidden_behind_runpy_and_a_wrapper_keep_their_verdict(rule, example, make_folder):
+    from pgaudit.analysis.evidence import LogLine
+    from pgaudit.analysis.facts import Facts
+
+    def verdict(files: dict[str, str], name: str) -> set:
+        folder = make_folder({**example.files, **files}, name)
+        program = load_program(folder / "train_gpt.py", folder)
+        lines = [LogLine("train_seed1337.log", n, t) for n, t in enumerate(example.log.splitlines(), 1)]
+        facts = Facts(program, dict(example.env), dict(example.logged), lines)
+        return {(f.code, f.severity.label, f.reachable) for f in rule().check(facts)}
+
+    before = verdict({"train_gpt.py": example.code}, "plain")
+    assert before  # the example is reported as written
+    assert verdict(_hidden(example.code), "hidden") == before

@@ -133,10 +133,15 @@ def unwrap(tree: ast.Module, display: str, file: str | None = None, read: ReadFi
     def codec(qual: str, node: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> Any:
         return _apply_codec(qual, args, kwargs, display)
 
+    interesting, codec_stmts = _interesting_statements(tree, aliases)
+    if not interesting:  # no exec/eval and no loader: nothing to unwrap or follow
+        return out
+
     def visit(stmt: ast.stmt, interp: Interpreter) -> None:
-        for call in _own_calls(stmt):
-            _visit_call(call, interp, out, decoded_ids, aliases)
-        if isinstance(stmt, ast.Assign) and (_has_codec_call(stmt.value, aliases) or _uses(stmt.value, derived)):
+        if id(stmt) in interesting:
+            for call in _own_calls(stmt):
+                _visit_call(call, interp, out, decoded_ids, aliases)
+        if isinstance(stmt, ast.Assign) and (id(stmt) in codec_stmts or _uses(stmt.value, derived)):
             if _record_extracted(stmt, interp, out):
                 derived.update(n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name))
 
@@ -161,13 +166,32 @@ def unwrap(tree: ast.Module, display: str, file: str | None = None, read: ReadFi
     return out
 
 
-def _has_codec_call(node: ast.expr, aliases: dict[str, str]) -> bool:
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Call):
-            qual = qualified(sub.func, aliases)
-            if qual is not None and (qual in _DECODERS or qual in _DECOMPRESSORS or qual == "codecs.decode"):
-                return True
-    return False
+_LOADERS = {
+    "runpy.run_path", "runpy.run_module", "importlib.util.spec_from_file_location", "importlib.import_module",
+    "importlib.machinery.SourceFileLoader", "__import__",
+}  # fmt: skip
+
+
+def _interesting_statements(tree: ast.Module, aliases: dict[str, str]) -> tuple[set[int], set[int]]:
+    """Ids of the statements holding an exec/eval or loader call (visited), and of those holding a codec
+    call (their decoded values are kept). One pass over the cached node list keeps big scripts fast."""
+    interesting: set[int] = set()
+    codec_stmts: set[int] = set()
+    for node in tree_nodes(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        is_exec = isinstance(func, ast.Name) and func.id in ("exec", "eval")
+        qual = None if is_exec else qualified(func, aliases)
+        is_codec = qual is not None and (qual in _DECODERS or qual in _DECOMPRESSORS or qual == "codecs.decode")
+        if not (is_exec or is_codec or qual in _LOADERS):
+            continue
+        stmt: ast.AST | None = node
+        while stmt is not None and not isinstance(stmt, ast.stmt):
+            stmt = getattr(stmt, "pg_parent", None)
+        if stmt is not None:
+            (codec_stmts if is_codec else interesting).add(id(stmt))
+    return interesting, codec_stmts
 
 
 def _uses(node: ast.expr, names: set[str]) -> bool:
@@ -361,10 +385,16 @@ def _bundled_modules(
     """A function whose body execs (code derived from) its parameter, called with literal sources:
     `def _install(name, source): ... exec(compile(source, name, "exec"), mod.__dict__)` then
     `_install("pkg.mod", "<source>")`. Each call site's argument is a payload of that exec."""
-    opaque_ids = {id(c) for c in out.opaque}
+    owners: dict[int, list[ast.Call]] = {}  # enclosing function -> its opaque execs
+    for call in out.opaque:
+        cur: ast.AST | None = getattr(call, "pg_parent", None)
+        while cur is not None and not isinstance(cur, ast.FunctionDef | ast.AsyncFunctionDef):
+            cur = getattr(cur, "pg_parent", None)
+        if cur is not None:
+            owners.setdefault(id(cur), []).append(call)
     for fn, outer in functions:
         params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
-        execs = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and id(n) in opaque_ids]
+        execs = owners.get(id(fn), [])
         if not params or not execs:
             continue
         sites = [
