@@ -253,6 +253,10 @@ LOADERS = {
     "import-module": "import importlib\nmod = importlib.import_module('scoring')\n",
     "dunder-import": "mod = __import__('scoring')\n",
     "runpy-path": "import runpy, os\nrunpy.run_path(os.path.join(os.path.dirname(__file__), 'scoring.py'), run_name='__main__')\n",
+    "sys-path-subdir": (
+        "import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))\n"
+        "from scoring import eval_ngram\n"
+    ),
     "runpy-module": "import runpy\nrunpy.run_module('scoring', run_name='__main__')\n",
     "spec-from-file": (
         "import importlib.util\nfrom pathlib import Path\n"
@@ -264,9 +268,10 @@ LOADERS = {
 
 @pytest.mark.parametrize("loader", LOADERS)
 def test_every_loader_spelling_reaches_the_sibling(loader: str, make_folder):
-    folder = make_folder({"train_gpt.py": LOADERS[loader], "scoring.py": ILLEGAL})
+    where = "lib/scoring.py" if "sys-path" in loader else "scoring.py"
+    folder = make_folder({"train_gpt.py": LOADERS[loader], where: ILLEGAL})
     program = load_program(folder / "train_gpt.py", folder)
-    assert "scoring.py" in [u.path for u in program.units], loader
+    assert where in [u.path for u in program.units], loader
     assert not program.opaque
     assert ("PG405", "info") in codes(folder)
 
@@ -366,3 +371,12 @@ def test_invalid_examples_hidden_behind_runpy_and_a_wrapper_keep_their_verdict(r
     before = verdict({"train_gpt.py": example.code}, "plain")
     assert before  # the example is reported as written
     assert verdict(_hidden(example.code), "hidden") == before
+
+
+def test_a_large_file_beside_the_script_is_never_decompressed(make_folder):
+    """A model artifact is not a code payload: reading it stays off, so it can neither slow nor stop the audit."""
+    script = "import lzma\nblob = lzma.decompress(open('final_model.ptz', 'rb').read())\nexec(blob)\n"
+    folder = make_folder({"train_gpt.py": script, "final_model.ptz": lzma.compress(b"\0" * 64) + os.urandom(2 << 20)})
+    report = audit(folder, AuditOptions())
+    assert not report.errors
+    assert [f.code for f in report.findings if f.code == "PG001"] == ["PG001"]

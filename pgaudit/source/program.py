@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
-from pgaudit.source.guards import MAX_SOURCE_BYTES, count_lines, decode_source, read_source
+from pgaudit.source.guards import count_lines, decode_source, read_source
 from pgaudit.source.parse import parse_python, tree_nodes
 from pgaudit.source.staticval import NotStatic
 from pgaudit.source.unwrap import MAX_NESTING, Unwrapped, unwrap
@@ -23,6 +23,8 @@ from pgaudit.source.unwrap import MAX_NESTING, Unwrapped, unwrap
 # Entry scripts in the order a folder is searched; early records used nonstandard names (R29).
 ENTRY_NAMES = ("train_gpt.py", "train_gpt_mlx.py")
 ENTRY_GLOBS = ("train_gpt*.py", "train_*.py", "train*.py")
+# A compressed code file beside a wrapper is < 200 KB; model artifacts (MBs) are never read.
+MAX_READ_BYTES = 1024 * 1024
 # Readable copies shipped beside a self-extracting train_gpt.py; audited only when the entry execs them.
 READABLE_COPY_HINTS = ("_human", "_decode", "_decompressed", "_readable", "_src")
 
@@ -169,8 +171,8 @@ def _reader(root: Path) -> Callable[[str, bool], object]:
         if not target.is_absolute() or not inside(target, root) or not target.is_file():
             raise NotStatic
         try:
-            if target.stat().st_size > MAX_SOURCE_BYTES:
-                raise NotStatic
+            if target.stat().st_size > MAX_READ_BYTES:
+                raise NotStatic  # a model artifact, not a code payload: never decompress it
             data = target.read_bytes()
         except OSError:
             raise NotStatic from None
@@ -249,18 +251,28 @@ def _sibling_refs(
             ref = SiblingRef(unit.path, node.lineno, kind, _display(target, root), unit.in_payload)  # type: ignore[attr-defined]
             refs.append((ref, Path(name).stem if run_name is None else run_name))
 
+    dirs = [folder, *[folder / d for d in (_relative(p, folder) for p in unwrapped.search_dirs) if d]]
+
+    def module_file(dotted: str) -> str | None:  # the folder first, then what the code adds to sys.path
+        for base in dirs:
+            found = _module_file(base, dotted)
+            if found:
+                return (base.relative_to(folder) / found).as_posix() if base != folder else found
+        return None
+
     for node in tree_nodes(unit.tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                mod = _module_file(folder, alias.name)
+                mod = module_file(alias.name)
                 if mod:
                     add("import", mod, node, alias.name)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level in (0, 1):
-            mod = _module_file(folder, node.module)
+            mod = module_file(node.module)
             if mod:
                 add("import", mod, node, node.module)
+
     for call, dotted, kind in unwrapped.module_refs:
-        mod = _module_file(folder, dotted)
+        mod = module_file(dotted)
         if mod:
             add("import" if kind == "import" else "exec", mod, call, _run_name(kind, dotted))
     for call, kind, value in unwrapped.file_refs:

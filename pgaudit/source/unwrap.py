@@ -96,6 +96,8 @@ class Unwrapped:
     file_refs: list[tuple[ast.Call, str, str]] = field(default_factory=list)
     # `importlib.import_module("m")`, `__import__("m")`, `runpy.run_module("m")`: (node, dotted name, kind)
     module_refs: list[tuple[ast.Call, str, str]] = field(default_factory=list)
+    # folders the code puts on sys.path (`sys.path.insert(0, os.path.join(HERE, "lib"))`): imports search them
+    search_dirs: list[str] = field(default_factory=list)
     # sources a wrapper decodes into a variable without exec'ing it there (it writes them to files and runs
     # one through a path pgaudit cannot follow): (assignment, codec, text); audited when an exec stays opaque
     extracted: list[tuple[ast.stmt, str, str]] = field(default_factory=list)
@@ -184,7 +186,7 @@ def _interesting_statements(tree: ast.Module, aliases: dict[str, str]) -> tuple[
         is_exec = isinstance(func, ast.Name) and func.id in ("exec", "eval")
         qual = None if is_exec else qualified(func, aliases)
         is_codec = qual is not None and (qual in _DECODERS or qual in _DECOMPRESSORS or qual == "codecs.decode")
-        if not (is_exec or is_codec or qual in _LOADERS):
+        if not (is_exec or is_codec or qual in _LOADERS or _is_sys_path_add(func)):
             continue
         stmt: ast.AST | None = node
         while stmt is not None and not isinstance(stmt, ast.stmt):
@@ -269,6 +271,14 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
     qual = qualified(call.func, aliases) or (call.func.id if isinstance(call.func, ast.Name) else None)
     if not call.args:
         return
+    if _is_sys_path_add(call.func):
+        try:
+            value = interp.eval(call.args[-1])
+        except (NotStatic, CodecFailure):
+            return
+        if isinstance(value, str):
+            out.search_dirs.append(value)
+        return
     if qual in ("runpy.run_path", "importlib.util.spec_from_file_location", "importlib.machinery.SourceFileLoader"):
         index = 0 if qual == "runpy.run_path" else 1
         if len(call.args) > index:
@@ -288,6 +298,18 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
         if isinstance(value, str):
             kind = _run_kind(call, interp, value) if qual == "runpy.run_module" else "import"
             out.module_refs.append((call, value, kind))
+
+
+def _is_sys_path_add(func: ast.expr) -> bool:
+    """`sys.path.insert(...)` / `sys.path.append(...)`."""
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr in ("insert", "append")
+        and isinstance(func.value, ast.Attribute)
+        and func.value.attr == "path"
+        and isinstance(func.value.value, ast.Name)
+        and func.value.value.id == "sys"
+    )
 
 
 def _run_kind(call: ast.Call, interp: Interpreter, default: str) -> str:
