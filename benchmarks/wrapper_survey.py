@@ -92,8 +92,10 @@ def _view(files: dict[str, str]) -> Path:
     return view
 
 
-def _status(view: Path) -> list[str]:
-    """One line per wrapper pgaudit does not decode in the folder's entry programs (empty: all audited)."""
+def _status(view: Path) -> list[tuple[str, str]]:
+    """(category, description) for each exec or loader in the folder's entry programs whose code pgaudit
+    did not audit. Categories: "wrapper" (a self-extracting wrapper not decoded), "native" (inline C++/CUDA),
+    "loader" (a module path not static), "exec" (code built at run time). Empty: everything audited."""
     from pgaudit.errors import InputError
     from pgaudit.source.program import find_entries, load_program
 
@@ -103,14 +105,20 @@ def _status(view: Path) -> list[str]:
             program = load_program(entry, view)
         except InputError as exc:
             if "payload" in exc.detail or "decompress" in exc.detail:
-                out.append(f"{entry.name}: error: {exc.detail}")
+                out.append(("wrapper", f"{entry.name}: error: {exc.detail}"))
             continue
         why = getattr(program, "opaque_reason", lambda call: None)  # absent before the whole-program loader
         for unit, call in program.opaque:
-            text = ast.unparse(call)
-            if _is_wrapper(call, unit.tree) or why(call):
-                reason = why(call) or "opaque"
-                out.append(f"{unit.label}:{call.lineno}: {reason[:90]} | {text[:60]}")
+            reason = why(call) or ""
+            if "native code" in reason:
+                category = "native"
+            elif "cannot resolve statically" in reason:
+                category = "loader"
+            elif reason or _is_wrapper(call, unit.tree):
+                category = "wrapper"
+            else:
+                category = "exec"
+            out.append((category, f"{unit.label}:{call.lineno}: {(reason or 'opaque')[:90]} | {ast.unparse(call)[:60]}"))
     return out
 
 
@@ -124,25 +132,27 @@ def _is_wrapper(call: ast.Call, tree: ast.Module) -> bool:
 def measure(show: bool) -> None:
     meta = json.loads((OUT / "INDEX.json").read_text())
     index: dict[str, dict[str, str]] = meta["index"]
-    wrapper_like = set(meta["wrapper_like"])
-    status: dict[Path, list[str]] = {}
-    bad: list[tuple[str, list[str]]] = []
+    status: dict[Path, list[tuple[str, str]]] = {}
+    per_category: dict[str, list[tuple[str, str]]] = {k: [] for k in ("wrapper", "exec", "loader", "native")}
     for folder, files in sorted(index.items()):
         view = _view(files)
         if view not in status:
             status[view] = _status(view)
-        lines = [line for line in status[view] if "cannot resolve statically" not in line]
-        if lines:
-            bad.append((folder, lines))
+        for category in per_category:
+            lines = [line for cat, line in status[view] if cat == category]
+            per_category[category] += [(folder, line) for line in lines]
+    folders = {k: len({f for f, _ in v}) for k, v in per_category.items()}
     print(
-        f"{meta['folders']} record folders; {len(index)} hold a wrapper-like script ({len(wrapper_like)} distinct "
-        f"blobs, {len(status)} distinct folder contents); {len(bad)} folders' entry programs exec a wrapper "
-        "whose code pgaudit does not decode"
+        f"{meta['folders']} record folders; {len(index)} hold a wrapper-like script ({len(meta['wrapper_like'])} "
+        f"distinct blobs, {len(status)} distinct folder contents). Folders whose entry programs run code pgaudit "
+        f"did not audit: {folders['wrapper']} through a self-extracting wrapper it does not decode, "
+        f"{folders['exec']} through an exec of code built at run time, {folders['loader']} through a loader "
+        f"path that is not static, {folders['native']} through inline native source."
     )
     if show:
-        for folder, lines in bad:
-            for line in lines:
-                print(f"{folder}  {line}")
+        for category, rows in per_category.items():
+            for folder, line in rows:
+                print(f"[{category}] {folder}  {line}")
 
 
 def main() -> None:
