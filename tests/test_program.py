@@ -312,11 +312,11 @@ def test_helper_exec_d_through_file_is_found_from_relative_and_absolute_paths(ab
 
 
 def test_program_resolves_file_from_the_absolute_entry_path(make_folder, monkeypatch):
-    loader = "import os\nexec(open(os.path.join(os.path.dirname(__file__), 'scoring.py')).read())\n"
-    folder = make_folder({"train_gpt.py": loader, "scoring.py": ILLEGAL})
-    monkeypatch.chdir(folder)
-    program = load_program(Path("train_gpt.py"), Path("."))
-    assert "scoring.py" in [u.path for u in program.units]
+    loader = "import os\nexec(open(os.path.join(os.path.dirname(__file__), 'lib', 'scoring.py')).read())\n"
+    folder = make_folder({"train_gpt.py": loader, "lib/scoring.py": ILLEGAL})
+    monkeypatch.chdir(folder.parent)
+    program = load_program(Path("sub/train_gpt.py"), Path("sub"))
+    assert "lib/scoring.py" in [u.path for u in program.units]
 
 
 def test_native_code_is_a_warning_naming_what_was_not_audited(make_folder):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
-from pgaudit.source.guards import count_lines, decode_source, read_source
+from pgaudit.source.guards import count_lines, path_problem, payload_budget, read_source, source_text
 from pgaudit.source.parse import parse_python, tree_nodes
 from pgaudit.source.staticval import NotStatic
 from pgaudit.source.unwrap import MAX_NESTING, Unwrapped, unwrap
@@ -96,28 +96,46 @@ class Program:
 
 
 def find_entries(folder: Path) -> list[Path]:
-    """The entry scripts of a record folder: train_gpt.py, else the accepted variants."""
+    """The entry scripts of a record folder: train_gpt.py (else the accepted variants), plus every script the
+    folder's documented run command launches (README / *.sh: `torchrun ... train_gpt_fast.py`)."""
+    from pgaudit.analysis.runcmd import launched_scripts
+
+    found = _named_entries(folder)
+    return found + [path for path, _ in launched_scripts(folder) if path not in found]
+
+
+def _named_entries(folder: Path) -> list[Path]:
     for name in ENTRY_NAMES:
-        if (folder / name).is_file():
+        if _entry_like(folder / name):
             return [folder / name]
     for pattern in ENTRY_GLOBS:
-        found = sorted(p for p in folder.glob(pattern) if p.is_file())
+        found = sorted(p for p in folder.glob(pattern) if _entry_like(p))
         found = [p for p in found if not any(h in p.stem for h in READABLE_COPY_HINTS)] or found
         if found:
             return found
-    return sorted(p for p in folder.glob("*.py") if p.is_file())
+    return sorted(p for p in folder.glob("*.py") if _entry_like(p))
+
+
+def _entry_like(path: Path) -> bool:
+    """A file, or a link that does not lead to one (a loop, dangling): loading reports it, never skips it."""
+    return path.is_file() or path.is_symlink()
 
 
 def load_program(entry: Path, root: Path) -> Program:
     """Load the entry script and everything it runs. Raises InputError if the entry itself is unusable."""
     program = Program(root=root, entry=_display(entry, root))
-    _load_file(program, entry, role="entry", seen=set())
+    with payload_budget():  # total decompressed bytes over the whole program, not per payload
+        _load_file(program, entry, role="entry", seen=set())
     return program
 
 
 def _display(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix()
+    except ValueError:
+        pass
+    try:  # one side absolute (a path computed from `__file__`), the other as pgaudit was given it
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
     except ValueError:
         return path.name
 
@@ -133,6 +151,9 @@ def inside(path: Path, root: Path) -> bool:
 
 def _load_file(program: Program, path: Path, role: str, seen: set[Path], run_name: str | None = "__main__") -> None:
     display = _display(path, program.root)
+    problem = path_problem(path)  # a link loop or FIFO: named as such, before resolve() or open() trip on it
+    if problem:
+        raise InputError(display, problem)
     resolved = path.resolve()
     if resolved in seen:
         return
@@ -145,12 +166,12 @@ def _load_file(program: Program, path: Path, role: str, seen: set[Path], run_nam
     program.units.append(outer)
     # `__file__` is the absolute path of the script, whatever path pgaudit was given (relative or not)
     found: list[tuple[CodeUnit, Unwrapped]] = []
-    payload_info = _add_payloads(program, outer, resolved, depth=1, found=found)
+    payload_info = _add_payloads(program, outer, Path(os.path.abspath(path)), depth=1, found=found)
     program.files.append(
         AuditedFile(display, source.sha256, source.line_count, source.raw_bytes, role, payload_info)
     )
     for unit, unwrapped in found:
-        refs = _sibling_refs(unit, unwrapped, resolved, program.root)
+        refs = _sibling_refs(unit, unwrapped, Path(os.path.abspath(path)), program.root)
         for ref, name in refs:
             program.siblings.append(ref)
             target = program.root / ref.target
@@ -206,7 +227,7 @@ def _add_payloads(
     summary = None
     for stmt, codec, text in unwrapped.extracted:  # decoded sources written out and run by path at run time
         try:
-            tree = parse_python(decode_source(text.encode("utf-8"), unit.path).text, unit.path)
+            tree = parse_python(source_text(text, None, unit.path).text, unit.path)
         except InputError:
             continue  # not Python (a C++ source, a separator-joined bundle): the opaque exec still warns
         wrapper_line = stmt.lineno if not unit.in_payload else unit.wrapper_line
@@ -216,7 +237,7 @@ def _add_payloads(
             raise InputError(unit.path, f"payload nesting deeper than {MAX_NESTING} levels: refused")
         wrapper_line = payload.wrapper_line if not unit.in_payload else unit.wrapper_line
         try:
-            text = decode_source(payload.text.encode("utf-8"), f"{unit.path} (payload)").text
+            text = source_text(payload.text, None, f"{unit.path} (payload)").text  # already decoded as Python would
             tree = parse_python(text, f"{unit.path} (payload at line {payload.wrapper_line})")
         except InputError as exc:  # a payload that is not Python: the wrapper did not yield auditable code
             program.opaque.append((unit, payload.exec_node))

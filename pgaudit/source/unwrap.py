@@ -19,6 +19,7 @@ import base64
 import binascii
 import bz2
 import codecs as _codecs
+import hashlib
 import lzma
 import zlib
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgaudit.errors import InputError
+from pgaudit.source.guards import current_payload_budget, decode_source
 from pgaudit.source.parse import tree_nodes
 from pgaudit.source.staticval import (
     MAX_CALL_SITES,
@@ -38,7 +40,7 @@ from pgaudit.source.staticval import (
     scope_walk,
 )
 
-MAX_PAYLOAD_BYTES = 50 * 1024 * 1024  # a whole record is < 200 KB; 50 MB is a bomb
+MAX_PAYLOAD_BYTES = 8 * 1024 * 1024  # a whole record is < 200 KB; past a script's size limit is a bomb
 MAX_NESTING = 4
 
 _DECODERS: dict[str, Callable[[Any], bytes]] = {
@@ -132,8 +134,17 @@ def unwrap(tree: ast.Module, display: str, file: str | None = None, read: ReadFi
     decoded_ids: set[int] = set()
     derived: set[str] = set()  # names holding decoded text
 
+    memo: dict[tuple[str, str], Any] = {}  # the walk may evaluate one literal twice: decode (and charge) once
+
     def codec(qual: str, node: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        return _apply_codec(qual, args, kwargs, display)
+        data = args[0] if args else None
+        if not isinstance(data, str | bytes | bytearray):
+            return _apply_codec(qual, args, kwargs, display)
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+        key = (qual, hashlib.sha256(raw).hexdigest() + repr(args[1:]) + repr(sorted(kwargs.items(), key=str)))
+        if key not in memo:
+            memo[key] = _apply_codec(qual, args, kwargs, display)
+        return memo[key]
 
     interesting, codec_stmts = _interesting_statements(tree, aliases)
     if not interesting:  # no exec/eval and no loader: nothing to unwrap or follow
@@ -358,11 +369,11 @@ def _evaluate_exec(
         return
     finally:
         interp.codec = interp.codec.__wrapped__  # type: ignore[attr-defined]
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, bytes | bytearray):  # exec(bytes) decodes like a file (BOM, coding cookie); exec(str) does not
         try:
-            value = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            out.undecodable.append(Undecodable(call, f"the payload exec'd at line {line} decodes to bytes that are not UTF-8 text"))
+            value = decode_source(bytes(value), "payload").text
+        except InputError as exc:
+            out.undecodable.append(Undecodable(call, f"the payload exec'd at line {line} is not Python source: {exc.detail}"))
             decoded.add(id(call))
             return
     if isinstance(value, FileText) and not steps:  # exec of a file's text read into a variable
@@ -523,7 +534,8 @@ def _codecs_decode(args: list[Any], kwargs: dict[str, Any]) -> Any:
 
 
 def _decompress(qual: str, data: bytes, kwargs: dict[str, Any], extra: list[Any], steps: list[str], display: str) -> bytes:
-    cap = MAX_PAYLOAD_BYTES
+    budget = current_payload_budget()  # shared by every payload of the program (guards.payload_budget)
+    cap = min(MAX_PAYLOAD_BYTES, budget.remaining()) if budget is not None else MAX_PAYLOAD_BYTES
     module = qual.split(".")[0]
     try:
         if qual == "lzma.decompress":
@@ -547,6 +559,8 @@ def _decompress(qual: str, data: bytes, kwargs: dict[str, Any], extra: list[Any]
             raise NotStatic
     except (lzma.LZMAError, zlib.error, OSError, ValueError, TypeError) as exc:
         raise _Undecodable(f"payload does not decompress ({qual}): {exc}") from None
+    if budget is not None:
+        budget.charge(len(out), display)
     if len(out) > cap:
         raise InputError(
             display,
