@@ -134,14 +134,16 @@ def unwrap(tree: ast.Module, display: str, file: str | None = None, read: ReadFi
     decoded_ids: set[int] = set()
     derived: set[str] = set()  # names holding decoded text
 
-    memo: dict[tuple[str, str], Any] = {}  # the walk may evaluate one literal twice: decode (and charge) once
+    # the walk may evaluate one call twice (binding, then exec): decode (and charge the budget) once per call;
+    # the same literal at another call is another payload and is charged again
+    memo: dict[tuple[int, str], Any] = {}
 
     def codec(qual: str, node: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> Any:
         data = args[0] if args else None
         if not isinstance(data, str | bytes | bytearray):
             return _apply_codec(qual, args, kwargs, display)
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
-        key = (qual, hashlib.sha256(raw).hexdigest() + repr(args[1:]) + repr(sorted(kwargs.items(), key=str)))
+        key = (id(node), hashlib.sha256(raw).hexdigest() + repr(args[1:]) + repr(sorted(kwargs.items(), key=str)))
         if key not in memo:
             memo[key] = _apply_codec(qual, args, kwargs, display)
         return memo[key]
