@@ -77,6 +77,7 @@ def import_aliases(tree: ast.Module) -> dict[str, str]:
         elif isinstance(node, ast.ImportFrom) and node.module in KNOWN_MODULES and node.level == 0:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    aliases.setdefault("os", "os")  # `os.path.join(...)` is read as such even where the import is elsewhere
     return aliases
 
 
