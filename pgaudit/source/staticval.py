@@ -221,8 +221,8 @@ class Interpreter:
     def _binop(self, node: ast.BinOp) -> Any:
         left, right = self.eval(node.left), self.eval(node.right)
         try:
-            if isinstance(node.op, ast.Add) and type(left) in (str, bytes, list, tuple, PathValue):
-                return _checked(str(left) + right if isinstance(left, PathValue) else left + right)
+            if isinstance(node.op, ast.Add) and isinstance(left, str | bytes | list | tuple):
+                return _checked(str(left) + right if isinstance(left, str) else left + right)
             if isinstance(node.op, ast.Div) and isinstance(left, PathValue) and isinstance(right, str):
                 return PathValue(os.path.join(left, right))
             if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
