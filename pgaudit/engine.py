@@ -240,7 +240,11 @@ def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repo
             report.files.append(dataclasses.replace(audited, path=_join(prefix, audited.path)))
         facts = Facts(program, options.env, hyper, lines, documented)
         findings = [finding for code in ran for finding in REGISTRY[code]().check(facts)]
-        findings += [opaque_exec(unit, call) for unit, call in program.opaque if selected("PG001", options)]
+        findings += [
+            opaque_exec(unit, call, program.opaque_reason(call))
+            for unit, call in program.opaque
+            if selected("PG001", options)
+        ]
         suppressions, malformed = suppress.collect([program])
         if options.honour_suppressions:
             suppress.apply(findings, suppressions)
@@ -355,19 +359,22 @@ def launched_entry_notes(folder: Path, entries: list[Path]) -> list[Finding]:
     return notes
 
 
-def opaque_exec(unit, call) -> Finding:  # type: ignore[no-untyped-def]
+def opaque_exec(unit, call, reason: str | None = None) -> Finding:  # type: ignore[no-untyped-def]
     """PG001: code run through exec/eval that pgaudit cannot decode statically was not audited."""
     import ast
 
+    message = (
+        f"`{ast.unparse(call)[:80]}` executes code that is neither a literal nor a decodable self-extracting "
+        "payload: pgaudit cannot see that code, so nothing in it was audited."
+    )
+    if reason:  # a wrapper that does not decode, or a loader path that does not resolve: say which and why
+        message = f"`{ast.unparse(call)[:80]}`: {reason}; the code it runs was not audited."
     return Finding(
         code="PG001",
         name="opaque-exec",
         severity=Severity.WARNING,
         confidence=Confidence.HIGH,
-        message=(
-            f"`{ast.unparse(call)[:80]}` executes code that is neither a literal nor a decodable self-extracting "
-            "payload: pgaudit cannot see that code, so nothing in it was audited."
-        ),
+        message=message,
         location=unit.location(call),
         catalogue_ids=("R2",),
         fix="Commit the code that runs (or a payload pgaudit can decode: base64/ascii85 + lzma/zlib/gzip/bz2).",

@@ -36,7 +36,8 @@ class ExtraCodeInScoringPath(Rule):
         fed from a file) and shared libraries it loads (`ctypes.CDLL`) -- with the byte count of each, so that
         the artifact-size check (PG501) can add them. It is informational when the bytes are known, and a
         warning when a file is exec'd or loaded but its bytes cannot be determined (a path pgaudit cannot
-        resolve statically, or a file missing from the folder).
+        resolve statically, or a file missing from the folder). Native code (C/C++/CUDA sources, shared
+        libraries) is a warning that names the file: pgaudit audits Python only.
 
     Why is this bad:
         "All counted code should live in the `train_gpt.py` script" (README). The artifact is code bytes plus
@@ -117,12 +118,16 @@ class ExtraCodeInScoringPath(Rule):
         line = getattr(node, "lineno", "?")
         root = Path(facts.program.root)
         outside = target.startswith("..") or not inside(root / target, root)
+        native = kind in ("c-source", "shared-library")
         if size is not None and not outside:
             message = (
                 f"`{target}` ({size:,} bytes) is {_HOW[kind]} by the scoring path (line {line}): R2 counts code "
                 "outside train_gpt.py in the artifact, so these bytes must be added to the code size "
                 "(code + compressed model <= 16,000,000 bytes)."
             )
+            if native:  # native code is never audited: say so at warning, never silently
+                message += f" It is native code: pgaudit did not audit what `{target}` computes."
+                return self.finding(facts, unit, node, message, severity=Severity.WARNING)
             return self.finding(facts, unit, node, message)
         why = "lies outside the record folder" if outside else "is not in the record folder or its path is not static"
         message = (
@@ -217,7 +222,8 @@ if __name__ == "__main__":
     fused_kernel()
 ''',
         files={"fused_expert_kernel.cu": "__global__ void k() {}\n"},
-        message="compiled at run time by the scoring path",
+        severity=Severity.WARNING,
+        message="compiled at run time by the scoring path (line 5): R2 counts",
     ),
     Example(
         title="an exec'd helper that is not in the folder: its bytes cannot be counted",

@@ -457,7 +457,9 @@ class Evaluator:
         if name in bound:
             return bound[name]
         if name == "__name__":
-            return "__main__" if scope.unit.role == "entry" else scope.unit.path.rsplit("/", 1)[-1][:-3]
+            # program.py knows what each unit runs as (an exec'd file shares the exec'ing namespace); None: unknown
+            run_name = getattr(scope.unit, "run_name", "__main__" if scope.unit.role == "entry" else None)
+            return UNKNOWN if run_name is None else run_name
         if name in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[name]
         cur: Scope | None = scope

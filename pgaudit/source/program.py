@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,11 +17,14 @@ from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
 from pgaudit.source.guards import count_lines, path_problem, payload_budget, read_source, source_text
 from pgaudit.source.parse import parse_python, tree_nodes
-from pgaudit.source.unwrap import MAX_NESTING, find_payloads, opaque_execs
+from pgaudit.source.staticval import NotStatic
+from pgaudit.source.unwrap import MAX_NESTING, Unwrapped, unwrap
 
 # Entry scripts in the order a folder is searched; early records used nonstandard names (R29).
 ENTRY_NAMES = ("train_gpt.py", "train_gpt_mlx.py")
 ENTRY_GLOBS = ("train_gpt*.py", "train_*.py", "train*.py")
+# A compressed code file beside a wrapper is < 200 KB; model artifacts (MBs) are never read.
+MAX_READ_BYTES = 1024 * 1024
 # Readable copies shipped beside a self-extracting train_gpt.py; audited only when the entry execs them.
 READABLE_COPY_HINTS = ("_human", "_decode", "_decompressed", "_readable", "_src")
 
@@ -37,6 +41,9 @@ class CodeUnit:
     wrapper_line: int | None = None
     codec: str | None = None
     lines: list[str] = field(default_factory=list)
+    # `__name__` while the unit runs: "__main__" for the entry and for files it execs (exec shares the
+    # namespace, so their main block is live), the module name for imports; None: unknown (may be main)
+    run_name: str | None = "__main__"
 
     def __post_init__(self) -> None:
         if not self.lines:
@@ -63,7 +70,7 @@ class SiblingRef:
 
     unit_path: str
     line: int
-    kind: str  # "import", "exec", "c-source", "shared-library"
+    kind: str  # "import", "exec", "c-source", "shared-library", "unresolved"
     target: str  # path relative to the folder
     in_payload: bool
 
@@ -77,6 +84,11 @@ class Program:
     problems: list[InputProblem] = field(default_factory=list)
     siblings: list[SiblingRef] = field(default_factory=list)
     opaque: list[tuple[CodeUnit, ast.Call]] = field(default_factory=list)
+    # why an opaque exec was not audited, by id of the call: a wrapper that does not decode says why
+    opaque_reasons: dict[int, str] = field(default_factory=dict)
+
+    def opaque_reason(self, call: ast.Call) -> str | None:
+        return self.opaque_reasons.get(id(call))
 
     @property
     def entry_units(self) -> list[CodeUnit]:
@@ -121,6 +133,10 @@ def _display(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
+        pass
+    try:  # one side absolute (a path computed from `__file__`), the other as pgaudit was given it
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
         return path.name
 
 
@@ -133,7 +149,7 @@ def inside(path: Path, root: Path) -> bool:
         return False
 
 
-def _load_file(program: Program, path: Path, role: str, seen: set[Path]) -> None:
+def _load_file(program: Program, path: Path, role: str, seen: set[Path], run_name: str | None = "__main__") -> None:
     display = _display(path, program.root)
     problem = path_problem(path)  # a link loop or FIFO: named as such, before resolve() or open() trip on it
     if problem:
@@ -146,40 +162,90 @@ def _load_file(program: Program, path: Path, role: str, seen: set[Path]) -> None
         raise InputError(display, "path escapes the audited folder (symlink or '..'); refused")
     source = read_source(path, display)
     tree = parse_python(source.text, display)
-    outer = CodeUnit(display, source.text, tree, role)
+    outer = CodeUnit(display, source.text, tree, role, run_name=run_name)
     program.units.append(outer)
-    payload_info = _add_payloads(program, outer, depth=1)
+    # `__file__` is the absolute path of the script, whatever path pgaudit was given (relative or not)
+    found: list[tuple[CodeUnit, Unwrapped]] = []
+    payload_info = _add_payloads(program, outer, Path(os.path.abspath(path)), depth=1, found=found)
     program.files.append(
         AuditedFile(display, source.sha256, source.line_count, source.raw_bytes, role, payload_info)
     )
-    for unit in [outer, *[u for u in program.units if u.path == display and u.in_payload]]:
-        refs = _sibling_refs(unit, path, program.root)
-        resolved = {r.line for r in refs if r.kind == "exec"}
-        program.opaque = [(u, c) for u, c in program.opaque if not (u is unit and c.lineno in resolved)]
-        for ref in refs:
+    for unit, unwrapped in found:
+        refs = _sibling_refs(unit, unwrapped, Path(os.path.abspath(path)), program.root)
+        for ref, name in refs:
             program.siblings.append(ref)
             target = program.root / ref.target
             if ref.kind in ("import", "exec") and target.suffix == ".py" and target.is_file():
+                if name == "":  # exec'd: runs under the exec'ing unit's name
+                    name = unit.run_name
                 try:
-                    _load_file(program, target, role="module", seen=seen)
+                    _load_file(program, target, role="module", seen=seen, run_name=name)
                 except InputError as exc:
                     program.problems.append(InputProblem(exc.path, exc.detail))
 
 
-def _add_payloads(program: Program, unit: CodeUnit, depth: int) -> dict | None:
+def _reader(root: Path) -> Callable[[str, bool], object]:
+    """Read a file the code opens (a compressed payload beside the script): inside the folder, bounded."""
+
+    def read(path: str, binary: bool) -> object:
+        target = Path(path)
+        if not target.is_absolute() or not inside(target, root) or not target.is_file():
+            raise NotStatic
+        try:
+            if target.stat().st_size > MAX_READ_BYTES:
+                raise NotStatic  # a model artifact, not a code payload: never decompress it
+            data = target.read_bytes()
+        except OSError:
+            raise NotStatic from None
+        if binary:
+            return data
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotStatic from None
+
+    return read
+
+
+def _add_payloads(
+    program: Program, unit: CodeUnit, file: Path, depth: int, found: list[tuple[CodeUnit, Unwrapped]]
+) -> dict | None:
     """Unwrap payloads of `unit` recursively; return the payload summary of the outermost one."""
-    payloads = find_payloads(unit.tree, unit.label)
-    program.opaque.extend((unit, call) for call in opaque_execs(unit.tree, {id(p.exec_node) for p in payloads}))
+    unwrapped = unwrap(unit.tree, unit.label, str(file), _reader(program.root.resolve()))
+    found.append((unit, unwrapped))
+    program.opaque.extend((unit, call) for call in unwrapped.opaque)
+    for call, kind, value in unwrapped.file_refs:
+        if kind == "unresolved":
+            program.opaque.append((unit, call))
+            program.opaque_reasons[id(call)] = f"loads code from a path pgaudit cannot resolve statically (`{value}`)"
+    for call, what in _inline_native(unit):
+        program.opaque.append((unit, call))
+        program.opaque_reasons[id(call)] = f"compiles {what} that pgaudit does not audit (native code)"
+    for bad in unwrapped.undecodable:
+        program.opaque.append((unit, bad.exec_node))
+        program.opaque_reasons[id(bad.exec_node)] = bad.reason
     summary = None
-    for payload in payloads:
+    for stmt, codec, text in unwrapped.extracted:  # decoded sources written out and run by path at run time
+        try:
+            tree = parse_python(source_text(text, None, unit.path).text, unit.path)
+        except InputError:
+            continue  # not Python (a C++ source, a separator-joined bundle): the opaque exec still warns
+        wrapper_line = stmt.lineno if not unit.in_payload else unit.wrapper_line
+        program.units.append(CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, codec, run_name=None))
+    for payload in unwrapped.payloads:
         if depth > MAX_NESTING:
             raise InputError(unit.path, f"payload nesting deeper than {MAX_NESTING} levels: refused")
-        text = source_text(payload.text, None, f"{unit.path} (payload)").text  # already decoded as Python would
         wrapper_line = payload.wrapper_line if not unit.in_payload else unit.wrapper_line
-        tree = parse_python(text, f"{unit.path} (payload at line {payload.wrapper_line})")
-        inner = CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, payload.codec)
+        try:
+            text = source_text(payload.text, None, f"{unit.path} (payload)").text  # already decoded as Python would
+            tree = parse_python(text, f"{unit.path} (payload at line {payload.wrapper_line})")
+        except InputError as exc:  # a payload that is not Python: the wrapper did not yield auditable code
+            program.opaque.append((unit, payload.exec_node))
+            program.opaque_reasons[id(payload.exec_node)] = f"the decoded payload ({payload.codec}) is not Python: {exc.detail}"
+            continue
+        inner = CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, payload.codec, run_name=unit.run_name)
         program.units.append(inner)
-        _add_payloads(program, inner, depth + 1)
+        _add_payloads(program, inner, file, depth + 1, found)
         if summary is None:
             summary = {
                 "wrapper_line": payload.wrapper_line,
@@ -193,29 +259,70 @@ def _add_payloads(program: Program, unit: CodeUnit, depth: int) -> dict | None:
 # --- sibling references -------------------------------------------------------------------------
 
 
-def _sibling_refs(unit: CodeUnit, file_path: Path, root: Path) -> list[SiblingRef]:
+def _sibling_refs(
+    unit: CodeUnit, unwrapped: Unwrapped, file_path: Path, root: Path
+) -> list[tuple[SiblingRef, str | None]]:
+    """Sibling files the unit runs, each with the `__name__` it runs under ("" = the exec'ing unit's)."""
     folder = file_path.parent
-    refs: list[SiblingRef] = []
+    refs: list[tuple[SiblingRef, str | None]] = []
 
-    def add(kind: str, name: str, node: ast.AST) -> None:
+    def add(kind: str, name: str, node: ast.AST, run_name: str | None = None) -> None:
         target = folder / name
-        if target.exists() or kind == "exec":
-            refs.append(SiblingRef(unit.path, node.lineno, kind, _display(target, root), unit.in_payload))  # type: ignore[attr-defined]
+        if target.exists() or kind in ("exec", "unresolved"):
+            ref = SiblingRef(unit.path, node.lineno, kind, _display(target, root), unit.in_payload)  # type: ignore[attr-defined]
+            refs.append((ref, Path(name).stem if run_name is None else run_name))
+
+    dirs = [folder, *[folder / d for d in (_relative(p, folder) for p in unwrapped.search_dirs) if d]]
+
+    def module_file(dotted: str) -> str | None:  # the folder first, then what the code adds to sys.path
+        for base in dirs:
+            found = _module_file(base, dotted)
+            if found:
+                return (base.relative_to(folder) / found).as_posix() if base != folder else found
+        return None
 
     for node in tree_nodes(unit.tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                mod = _module_file(folder, alias.name)
+                mod = module_file(alias.name)
                 if mod:
-                    add("import", mod, node)
+                    add("import", mod, node, alias.name)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level in (0, 1):
-            mod = _module_file(folder, node.module)
+            mod = module_file(node.module)
             if mod:
-                add("import", mod, node)
-        elif isinstance(node, ast.Call):
-            _call_refs(node, file_path, add)
-    _native_refs(unit, folder, add)
+                add("import", mod, node, node.module)
+
+    for call, dotted, kind in unwrapped.module_refs:
+        mod = module_file(dotted)
+        if mod:
+            add("import" if kind == "import" else "exec", mod, call, _run_name(kind, dotted))
+    for call, kind, value in unwrapped.file_refs:
+        if kind == "unresolved":
+            continue  # reported as opaque by _add_payloads
+        rel = _relative(value, folder)
+        sibling_kind = "import" if kind == "import" else "exec"
+        if rel is not None:
+            add(sibling_kind, rel, call, _run_name(kind, Path(rel).stem))
+        else:  # outside the folder: PG405 names it as code whose bytes cannot be counted
+            outside = os.path.relpath(os.path.normpath(value), folder)
+            refs.append((SiblingRef(unit.path, call.lineno, sibling_kind, outside, unit.in_payload), None))
+    _native_refs(unit, folder, lambda kind, name, node: add(kind, name, node, None))
     return refs
+
+
+def _run_name(kind: str, module: str) -> str | None:
+    if kind == "exec":
+        return ""
+    if kind.startswith("run:"):
+        return None if kind == "run:?" else kind[4:]
+    return module
+
+
+def _relative(value: str, folder: Path) -> str | None:
+    """A path the code computed, relative to the script's folder; None when it leaves the folder."""
+    value = os.path.normpath(value)
+    rel = os.path.relpath(value, os.path.normpath(str(folder))) if os.path.isabs(value) else value
+    return None if rel.startswith("..") else Path(rel).as_posix()
 
 
 def _module_file(folder: Path, dotted: str) -> str | None:
@@ -232,13 +339,20 @@ def _module_file(folder: Path, dotted: str) -> str | None:
 _C_SUFFIXES = (".c", ".cc", ".cpp", ".cu", ".cuh", ".h", ".hpp")
 
 
-def _call_refs(node: ast.Call, file_path: Path, add) -> None:  # type: ignore[no-untyped-def]
-    func = node.func
-    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    if name in ("exec", "run_path") and node.args:
-        path = _opened_path(node.args[0], file_path) if name == "exec" else static_path(node.args[0], file_path)
-        if path:
-            add("exec", path, node)
+# APIs that compile native code from source strings in the script (no file to count or name)
+_INLINE_NATIVE = {"load_inline": "inline C++/CUDA source (torch load_inline)", "RawKernel": "an inline CUDA kernel",
+                  "RawModule": "an inline CUDA module", "SourceModule": "an inline CUDA module (pycuda)"}  # fmt: skip
+
+
+def _inline_native(unit: CodeUnit) -> list[tuple[ast.Call, str]]:
+    found = []
+    for node in tree_nodes(unit.tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in _INLINE_NATIVE:
+                found.append((node, _INLINE_NATIVE[name]))
+    return found
 
 
 def _native_refs(unit: CodeUnit, folder: Path, add) -> None:  # type: ignore[no-untyped-def]
@@ -257,66 +371,3 @@ def _native_refs(unit: CodeUnit, folder: Path, add) -> None:  # type: ignore[no-
                     stmt = stmt.pg_parent  # type: ignore[attr-defined]
                 add(kind, candidate, stmt)
                 break
-
-
-def _opened_path(node: ast.expr, file_path: Path) -> str | None:
-    """`open(P).read()` / `Path(P).read_text()` -> P, when P is static."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("read", "read_text"):
-        inner = node.func.value
-        if isinstance(inner, ast.Call) and inner.args:
-            callee = inner.func
-            cname = callee.id if isinstance(callee, ast.Name) else callee.attr if isinstance(callee, ast.Attribute) else ""
-            if cname in ("open", "Path"):
-                return static_path(inner.args[0], file_path)
-        if node.func.attr == "read_text":
-            return static_path(inner, file_path)
-    return None
-
-
-def static_path(node: ast.expr, file_path: Path) -> str | None:
-    """Evaluate simple path expressions relative to the script's folder; None when not static."""
-    value = _path_value(node, file_path)
-    if value is None:
-        return None
-    value = os.path.normpath(value)
-    base = os.path.normpath(str(file_path.parent))
-    if os.path.isabs(value):
-        rel = os.path.relpath(value, base)
-    else:
-        rel = value
-    return None if rel.startswith("..") else Path(rel).as_posix()
-
-
-def _path_value(node: ast.expr, file_path: Path) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value if len(node.value) < 300 else None
-    if isinstance(node, ast.Name) and node.id == "__file__":
-        return str(file_path)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-        left, right = _path_value(node.left, file_path), _path_value(node.right, file_path)
-        return os.path.join(left, right) if left is not None and right is not None else None
-    if isinstance(node, ast.Attribute) and node.attr == "parent":
-        inner = _path_value(node.value, file_path)
-        return os.path.dirname(inner) if inner is not None else None
-    if not isinstance(node, ast.Call):
-        return None
-    func = node.func
-    args = [_path_value(a, file_path) for a in node.args]
-    if isinstance(func, ast.Attribute):
-        if func.attr == "replace" and len(args) == 2:
-            base = _path_value(func.value, file_path)
-            if base is not None and None not in args:
-                return base.replace(args[0], args[1])  # type: ignore[arg-type]
-        if func.attr == "with_name" and len(args) == 1 and args[0] is not None:
-            base = _path_value(func.value, file_path)
-            return os.path.join(os.path.dirname(base), args[0]) if base is not None else None
-        if func.attr in ("dirname", "abspath", "realpath", "resolve") and len(node.args) <= 1:
-            base = args[0] if node.args else _path_value(func.value, file_path)
-            if base is None:
-                return None
-            return os.path.dirname(base) if func.attr == "dirname" else base
-        if func.attr == "join" and args and None not in args:
-            return os.path.join(*args)  # type: ignore[arg-type]
-    if isinstance(func, ast.Name) and func.id in ("Path", "str") and len(args) == 1:
-        return args[0]
-    return None

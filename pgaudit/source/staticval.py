@@ -1,0 +1,418 @@
+"""A tiny static interpreter for the expressions that wrappers and loaders are built from.
+
+Self-extracting scripts and sibling loaders compute what they run from literals: `p = "..."; p += "..."`,
+`"".join(CHUNKS)`, `blob.replace(b"\\n", b"")`, `os.path.join(os.path.dirname(__file__), "x.py")`,
+`Path(__file__).parent / "x.py"`. This module evaluates exactly those pure operations over literals, with
+the names bound earlier in the same scope, and raises NotStatic for anything else. Codec calls are
+delegated to a callback (unwrap.py owns them); nothing is imported, executed or written.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from pgaudit.source.parse import tree_nodes
+
+# Never let a literal computation grow past what a record could hold (a whole record is < 200 KB).
+MAX_VALUE_CHARS = 64 * 1024 * 1024
+MAX_CALL_SITES = 200
+
+
+class NotStatic(Exception):
+    """The expression is not a pure computation over literals and known bindings."""
+
+
+class CodecFailure(Exception):
+    """A decode or decompress step over literals failed: the wrapper is corrupt or uses a missing codec."""
+
+
+class Failed:
+    """A name bound to a computation whose codec step failed; using it re-raises the failure."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class PathValue(str):
+    """A string that came from a `pathlib.Path` expression, so `/`, `.parent`, `.with_name` apply."""
+
+
+class FileText(str):
+    """The text of a file the code reads (`open(P).read()`): exec'ing it runs that file, a sibling."""
+
+    path: str = ""
+
+
+class FileHandle:
+    """`open(P, mode)` bound by `with ... as f` or assigned: `.read()` reads P (through the callback)."""
+
+    def __init__(self, path: str, binary: bool) -> None:
+        self.path = path
+        self.binary = binary
+
+
+# Modules whose members the interpreter knows (paths and codecs); other imports stay unknown.
+KNOWN_MODULES = {
+    "os", "os.path", "pathlib", "base64", "binascii", "lzma", "zlib", "gzip", "bz2", "codecs", "json",
+    "zstandard", "zstd", "brotli", "importlib", "importlib.util", "runpy", "builtins",
+}  # fmt: skip
+
+
+def import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> dotted origin for the known modules (`import lzma as L` -> {"L": "lzma"},
+    `from os.path import join` -> {"join": "os.path.join"}), wherever the import statement is."""
+    aliases: dict[str, str] = {}
+    for node in tree_nodes(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in KNOWN_MODULES:
+                    if alias.asname:
+                        aliases[alias.asname] = alias.name
+                    else:
+                        aliases[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module in KNOWN_MODULES and node.level == 0:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    aliases.setdefault("os", "os")  # `os.path.join(...)` is read as such even where the import is elsewhere
+    return aliases
+
+
+def qualified(func: ast.expr, aliases: dict[str, str]) -> str | None:
+    """`L.decompress` -> "lzma.decompress", `os.path.join` -> "os.path.join", `__import__("zlib").x`."""
+    if isinstance(func, ast.Name):
+        if func.id in aliases:
+            return aliases[func.id]
+        return func.id if func.id in ("open", "compile", "str", "bytes", "bytearray", "__import__") else None
+    if isinstance(func, ast.Attribute):
+        base = func.value
+        if isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "__import__":
+            if base.args and isinstance(base.args[0], ast.Constant) and base.args[0].value in KNOWN_MODULES:
+                return f"{base.args[0].value}.{func.attr}"
+            return None
+        if isinstance(base, ast.Name) and base.id in ("bytes", "bytearray") and func.attr == "fromhex":
+            return "bytes.fromhex"
+        if isinstance(base, ast.Call) and not base.args:  # `zstandard.ZstdDecompressor().decompress`
+            maker = qualified(base.func, aliases)
+            return f"{maker}.{func.attr}" if maker is not None else None
+        inner = qualified(base, aliases)
+        if inner is not None and (inner in KNOWN_MODULES or inner.rsplit(".", 1)[0] in KNOWN_MODULES):
+            return f"{inner}.{func.attr}"
+    return None
+
+
+CodecHook = Callable[[str, ast.Call, list[Any], dict[str, Any]], Any]
+ReadHook = Callable[[str, bool], Any]
+
+
+class Interpreter:
+    """Evaluates expressions in an environment of names bound earlier in the scope."""
+
+    def __init__(self, aliases: dict[str, str], codec: CodecHook, read: ReadHook | None, file: str | None):
+        self.aliases = aliases
+        self.codec = codec  # (qualified name, call, args, kwargs) -> value, or raises NotStatic
+        self.read = read  # (absolute path, binary) -> bytes/str, or raises NotStatic
+        self.env: dict[str, Any] = {}
+        if file is not None:
+            self.env["__file__"] = file
+
+    def child(self) -> Interpreter:
+        other = Interpreter(self.aliases, self.codec, self.read, None)
+        other.env = dict(self.env)
+        return other
+
+    # --- statements -------------------------------------------------------------------------------
+
+    def bind(self, stmt: ast.stmt) -> None:
+        """Apply the bindings of one simple statement; a binding that cannot be evaluated forgets the name."""
+        if isinstance(stmt, ast.Assign):
+            value = self._try(stmt.value)
+            for target in stmt.targets:
+                self._assign(target, value)
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            self._assign(stmt.target, self._try(stmt.value))
+        elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+            name = stmt.target.id
+            if name in self.env and isinstance(stmt.op, ast.Add):
+                right = self._try(stmt.value)
+                try:
+                    self.env[name] = _checked(self.env[name] + right) if right is not _UNKNOWN else _UNKNOWN
+                except TypeError:
+                    self.env[name] = _UNKNOWN
+            else:
+                self.env[name] = _UNKNOWN
+            if self.env[name] is _UNKNOWN:
+                del self.env[name]
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            for item in stmt.items:
+                if item.optional_vars is not None:
+                    self._assign(item.optional_vars, self._try(item.context_expr))
+        elif isinstance(stmt, ast.For | ast.AsyncFor):
+            for node in ast.walk(stmt.target):
+                if isinstance(node, ast.Name):
+                    self.env.pop(node.id, None)
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            self.env.pop(stmt.name, None)
+
+    def _assign(self, target: ast.expr, value: Any) -> None:
+        if isinstance(target, ast.Name):
+            if value is _UNKNOWN:
+                self.env.pop(target.id, None)
+            else:
+                self.env[target.id] = value
+        elif isinstance(target, ast.Tuple | ast.List):
+            values = value if isinstance(value, list | tuple) and len(value) == len(target.elts) else None
+            for i, elt in enumerate(target.elts):
+                self._assign(elt, values[i] if values is not None else _UNKNOWN)
+
+    def _try(self, node: ast.expr) -> Any:
+        try:
+            return self.eval(node)
+        except NotStatic:
+            return _UNKNOWN
+        except CodecFailure as exc:
+            return Failed(str(exc))
+
+    # --- expressions ------------------------------------------------------------------------------
+
+    def eval(self, node: ast.expr) -> Any:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str | bytes | int | float | bool) or node.value is None:
+                return node.value
+            raise NotStatic
+        if isinstance(node, ast.Name):
+            if node.id in self.env:
+                value = self.env[node.id]
+                if isinstance(value, Failed):
+                    raise CodecFailure(value.reason)
+                return value
+            raise NotStatic
+        if isinstance(node, ast.List | ast.Tuple):
+            items = [self.eval(e) for e in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.Dict):
+            if any(k is None for k in node.keys):
+                raise NotStatic
+            return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
+        if isinstance(node, ast.BinOp):
+            return self._binop(node)
+        if isinstance(node, ast.Subscript):
+            return self._subscript(node)
+        if isinstance(node, ast.Attribute):
+            return self._attribute(node)
+        if isinstance(node, ast.JoinedStr):
+            return "".join(self._fstring_part(v) for v in node.values)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        raise NotStatic
+
+    def _fstring_part(self, node: ast.expr) -> str:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.FormattedValue) and node.format_spec is None and node.conversion == -1:
+            value = self.eval(node.value)
+            if isinstance(value, str | int):
+                return str(value)
+        raise NotStatic
+
+    def _binop(self, node: ast.BinOp) -> Any:
+        left, right = self.eval(node.left), self.eval(node.right)
+        try:
+            if isinstance(node.op, ast.Add) and isinstance(left, str | bytes | list | tuple):
+                return _checked(str(left) + right if isinstance(left, str) else left + right)
+            if isinstance(node.op, ast.Div) and isinstance(left, PathValue) and isinstance(right, str):
+                return PathValue(os.path.join(left, right))
+            if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
+                ops = {ast.BitOr: int.__or__, ast.BitAnd: int.__and__, ast.Add: int.__add__, ast.Sub: int.__sub__}
+                if type(node.op) in ops:
+                    return ops[type(node.op)](left, right)
+        except TypeError:
+            pass
+        raise NotStatic
+
+    def _subscript(self, node: ast.Subscript) -> Any:
+        value = self.eval(node.value)
+        if isinstance(node.slice, ast.Slice):
+            parts = [self.eval(p) if p is not None else None for p in (node.slice.lower, node.slice.upper, node.slice.step)]
+            if isinstance(value, str | bytes | list | tuple) and all(p is None or isinstance(p, int) for p in parts):
+                return value[slice(*parts)]
+            raise NotStatic
+        key = self.eval(node.slice)
+        try:
+            return value[key]
+        except (KeyError, IndexError, TypeError):
+            raise NotStatic from None
+
+    def _attribute(self, node: ast.Attribute) -> Any:
+        qual = qualified(node, self.aliases)
+        if qual is not None and qual.startswith("lzma."):
+            import lzma
+
+            const = getattr(lzma, qual.split(".", 1)[1], None)
+            if isinstance(const, int):
+                return const  # FORMAT_RAW, FILTER_LZMA2, PRESET_EXTREME
+        value = self.eval(node.value)
+        if isinstance(value, PathValue):
+            if node.attr == "parent":
+                return PathValue(os.path.dirname(value))
+            if node.attr == "name":
+                return os.path.basename(value)
+            if node.attr == "stem":
+                return os.path.splitext(os.path.basename(value))[0]
+        raise NotStatic
+
+    def _call(self, node: ast.Call) -> Any:
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            raise NotStatic
+        func = node.func
+        qual = qualified(func, self.aliases)
+        if qual is not None:
+            args = [self.eval(a) for a in node.args]
+            kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
+            return self._function(qual, node, args, kwargs)
+        if isinstance(func, ast.Name) and func.id == "Path":
+            args = [self.eval(a) for a in node.args]
+            if args and all(isinstance(a, str) for a in args):
+                return PathValue(os.path.join(*args))
+            raise NotStatic
+        if not isinstance(func, ast.Attribute):
+            raise NotStatic
+        receiver = self.eval(func.value)
+        args = [self.eval(a) for a in node.args]
+        kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
+        return self._method(receiver, func.attr, args, kwargs, node)
+
+    def _function(self, qual: str, node: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if qual in ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath") and args and all(isinstance(a, str) for a in args):
+            return PathValue(os.path.join(*args))
+        if qual in ("os.path.join", "posixpath.join") and args and all(isinstance(a, str) for a in args):
+            return os.path.join(*args)
+        if qual in ("os.path.dirname", "os.path.abspath", "os.path.realpath", "os.path.normpath", "os.path.basename"):
+            if len(args) == 1 and isinstance(args[0], str):
+                fn = {"os.path.dirname": os.path.dirname, "os.path.basename": os.path.basename}.get(qual, os.path.normpath)
+                return fn(args[0])
+            raise NotStatic
+        if qual == "os.getcwd":
+            raise NotStatic
+        if qual == "open":
+            return self._open(args, kwargs)
+        if qual == "compile" and args:
+            return args[0]
+        if qual == "str":
+            if len(args) == 1 and isinstance(args[0], str):
+                return args[0]
+            if len(args) >= 2 and isinstance(args[0], bytes | bytearray):
+                return self.codec("bytes.decode", node, [args[0], *args[1:]], kwargs)
+            raise NotStatic
+        if qual in ("bytes", "bytearray"):
+            if len(args) >= 2 and isinstance(args[0], str):
+                return args[0].encode(args[1])
+            if len(args) == 1 and isinstance(args[0], bytes | bytearray):
+                return bytes(args[0])
+            raise NotStatic
+        if qual == "json.loads" and len(args) == 1 and isinstance(args[0], str | bytes):
+            try:
+                return json.loads(args[0])
+            except ValueError:
+                raise NotStatic from None
+        return self.codec(qual, node, args, kwargs)
+
+    def _open(self, args: list[Any], kwargs: dict[str, Any]) -> FileHandle:
+        if not args or not isinstance(args[0], str):
+            raise NotStatic
+        mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
+        if not isinstance(mode, str) or any(c in mode for c in "wax+"):
+            raise NotStatic
+        return FileHandle(str(args[0]), "b" in mode)
+
+    def _method(self, receiver: Any, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call) -> Any:
+        if isinstance(receiver, FileHandle) and name == "read" and not args:
+            return self._read(receiver.path, receiver.binary)
+        if isinstance(receiver, PathValue):
+            if name == "read_bytes":
+                return self._read(receiver, True)
+            if name == "read_text":
+                return self._read(receiver, False)
+            if name in ("resolve", "absolute", "expanduser") and not args:
+                return receiver
+            if name == "with_name" and len(args) == 1 and isinstance(args[0], str):
+                return PathValue(os.path.join(os.path.dirname(receiver), args[0]))
+            if name == "with_suffix" and len(args) == 1 and isinstance(args[0], str):
+                return PathValue(os.path.splitext(receiver)[0] + args[0])
+            if name == "joinpath" and args and all(isinstance(a, str) for a in args):
+                return PathValue(os.path.join(receiver, *args))
+            if name == "open":
+                return self._open([str(receiver), *args], kwargs)
+        if isinstance(receiver, str | bytes | bytearray):
+            if name == "decode" and isinstance(receiver, bytes | bytearray):
+                return self.codec("bytes.decode", node, [receiver, *args], kwargs)
+            if name == "encode" and isinstance(receiver, str):
+                encoding = args[0] if args else kwargs.get("encoding", "utf-8")
+                try:
+                    return receiver.encode(encoding)
+                except (LookupError, UnicodeError, TypeError):
+                    raise NotStatic from None
+            if name in ("replace", "strip", "lstrip", "rstrip", "split", "splitlines", "join", "removeprefix", "removesuffix"):
+                try:
+                    return _checked(getattr(receiver, name)(*args, **kwargs))
+                except (TypeError, ValueError):
+                    raise NotStatic from None
+        if isinstance(receiver, dict) and name == "get" and args:
+            return receiver.get(args[0], args[1] if len(args) > 1 else None)
+        raise NotStatic
+
+    def _read(self, path: str, binary: bool) -> Any:
+        if self.read is None:
+            raise NotStatic
+        data = self.read(path, binary)
+        if isinstance(data, str):
+            data = FileText(data)
+            data.path = path
+        return data
+
+
+class _Unknown:
+    pass
+
+
+_UNKNOWN: Any = _Unknown()
+
+
+def _checked(value: Any) -> Any:
+    if isinstance(value, str | bytes | list | tuple) and len(value) > MAX_VALUE_CHARS:
+        raise NotStatic
+    return value
+
+
+def scope_walk(
+    body: list[ast.stmt], interp: Interpreter, visit: Callable[[ast.stmt, Interpreter], None]
+) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, Interpreter]]:
+    """Walk a scope's statements in order: `visit` each statement with the bindings made before it, then
+    apply its bindings. Compound statements are entered (both branches of an `if` bind, in order); function
+    bodies are returned, to be walked later with the scope's final bindings."""
+    functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, Interpreter]] = []
+    for stmt in body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            functions.append((stmt, interp))
+            interp.bind(stmt)
+            continue
+        if isinstance(stmt, ast.ClassDef):
+            for inner in stmt.body:
+                if isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef):
+                    functions.append((inner, interp))
+            interp.bind(stmt)
+            continue
+        visit(stmt, interp)
+        interp.bind(stmt)
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                functions += scope_walk(block, interp, visit)
+        for handler in getattr(stmt, "handlers", []) or []:
+            functions += scope_walk(handler.body, interp, visit)
+        for case in getattr(stmt, "cases", []) or []:
+            functions += scope_walk(case.body, interp, visit)
+    return functions
