@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
 from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name, literal_data_kind
+from pgaudit.analysis.targets import TargetFinder
 
 VAL, TRAIN, TARGET, HASH = "val", "train", "target", "hash"
 TPROP = "tprop"  # a property of the target token (a table read at it, a comparison with it)
@@ -77,6 +78,9 @@ class Flow:
         self.fs: dict[int, FlowScope] = {}
         self.concrete: dict[int, dict[str, Labels]] = {}
         self._resolve_cache: dict[int, list[Scope]] = {}
+        # targets from their use (the label of a loss, the index of a probability), whatever their names
+        self.targets = TargetFinder(index, self.scopes).seeds
+        self.attr_env: dict[str, Labels] = {}  # provenance of attributes, by attribute name (over-approximate)
         for scope in self.scopes:
             self.fs[id(scope)] = self._bindings(scope)
         self._summaries()
@@ -117,7 +121,7 @@ class Flow:
         for param in scope.params:
             if param in ("self", "cls"):
                 continue
-            fs.env[param] = frozenset({PARAM + param}) | _intrinsic(param)
+            fs.env[param] = frozenset({PARAM + param}) | _intrinsic(param) | self._used_as_target(scope, param)
         for node in self.index.walk_scope(scope):
             if isinstance(node, ast.Assign):
                 for target in node.targets:
@@ -157,11 +161,18 @@ class Flow:
 
     def _bind(self, fs: FlowScope, target: ast.AST, value: ast.AST | None, labs: Labels) -> bool:
         if isinstance(target, ast.Name):
-            new = fs.env.get(target.id, EMPTY) | labs | _intrinsic(target.id)
+            new = fs.env.get(target.id, EMPTY) | labs | _intrinsic(target.id) | self._used_as_target(fs.scope, target.id)
+            changed = False
+            stmt = getattr(target, "pg_parent", None)
+            if isinstance(getattr(stmt, "pg_parent", None), ast.ClassDef):  # a class field, read as `obj.field`
+                prov = frozenset(lab for lab in labs if lab in PROVENANCE)
+                if prov and not prov <= self.attr_env.get(target.id, EMPTY):
+                    self.attr_env[target.id] = self.attr_env.get(target.id, EMPTY) | prov
+                    changed = True
             if new != fs.env.get(target.id):
                 fs.env[target.id] = new
                 return True
-            return False
+            return changed
         if isinstance(target, ast.Tuple | ast.List):
             # `x, y = chunk[:-1], chunk[1:]` binds element-wise; otherwise every name gets the whole.
             if isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(target.elts):
@@ -178,7 +189,16 @@ class Flow:
                 base = base.value
             if isinstance(base, ast.Name) and base.id not in ("self", "cls"):
                 return self._bind(fs, base, None, labs)
+        if isinstance(target, ast.Attribute):
+            # `self.tokens = load(pattern)`, `args.val_files = ...`: the attribute carries the data's provenance
+            prov = frozenset(lab for lab in self.concretize(labs, fs.scope) if lab in PROVENANCE)
+            if prov and not prov <= self.attr_env.get(target.attr, EMPTY):
+                self.attr_env[target.attr] = self.attr_env.get(target.attr, EMPTY) | prov
+                return True
         return False
+
+    def _used_as_target(self, scope: Scope, name: str) -> Labels:
+        return frozenset({TARGET}) if self.targets.has_name(scope, name) else EMPTY
 
     # --- summaries -----------------------------------------------------------------------------
 
@@ -232,10 +252,15 @@ class Flow:
         if isinstance(node, ast.Attribute):
             base = self._lab(node.value, scope)
             keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
-            return keep | _intrinsic(node.attr)
+            out = keep | _intrinsic(node.attr) | self.attr_env.get(node.attr, EMPTY)
+            if self.targets.has_spelling(scope, node):
+                out = out | {TARGET}
+            return out
         if isinstance(node, ast.Subscript):
             base = self._lab(node.value, scope)
             if VAL in base and _is_shift_by_one(node.slice):
+                base = base | {TARGET}
+            if self.targets.has_spelling(scope, node):
                 base = base | {TARGET}
             if TARGET not in base and TARGET in self._lab(node.slice, scope):
                 base = base | {TPROP}  # `is_boundary[tgt]`: a table read at the target is a property of it

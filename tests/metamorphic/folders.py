@@ -35,10 +35,13 @@ def _is_import(stmt: object) -> bool:
 def rewrite_sources(sources: dict[str, str], kind: str, rewrite: Rewrite) -> dict[str, str]:
     """{relative path: code} -> rewritten; `rename` shares one mapping over the files, so cross-module names
     stay consistent."""
-    local = frozenset(Path(p).stem for p in sources)
+    local = frozenset(Path(p).stem for p in sources if p.endswith(".py"))
     mapping: dict[str, str] = {}
     out = {}
     for path, code in sources.items():
+        if not path.endswith(".py"):  # C/CUDA sources and data files ride along unchanged
+            out[path] = code
+            continue
         code = unwrapped(code, path)
         out[path] = rename(code, mapping, local) if kind == "rename" else rewrite(code)
     return out

@@ -205,6 +205,12 @@ class _Renamer(cst.CSTTransformer):
                     return updated_node.with_changes(args=args)
         return updated_node
 
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        name = original_node.name.value
+        if name in self.attrs and name not in self.names:  # a method of one of the script's classes
+            return updated_node.with_changes(name=cst.Name(self._new(name)))
+        return updated_node
+
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
         if id(original_node) in self._skip:
             return updated_node
@@ -283,7 +289,7 @@ class _Swap(cst.CSTTransformer):
     def leave_BinaryOperation(
         self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
     ) -> cst.BaseExpression:
-        if isinstance(updated_node.operator, cst.BitwiseXor) and self.lib:
+        if isinstance(updated_node.operator, cst.BitXor) and self.lib:
             self.count += 1
             return cst.Call(
                 func=cst.Attribute(cst.Name(self.lib), cst.Name("bitwise_xor")),
@@ -295,9 +301,9 @@ class _Swap(cst.CSTTransformer):
         self, original_node: cst.AugAssign, updated_node: cst.AugAssign
     ) -> cst.BaseSmallStatement:
         # only for plain names: `t[i] ^= v` on an array is in place and `t[i] = t[i] ^ v` evaluates t[i] twice
-        if isinstance(updated_node.operator, cst.BitwiseXorAssign) and isinstance(updated_node.target, cst.Name):
+        if isinstance(updated_node.operator, cst.BitXorAssign) and isinstance(updated_node.target, cst.Name):
             self.count += 1
-            value = cst.BinaryOperation(updated_node.target, cst.BitwiseXor(), _paren(updated_node.value))
+            value = cst.BinaryOperation(updated_node.target, cst.BitXor(), _paren(updated_node.value))
             return cst.Assign(targets=[cst.AssignTarget(updated_node.target)], value=value)
         return updated_node
 
@@ -348,11 +354,11 @@ class _Inplace(cst.CSTTransformer):
         if (
             isinstance(target, cst.Name)
             and isinstance(value, cst.BinaryOperation)
-            and isinstance(value.operator, cst.BitwiseXor)
+            and isinstance(value.operator, cst.BitXor)
             and isinstance(value.left, cst.Name)
             and value.left.value == target.value
         ):
-            return cst.AugAssign(target=target, operator=cst.BitwiseXorAssign(), value=_unparen(value.right))
+            return cst.AugAssign(target=target, operator=cst.BitXorAssign(), value=_unparen(value.right))
         return updated_node
 
 

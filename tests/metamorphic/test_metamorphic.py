@@ -87,5 +87,5 @@ def test_the_rewrites_change_the_spelling():
     assert "np.fromfile" in renamed and "print(" in renamed and "'fineweb_val_000.bin'" in renamed
     assert "bitwise_xor" in REWRITES["swap"](code)
     assert "h = h ^" in REWRITES["swap"](code)
-    assert "tmp1 = " in REWRITES["split"](code)
+    assert "tmp1 = " in REWRITES["split"]("import numpy as np\nkeys = np.asarray(np.arange(4) * 3)\n")
     assert "h ^= " in REWRITES["inplace"]("h = 0\nh = h ^ 3\n")
