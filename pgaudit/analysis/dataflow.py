@@ -51,6 +51,9 @@ VALUE_FUNCS = {
     "atleast_1d", "frombuffer", "fromfile", "memmap", "load",
 }  # fmt: skip
 MIX_FUNCS = {"bitwise_xor", "bitwise_or", "add", "logical_xor"}
+# In-place effects: filling a container, or mixing into a tensor (`h.bitwise_xor_(v)` is `h ^= v`).
+_CONTAINER_FILL = {"append", "extend", "insert", "add", "appendleft", "extendleft", "update", "put", "put_nowait", "setdefault"}
+_INPLACE_MIX = {"bitwise_xor_", "bitwise_or_", "add_", "__ixor__", "__iadd__"}
 _MIX_OPS = (ast.BitXor, ast.Add, ast.BitOr, ast.Sub, ast.Mult)
 _HASH_PRIME_MIN = 1000
 
@@ -138,7 +141,41 @@ class Flow:
                 fs.assigns.append((node.target, node.value, "="))
             elif isinstance(node, ast.Return) and node.value is not None:
                 fs.returns.append(node.value)
+            elif isinstance(node, ast.Call):
+                self._effect(fs, node)
         return fs
+
+    def _effect(self, fs: FlowScope, call: ast.Call) -> None:
+        """Calls that change a container or tensor in place bind it like an assignment would:
+        `xs.append(v)`, `xs.extend(vs)`, `d.update(m)`, `h.bitwise_xor_(v)`, `t.copy_(v)`,
+        `np.add.at(t, k, v)`, `np.bitwise_xor(h, v, out=h)`, `setattr(obj, "name", v)`."""
+        func = call.func
+        name = call_name(call)
+        if isinstance(func, ast.Attribute) and call.args:
+            receiver = func.value
+            if name in _CONTAINER_FILL:
+                fs.assigns.append((receiver, ast.List(elts=list(call.args), ctx=ast.Load()), "="))
+                return
+            if name in _INPLACE_MIX:
+                op = ast.BitXor() if "xor" in name else ast.BitOr() if "or" in name else ast.Add()
+                aug = ast.copy_location(ast.AugAssign(target=receiver, op=op, value=call.args[0]), call)
+                aug.pg_parent = getattr(call, "pg_parent", None)  # type: ignore[attr-defined]
+                fs.assigns.append((receiver, aug, "aug"))
+                return
+            if name in ("copy_", "set_", "fill_", "index_put_", "index_copy_", "scatter_", "masked_scatter_"):
+                fs.assigns.append((receiver, ast.List(elts=list(call.args), ctx=ast.Load()), "="))
+                return
+            if name == "at" and len(call.args) >= 2 and isinstance(func.value, ast.Attribute):  # np.add.at(t, k, v)
+                fs.assigns.append((call.args[0], ast.List(elts=list(call.args[1:]), ctx=ast.Load()), "="))
+                return
+        for kw in call.keywords:
+            if kw.arg == "out" and name in MIX_FUNCS and len(call.args) >= 2:
+                fs.assigns.append((kw.value, call, "="))
+        if isinstance(func, ast.Name) and func.id == "setattr" and len(call.args) == 3:
+            key = call.args[1]
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                attr = ast.Attribute(value=call.args[0], attr=key.value, ctx=ast.Store())
+                fs.assigns.append((attr, call.args[2], "="))
 
     def _solve_env(self, fs: FlowScope) -> bool:
         """Iterate the scope's assignments to a fixpoint; True if anything changed."""
@@ -252,7 +289,9 @@ class Flow:
         if isinstance(node, ast.Attribute):
             base = self._lab(node.value, scope)
             keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
-            out = keep | _intrinsic(node.attr) | self.attr_env.get(node.attr, EMPTY)
+            out = keep | _intrinsic(node.attr)
+            if not (out & PROVENANCE):  # the object's own provenance first; the attribute's stores otherwise
+                out = out | self.attr_env.get(node.attr, EMPTY)
             if self.targets.has_spelling(scope, node):
                 out = out | {TARGET}
             return out

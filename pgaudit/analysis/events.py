@@ -168,7 +168,7 @@ class Events:
         for call in loss_calls:
             if id(call) in in_backward:
                 continue
-            labels = self.flow.labels(call, scope)
+            labels = self._scored_labels(call, scope)
             if not val_only(labels):
                 continue
             if self._no_grad(call, scope) or (_EVAL_FUNC.search(scope.name) and not self._feeds_backward(call, trained_names)):
@@ -183,6 +183,15 @@ class Events:
                 se.inline.append(Event("score", scope, acc, labels))
         if se.inline:
             se.kinds |= {e.kind for e in se.inline}
+
+    def _scored_labels(self, call: ast.Call, scope: Scope) -> Labels:
+        """What a loss scores is decided by its labels: `cross_entropy(logits, y)` scores y's tokens, even when
+        the logits mix in a table built from other data."""
+        if call_name(call) in ("cross_entropy", "nll_loss") and len(call.args) >= 2:
+            target = self.flow.labels(call.args[1], scope)
+            if target & {VAL, TRAIN}:
+                return target
+        return self.flow.labels(call, scope)
 
     def _has_target_arg(self, call: ast.Call, scope: Scope) -> bool:
         """`model(x, y)`, `loss_fn(logits, targets)`: a call given the targets computes a loss."""
