@@ -139,7 +139,8 @@ class Events:
                 backwards.append((node, node.args[0]))
             elif name == "step" and isinstance(node.func, ast.Attribute):
                 rname = dotted(node.func.value)
-                if rname in optimizers or _OPTIMIZER_NAME.search(rname.rsplit(".", 1)[-1] or ""):
+                # an optimizer made here, one named so, or any argument-less `.step()` (optimizer or scheduler)
+                if rname in optimizers or not node.args or _OPTIMIZER_NAME.search(rname.rsplit(".", 1)[-1] or ""):
                     se.has_step = True
                     steps.append((node.lineno, rname))
             elif name in _INPLACE and isinstance(node.func, ast.Attribute) and _is_param_ref(node.func.value):

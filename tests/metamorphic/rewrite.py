@@ -37,7 +37,7 @@ LIBRARY_ATTRS = frozenset({
     "out_features", "num_embeddings", "embedding_dim", "requires_grad", "is_cuda", "ndim", "size", "real",
     "imag", "mT", "name", "value", "args", "kwargs", "lr", "momentum", "betas", "weight_decay", "params",
     "normalized_shape", "elementwise_affine", "padding_idx", "max_norm", "inference_mode", "mode", "path",
-    "stem", "parent", "suffix", "text", "id", "type", "index", "count", "start", "stop", "shape",
+    "stem", "parent", "suffix", "text", "id", "type", "index", "count", "start", "stop",
 })  # fmt: skip
 KEEP = frozenset({"self", "cls", "_"}) | frozenset(dir(builtins)) | frozenset(keyword.kwlist)
 
