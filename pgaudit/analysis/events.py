@@ -147,9 +147,23 @@ class Events:
                 se.has_step = True
             if name in _LOSS_CALLS or self._has_target_arg(node, scope):
                 loss_calls.append(node)
+        # Names holding a loss (`nll = cross_entropy(...)`): adding one into a total is accumulating a score,
+        # whatever the total is called.
+        loss_ids = {id(c) for c in loss_calls}
+        loss_vars = {
+            t.id
+            for n in self.index.walk_scope(scope)
+            if isinstance(n, ast.Assign) and any(id(c) in loss_ids for c in ast.walk(n.value))
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
         accumulations = [
             n for n in self.index.walk_scope(scope)
-            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and _ACCUMULATOR.search(dotted(n.target))
+            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and (
+                _ACCUMULATOR.search(dotted(n.target))
+                or any(isinstance(v, ast.Name) and v.id in loss_vars for v in ast.walk(n.value))
+                or any(id(c) in loss_ids for c in ast.walk(n.value))
+            )
         ]
         assigns: dict[str, list[ast.AST]] = {}
         for target, value, how in self.flow.fs[id(scope)].assigns:
