@@ -80,7 +80,11 @@ class TargetInHashKey(Rule):
                 if id(origin) in reported:
                     continue
                 reported.add(id(origin))
-                proven = VAL in labels and TRAIN not in labels
+                # validation targets by provenance, or a lookup in code that runs without gradients (an
+                # evaluation) over targets that are not training data
+                proven = VAL in labels and TRAIN not in labels or (
+                    TRAIN not in labels and facts.events.no_grad(node, scope)
+                )
                 lookup_text = short(node)
                 mix_text = short(origin)
                 where = (

@@ -88,6 +88,12 @@ class Flow:
             self.fs[id(scope)] = self._bindings(scope)
         self._summaries()
         self._concrete_params()
+        # second round: a helper's parameter that callers give targets is a target, and a shifted window of
+        # what callers pass as validation tokens is the scored targets
+        shifted = any(VAL in labs for params in self.concrete.values() for labs in params.values())
+        if self._targets_from_callers() or shifted:
+            self._summaries()
+            self._concrete_params()
 
     # --- public --------------------------------------------------------------------------------
 
@@ -276,6 +282,17 @@ class Flow:
             if not changed:
                 break
 
+    def _targets_from_callers(self) -> bool:
+        added = False
+        for scope in self.scopes:
+            for param, labs in self.concrete.get(id(scope), {}).items():
+                if TARGET in labs and not self.targets.has_name(scope, param):
+                    self.targets.names.setdefault(id(scope), set()).add(param)
+                    fs = self.fs[id(scope)]
+                    fs.env[param] = fs.env.get(param, EMPTY) | {TARGET}
+                    added = True
+        return added
+
     # --- expression labels ---------------------------------------------------------------------
 
     def _lab(self, node: ast.AST, scope: Scope) -> Labels:
@@ -290,14 +307,17 @@ class Flow:
             base = self._lab(node.value, scope)
             keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
             out = keep | _intrinsic(node.attr)
-            if not (out & PROVENANCE):  # the object's own provenance first; the attribute's stores otherwise
+            # the object's own provenance first; the attribute's stores otherwise, except on `self`: a method's
+            # result takes its provenance from the receiver at each call site
+            self_read = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+            if not (out & PROVENANCE) and not self_read:
                 out = out | self.attr_env.get(node.attr, EMPTY)
             if self.targets.has_spelling(scope, node):
                 out = out | {TARGET}
             return out
         if isinstance(node, ast.Subscript):
             base = self._lab(node.value, scope)
-            if VAL in base and _is_shift_by_one(node.slice):
+            if _is_shift_by_one(node.slice) and (VAL in base or VAL in self.concretize(base, scope)):
                 base = base | {TARGET}
             if self.targets.has_spelling(scope, node):
                 base = base | {TARGET}

@@ -241,6 +241,10 @@ class Events:
             return any(isinstance(n, ast.Name) and n.id in trained_names for t in parent.targets for n in ast.walk(t))
         return False
 
+    def no_grad(self, node: ast.AST, scope: Scope) -> bool:
+        """`node` runs with gradients off: under `torch.no_grad()`/`inference_mode()` or such a decorator."""
+        return self._no_grad(node, scope)
+
     def _no_grad(self, node: ast.AST, scope: Scope) -> bool:
         for anc in ancestors(node):
             if isinstance(anc, ast.With | ast.AsyncWith):

@@ -50,6 +50,9 @@ def _spell(node: ast.AST) -> str:
 def unwrap(node: ast.AST) -> ast.AST:
     """`torch.from_numpy(t[i:j]).long().unsqueeze(-1)` -> `t[i:j]`."""
     for _ in range(8):
+        if isinstance(node, ast.Subscript) and _adds_axes(node.slice):  # `y[:, None]`, `y[..., None]`
+            node = node.value
+            continue
         if isinstance(node, ast.Call) and call_name(node) in _WRAPPERS:
             if isinstance(node.func, ast.Attribute) and call_name(node) not in ("from_numpy", "as_tensor", "tensor", "asarray", "array", "int64"):
                 node = node.func.value
@@ -59,6 +62,16 @@ def unwrap(node: ast.AST) -> ast.AST:
                 continue
         return node
     return node
+
+
+def _adds_axes(index: ast.AST) -> bool:
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    full = all(
+        (isinstance(p, ast.Slice) and p.lower is None and p.upper is None and p.step is None)
+        or (isinstance(p, ast.Constant) and p.value in (None, Ellipsis))
+        for p in parts
+    )
+    return full and any(isinstance(p, ast.Constant) and p.value is None for p in parts)
 
 
 class TargetFinder:
