@@ -82,7 +82,7 @@ class TargetInHashKey(Rule):
                 reported.add(id(origin))
                 # validation targets by provenance, or a lookup in code that runs without gradients (an
                 # evaluation) over targets that are not training data
-                proven = VAL in labels and TRAIN not in labels or (
+                proven = (VAL in labels and TRAIN not in labels) or (
                     TRAIN not in labels and facts.events.no_grad(node, scope)
                 )
                 lookup_text = short(node)
