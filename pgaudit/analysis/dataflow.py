@@ -91,7 +91,8 @@ class Flow:
         # second round: a helper's parameter that callers give targets is a target, and a shifted window of
         # what callers pass as validation tokens is the scored targets
         shifted = any(VAL in labs for params in self.concrete.values() for labs in params.values())
-        if self._targets_from_callers() or shifted:
+        successors = self._context_successors()
+        if self._targets_from_callers() or shifted or successors:
             self._summaries()
             self._concrete_params()
 
@@ -281,6 +282,40 @@ class Flow:
                         changed = True
             if not changed:
                 break
+
+    def _context_successors(self) -> bool:
+        """`T[j]` next to `T[j - k]` reads of the same validation stream: the token that follows the context
+        `T[j - k]` is the one being predicted at j, so `T[j]` is the target, whatever it is called (n-gram
+        caches keyed on `ctx_hash ^ T[j] * prime`). Only for streams that hold validation tokens only: a
+        model's own input ids (BigramHash over `ids[i - 1]`, `ids[i]`) also see training data."""
+        added = False
+        for scope in self.scopes:
+            reads: dict[str, dict[str, list[ast.Subscript]]] = {}
+            for node in self.index.walk_scope(scope):
+                if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
+                    continue
+                index = node.slice
+                if isinstance(index, ast.Name):
+                    reads.setdefault(ast.unparse(node.value), {}).setdefault("at", []).append(node)
+                elif isinstance(index, ast.BinOp) and isinstance(index.left, ast.Name):
+                    side = "before:" if isinstance(index.op, ast.Sub) else "after:" if isinstance(index.op, ast.Add) else ""
+                    if side:
+                        reads.setdefault(ast.unparse(node.value), {}).setdefault(side + index.left.id, []).append(node)
+            for by_kind in reads.values():
+                for node in by_kind.get("at", []):
+                    index_name = node.slice.id  # type: ignore[attr-defined]
+                    # `T[j + 1]` read too: j is context and j + 1 the predicted position (a legal context hash)
+                    if "before:" + index_name not in by_kind or "after:" + index_name in by_kind:
+                        continue
+                    labels = self.labels(node.value, scope)
+                    if VAL not in labels or TRAIN in labels:
+                        continue
+                    spelled = self.targets.spellings.setdefault(id(scope), set())
+                    text = ast.unparse(node)
+                    if text not in spelled:
+                        spelled.add(text)
+                        added = True
+        return added
 
     def _targets_from_callers(self) -> bool:
         added = False
