@@ -83,6 +83,7 @@ class Flow:
         self._resolve_cache: dict[int, list[Scope]] = {}
         # targets from their use (the label of a loss, the index of a probability), whatever their names
         self.targets = TargetFinder(index, self.scopes).seeds
+        self._hash_tables: dict[str, bool] = {}
         self.attr_env: dict[str, Labels] = {}  # provenance of attributes, by attribute name (over-approximate)
         for scope in self.scopes:
             self.fs[id(scope)] = self._bindings(scope)
@@ -91,10 +92,13 @@ class Flow:
         # second round: a helper's parameter that callers give targets is a target, and a shifted window of
         # what callers pass as validation tokens is the scored targets
         shifted = any(VAL in labs for params in self.concrete.values() for labs in params.values())
-        successors = self._context_successors()
-        if self._targets_from_callers() or shifted or successors:
+        again = self._context_successors() | self._targets_from_callers() | shifted
+        for _ in range(2):  # each round can make more parameters targets (bounded: rounds cost a full solve)
+            if not again:
+                break
             self._summaries()
             self._concrete_params()
+            again = self._targets_from_callers()
 
     # --- public --------------------------------------------------------------------------------
 
@@ -400,14 +404,37 @@ class Flow:
     def _binop(self, left: ast.AST, op: ast.operator, right: ast.AST, scope: Scope, node: ast.AST) -> Labels:
         a, b = self._lab(left, scope), self._lab(right, scope)
         out = a | b
-        if isinstance(op, ast.BitXor) or (isinstance(op, ast.Mult) and (_hashy(left) or _hashy(right))):
+        if isinstance(op, ast.BitXor) or (isinstance(op, ast.Mult) and (self._hashy(left, scope) or self._hashy(right, scope))):
             out = out | {HASH}
         if isinstance(op, _MIX_OPS):
             out = out | self._mix(a, b, scope, node)
         return out
 
+    def _hashy(self, node: ast.AST, scope: Scope) -> bool:
+        """A hash multiplier: a large constant, or a table of large integer constants the program defines
+        (`K = np.array([36313, 27191, ...])`; `K[i]`), whatever it is called; names like `PRIMES` also count."""
+        if _hashy(node):
+            return True
+        base = node.value if isinstance(node, ast.Subscript) else node
+        if not isinstance(base, ast.Name):
+            return False
+        cached = self._hash_tables.get(base.id)
+        if cached is None:
+            cached = False
+            for module in self.index.module_scopes:
+                if module.unit is not scope.unit:
+                    continue
+                for stmt in module.body:
+                    if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == base.id for t in stmt.targets):
+                        ints = [n.value for n in ast.walk(stmt.value) if isinstance(n, ast.Constant) and type(n.value) is int]
+                        cached = cached or (len(ints) >= 2 and all(abs(v) >= _HASH_PRIME_MIN for v in ints[:4]))
+            self._hash_tables[base.id] = cached
+        return cached
+
     def _mix(self, a: Labels, b: Labels, scope: Scope, node: ast.AST) -> Labels:
-        """A target combined with a context hash or context tokens: a target-keyed hash."""
+        """A target combined with a context hash or context tokens: a target-keyed hash. A helper's
+        parameters count with what its live callers pass (`key_of(ctx_hash, nxt)`)."""
+        a, b = a | self.concretize(a, scope), b | self.concretize(b, scope)
         for t, c in ((a, b), (b, a)):
             t_has = TARGET in t or any(lab.startswith(TKEY) for lab in t)
             c_target = TARGET in c or any(lab.startswith(TKEY) for lab in c)
