@@ -214,7 +214,8 @@ class TrainingDataAtEval(Rule):
         if reserve:
             message = f"{head}; the program reserves training time for it (`{reserve}`), so {timing}"
             return self.finding(facts, scope.unit, call, message, severity=Severity.INFO, related=related)
-        shown = _calibrated_after_cap(facts) if calibration else None
+        # the log says calibration ran after the cap: this read after training is it, whatever it is called
+        shown = _calibrated_after_cap(facts)
         if shown is not None:
             stop, after = shown
             message = (
