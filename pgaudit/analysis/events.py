@@ -77,7 +77,9 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
         return False
     names = [n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
     counted = _PASS_COUNT.search(ast.unparse(loop.iter)) is not None
-    if not (counted or (names and all(_PASS_NAME.match(n) for n in names))):
+    # by shape, whatever the names: a counted loop around another loop (`for e in range(k): for c in chunks:`)
+    wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
+    if not (counted or wraps_loop or (names and all(_PASS_NAME.match(n) for n in names))):
         return False
     if not (isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "range"):
         return False
