@@ -494,6 +494,11 @@ def _bind_args(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
     if callee.name == "__init__" and params and params[0] == "self":
         params = params[1:]
     out: list[tuple[str, ast.AST]] = []
+    args = list(call.args)
+    passed_at = [i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id == callee.name]
+    if passed_at and not (isinstance(call.func, ast.Name) and call.func.id == callee.name):
+        # reached through a higher-order call (`timed("pre", fn, *args)`): the arguments after fn are fn's
+        call = ast.Call(func=call.func, args=args[passed_at[0] + 1 :], keywords=[])
     for i, arg in enumerate(call.args):
         if isinstance(arg, ast.Starred):
             break
