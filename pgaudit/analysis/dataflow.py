@@ -50,6 +50,14 @@ VALUE_FUNCS = {
     "hstack", "vstack", "clip", "clamp", "where", "int", "sorted", "reversed", "flatten", "ravel", "copy",
     "atleast_1d", "frombuffer", "fromfile", "memmap", "load",
 }  # fmt: skip
+# Sizes, positions and metadata derived from data are not the data: a buffer sized by the validation set does
+# not hold validation tokens.
+_SIZE_CALLS = {
+    "len", "numel", "nelement", "size", "dim", "ndimension", "range", "arange", "isinstance", "hasattr", "callable",
+    "id", "type", "linspace", "get_rank", "get_world_size", "zeros", "ones", "empty", "full", "randn", "rand",
+    "zeros_like", "ones_like", "empty_like", "randn_like",
+}  # fmt: skip
+_METADATA_ATTRS = {"shape", "ndim", "dtype", "device", "is_cuda", "requires_grad", "itemsize", "nbytes"}
 MIX_FUNCS = {"bitwise_xor", "bitwise_or", "add", "logical_xor"}
 # In-place effects: filling a container, or mixing into a tensor (`h.bitwise_xor_(v)` is `h ^= v`).
 _CONTAINER_FILL = {"append", "extend", "insert", "add", "appendleft", "extendleft", "update", "put", "put_nowait", "setdefault"}
@@ -343,6 +351,8 @@ class Flow:
                 return frozenset({kind}) if kind else EMPTY
             return EMPTY
         if isinstance(node, ast.Attribute):
+            if node.attr in _METADATA_ATTRS:  # `x.shape`, `x.device`: facts about the data, not the data
+                return EMPTY
             base = self._lab(node.value, scope)
             keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
             out = keep | _intrinsic(node.attr)
@@ -455,6 +465,8 @@ class Flow:
     def _call(self, node: ast.Call, scope: Scope) -> Labels:
         func = node.func
         name = call_name(node)
+        if name in _SIZE_CALLS and not self.resolve(node, scope):
+            return EMPTY  # `len(val_tokens)`, `x.numel()`, `range(n)`: counts and positions, not tokens
         if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
             return self._lab(func.value, scope) | _union(self._lab(a, scope) & PROVENANCE for a in node.args)
         if name in MIX_FUNCS and len(node.args) >= 2 and "at" not in dotted(func).split("."):
