@@ -72,11 +72,14 @@ class ValidationCalibratedQuantization(Rule):
         flow = facts.flow
         reported_callees: set[int] = set()
         collectors: list[Scope] = []
+        by_shape = {id(s) for s in flow.scopes if not s.is_module and _gathers_statistics(facts, s)}
         for scope in flow.scopes:
-            if _is_collector(scope.name):
+            if _is_collector(scope.name) or id(scope) in by_shape:
                 collectors.append(scope)
             for node in facts.index.walk_scope(scope):
-                if isinstance(node, ast.Call) and _is_collector(call_name(node)):
+                if isinstance(node, ast.Call) and (
+                    _is_collector(call_name(node)) or any(id(c) in by_shape for c in flow.resolve(node, scope))
+                ):
                     labels = _arg_labels(facts, node, scope)
                     if val_only(labels):
                         reported_callees.update(id(c) for c in flow.resolve(node, scope))
@@ -114,6 +117,34 @@ class ValidationCalibratedQuantization(Rule):
                 )
                 return self.finding(facts, scope.unit, node, message, confidence=Confidence.MEDIUM)
         return None
+
+
+def _gathers_statistics(facts: Facts, scope: Scope) -> bool:
+    """A routine that accumulates second moments of activations (`H += x.T @ x`, `torch.matmul(a.t(), a)`)
+    or hooks layer inputs (`register_forward_hook`): it collects quantization statistics, whatever its name."""
+    for node in facts.index.walk_scope(scope):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) and _transpose_pair(node.left, node.right):
+            return True
+        if isinstance(node, ast.Call):
+            name = call_name(node)
+            if name in ("register_forward_hook", "register_forward_pre_hook"):
+                return True
+            if name in ("matmul", "mm") and len(node.args) == 2 and _transpose_pair(node.args[0], node.args[1]):
+                return True
+    return False
+
+
+def _transpose_pair(a: ast.AST, b: ast.AST) -> bool:
+    """`x.T` and `x` (either order), `x.t()` and `x`, `x.transpose(0, 1)` and `x`."""
+    def base(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Attribute) and node.attr in ("T", "mT"):
+            return ast.unparse(node.value)
+        if isinstance(node, ast.Call) and call_name(node) in ("t", "transpose") and isinstance(node.func, ast.Attribute):
+            return ast.unparse(node.func.value)
+        return None
+
+    ta, tb = base(a), base(b)
+    return (ta is not None and ta == ast.unparse(b)) or (tb is not None and tb == ast.unparse(a))
 
 
 def _is_collector(name: str) -> bool:
