@@ -122,7 +122,7 @@ class ValidationCalibratedQuantization(Rule):
 def _gathers_statistics(facts: Facts, scope: Scope) -> bool:
     """A routine that accumulates second moments of activations (`H += x.T @ x`, `torch.matmul(a.t(), a)`)
     or hooks layer inputs (`register_forward_hook`): it collects quantization statistics, whatever its name."""
-    for node in facts.index.walk_scope(scope):
+    for node in ast.walk(scope.node):  # nested hooks included
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) and _transpose_pair(node.left, node.right):
             return True
         if isinstance(node, ast.Call):
