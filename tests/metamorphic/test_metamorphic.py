@@ -23,8 +23,25 @@ from tests.metamorphic.rewrite import REWRITES
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
 
+# Known gaps, each a verdict that still rests on a name (strict: fixing one makes its test fail until removed).
+KNOWN_GAPS = {
+    "PG101-invalid-1-rename": "targets only by name: the helper's key is never scored or compared",
+    "PG103-valid-0-rename": "the BOS mask is recognised by its name (a warning, not a verdict)",
+    "PG401-invalid-0-rename": "the training role of a file pattern comes from its name",
+    "PG401-invalid-1-rename": "the training role of a token array comes from its name",
+    "PG401-invalid-3-rename": "the training role of a loader comes from its name",
+    "PG402-invalid-1-rename": "calibration tokens are recognised by their name",
+}
+
+
+def _case(cls: type[Rule], ex: Example, kind: str, case_id: str):  # type: ignore[no-untyped-def]
+    gap = KNOWN_GAPS.get(case_id)
+    marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
+    return pytest.param(cls, ex, kind, id=case_id, marks=marks)
+
+
 RULE_CASES = [
-    pytest.param(cls, ex, kind, id=f"{code}-{label}-{i}-{kind}")
+    _case(cls, ex, kind, f"{code}-{label}-{i}-{kind}")
     for code, cls in REGISTRY.items()
     for label in ("invalid", "valid")
     for i, ex in enumerate(getattr(cls, label))
