@@ -77,8 +77,11 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
         return False
     names = [n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
     counted = _PASS_COUNT.search(ast.unparse(loop.iter)) is not None
-    # by shape, whatever the names: a counted loop around another loop (`for e in range(k): for c in chunks:`)
+    # by shape, whatever the names: a counted loop around another loop whose variable is used at most to
+    # single out a pass (`for e in range(k): for c in chunks: ... if e == k - 1:`)
     wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
+    if wraps_loop and names:
+        wraps_loop = all(_only_singles_out_a_pass(loop, name) for name in names)
     if not (counted or wraps_loop or (names and all(_PASS_NAME.match(n) for n in names))):
         return False
     if not (isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "range"):
@@ -89,6 +92,19 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
         for node in ast.walk(stmt)
     )
     return not used_in_slices
+
+
+def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor, name: str) -> bool:
+    """Every use of the loop variable in the body is an (in)equality test (`if e == k - 1`)."""
+    uses = [n for stmt in loop.body for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name]
+    tests = {
+        id(side)
+        for stmt in loop.body
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Compare) and all(isinstance(op, ast.Eq | ast.NotEq) for op in n.ops)
+        for side in [n.left, *n.comparators]
+    }
+    return all(id(u) in tests for u in uses)
 
 
 @dataclass
