@@ -65,6 +65,7 @@ class TargetInHashKey(Rule):
     def check(self, facts: Facts) -> Iterable[Finding]:
         flow = facts.flow
         reported: set[int] = set()
+        found = []
         for scope in flow.scopes:
             for node in facts.index.walk_scope(scope):
                 key = lookup_key(node)
@@ -76,61 +77,54 @@ class TargetInHashKey(Rule):
                     continue
                 if TRAIN in labels and VAL not in labels:
                     continue  # a training-time feature over training targets
-                origin_scope, origin = origins[0]
-                if id(origin) in reported:
-                    continue
-                # the same key may be read in several places (an off-by-default branch and the live `else`):
-                # report the lookup that runs
-                if facts.reachability(node).effective is not True and self._live_elsewhere(facts, origin, node):
-                    continue
-                reported.add(id(origin))
-                # validation targets by provenance, or a lookup in code that runs without gradients (an
-                # evaluation) over targets that are not training data
-                proven = (VAL in labels and TRAIN not in labels) or (
-                    TRAIN not in labels and facts.events.no_grad(node, scope)
+                found.append((scope, node, labels, origins[0]))
+        # the same key may be read in several places (an off-by-default branch and the live `else`): report
+        # the lookup that runs
+        live: set[int] = set()
+        by_origin: dict[int, int] = {}
+        for *_, (_, origin) in found:
+            by_origin[id(origin)] = by_origin.get(id(origin), 0) + 1
+        for _, node, _, (_, origin) in found:
+            if by_origin[id(origin)] > 1 and facts.reachability(node).effective is True:
+                live.add(id(origin))
+        for scope, node, labels, (origin_scope, origin) in found:
+            if id(origin) in reported:
+                continue
+            if id(origin) in live and facts.reachability(node).effective is not True:
+                continue
+            reported.add(id(origin))
+            # validation targets by provenance, or a lookup in code that runs without gradients (an
+            # evaluation) over targets that are not training data
+            proven = (VAL in labels and TRAIN not in labels) or (
+                TRAIN not in labels and facts.events.no_grad(node, scope)
+            )
+            lookup_text = short(node)
+            mix_text = short(origin)
+            where = (
+                f" in `{scope.qualname}`" if origin_scope is not scope and not scope.is_module else ""
+            )
+            message = (
+                f"The lookup `{lookup_text}` (line {node.lineno}){where} reads a table with a key that mixes "  # type: ignore[attr-defined]
+                f"the target token into the context hash (`{mix_text}`): the value read depends on the token "
+                "being predicted, so the score at position t uses x_t (C1) and blends only the target's "
+                "probability (C2)."
+            )
+            if not proven:
+                message += (
+                    " pgaudit could not establish that these targets are validation tokens; check where "
+                    "the lookup's result goes."
                 )
-                lookup_text = short(node)
-                mix_text = short(origin)
-                where = (
-                    f" in `{scope.qualname}`" if origin_scope is not scope and not scope.is_module else ""
-                )
-                message = (
-                    f"The lookup `{lookup_text}` (line {node.lineno}){where} reads a table with a key that mixes "  # type: ignore[attr-defined]
-                    f"the target token into the context hash (`{mix_text}`): the value read depends on the token "
-                    "being predicted, so the score at position t uses x_t (C1) and blends only the target's "
-                    "probability (C2)."
-                )
-                if not proven:
-                    message += (
-                        " pgaudit could not establish that these targets are validation tokens; check where "
-                        "the lookup's result goes."
-                    )
-                yield self.finding(
-                    facts,
-                    origin_scope.unit,
-                    origin,
-                    message,
-                    severity=None if proven else Severity.WARNING,
-                    confidence=None if proven else Confidence.MEDIUM,
-                    related=[(scope.unit, node)],
-                    reach_node=node,
-                )
+            yield self.finding(
+                facts,
+                origin_scope.unit,
+                origin,
+                message,
+                severity=None if proven else Severity.WARNING,
+                confidence=None if proven else Confidence.MEDIUM,
+                related=[(scope.unit, node)],
+                reach_node=node,
+            )
 
-
-    def _live_elsewhere(self, facts: Facts, origin: ast.AST, seen: ast.AST) -> bool:
-        """Another lookup with a key from the same origin that does run."""
-        flow = facts.flow
-        for scope in flow.scopes:
-            for node in facts.index.walk_scope(scope):
-                if node is seen:
-                    continue
-                key = lookup_key(node)
-                if key is None or is_update(node):
-                    continue
-                if any(o is origin for _, o in flow.tkey_origin(flow.labels(key, scope))):
-                    if facts.reachability(node).effective is True:
-                        return True
-        return False
 
 
 def lookup_key(node: ast.AST) -> ast.AST | None:

@@ -83,6 +83,9 @@ class TargetFinder:
         self._prob: dict[int, set[str]] = {}
         self._prob_funcs: set[str] = set()
         self._callers: dict[int, list[tuple[ast.Call, Scope]]] | None = None
+        self._by_name: dict[int, dict[str, list[tuple[ast.AST, ast.AST]]]] = {}
+        self._by_spelling: dict[int, dict[str, list[ast.AST]]] = {}
+        self._mentions: dict[int, tuple[frozenset[str], frozenset[str]]] = {}  # value -> (call names, names)
         for scope in scopes:
             pairs = []
             for node in index.walk_scope(scope):
@@ -93,20 +96,34 @@ class TargetFinder:
                 elif isinstance(node, ast.For | ast.comprehension):
                     pairs.append((node.target, node.iter))
             self._assigns[id(scope)] = pairs
+            by_name: dict[str, list[tuple[ast.AST, ast.AST]]] = {}
+            by_spelling: dict[str, list[ast.AST]] = {}
+            for target, value in pairs:
+                if isinstance(target, ast.Subscript | ast.Attribute):
+                    by_spelling.setdefault(_spell(target), []).append(value)
+                else:
+                    for n in ast.walk(target):
+                        if isinstance(n, ast.Name):
+                            by_name.setdefault(n.id, []).append((target, value))
+            self._by_name[id(scope)] = by_name
+            self._by_spelling[id(scope)] = by_spelling
         self._probabilities()
         self._find()
 
     # --- which values are probabilities ----------------------------------------------------------
 
     def _is_prob(self, node: ast.AST, scope: Scope) -> bool:
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Call):
-                name = call_name(sub)
-                if name in PROB_CALLS or name in self._prob_funcs:
-                    return True
-            elif isinstance(sub, ast.Name) and sub.id in self._prob.get(id(scope), ()):
-                return True
-        return False
+        mentions = self._mentions.get(id(node))
+        if mentions is None:
+            calls, names = set(), set()
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call):
+                    calls.add(call_name(sub))
+                elif isinstance(sub, ast.Name):
+                    names.add(sub.id)
+            mentions = self._mentions[id(node)] = (frozenset(calls), frozenset(names))
+        calls, names = mentions
+        return bool(calls & PROB_CALLS or calls & self._prob_funcs or names & self._prob.get(id(scope), set()))
 
     def _probabilities(self) -> None:
         for _ in range(3):
@@ -163,7 +180,7 @@ class TargetFinder:
         if isinstance(node, ast.Call):
             return call_name(node) in _CANDIDATES
         if isinstance(node, ast.Name):
-            values = [v for t, v in self._assigns[id(scope)] if isinstance(t, ast.Name) and t.id == node.id]
+            values = [v for t, v in self._by_name[id(scope)].get(node.id, ()) if isinstance(t, ast.Name)]
             return bool(values) and all(
                 isinstance(v, ast.Call) and call_name(unwrap(v) if isinstance(unwrap(v), ast.Call) else v) in _CANDIDATES
                 for v in values
@@ -181,7 +198,7 @@ class TargetFinder:
             if node.id in names:
                 return
             names.add(node.id)
-            for target, value in self._assigns[id(scope)]:
+            for target, value in self._by_name[id(scope)].get(node.id, ()):
                 self._seed_from_assign(target, value, node.id, scope, depth)
             if node.id in scope.params:
                 self._seed_callers(scope, node.id, depth)
@@ -191,9 +208,8 @@ class TargetFinder:
             if text in spelled:
                 return
             spelled.add(text)
-            for target, value in self._assigns[id(scope)]:
-                if _spell(target) == text:
-                    self._seed(value, scope, depth + 1)
+            for value in self._by_spelling[id(scope)].get(text, ()):
+                self._seed(value, scope, depth + 1)
 
     def _seed_from_assign(self, target: ast.AST, value: ast.AST, name: str, scope: Scope, depth: int) -> None:
         if isinstance(target, ast.Name) and target.id == name:
