@@ -596,3 +596,45 @@ if __name__ == "__main__":
 ''',
     ),
 )
+
+_DICT_CACHE = '''
+@torch.no_grad()
+def run(net, s):
+    seen = {}
+    total = 0.0
+    for i in range(2, len(s)):
+        c, a, b = int(s[i - 2]), int(s[i - 1]), int(s[i])
+        p = F.softmax(net(torch.tensor([a])), -1)[0, b].item()
+        k = KEY
+        q = seen.get(k, 0) / (i + 1)
+        total -= float(np.log(0.8 * p + 0.2 * q + 1e-9))
+        seen[k] = seen.get(k, 0) + 1
+    return total
+
+if __name__ == "__main__":
+    print(run(torch.nn.Embedding(1024, 1024), fetch(Knobs().where)))
+'''
+
+TargetInHashKey.invalid += (
+    Example(
+        title="adversarial (string keys): a Python dict keyed by an f-string of the context and the scored token",
+        code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", 'k = f"{a}|{b}"  # <- expected'),
+        message="mixes the target token into the context hash",
+    ),
+    Example(
+        title="adversarial (hash()): a table keyed by Python's hash of (context, scored token)",
+        code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", "k = hash((a, b)) % 4096  # <- expected"),
+        message="mixes the target token into the context hash",
+    ),
+)
+
+TargetInHashKey.valid += (
+    Example(
+        title="legal twin (string keys): the dict is keyed by the two context tokens before the scored one",
+        code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", 'k = f"{c}|{a}"'),
+    ),
+    Example(
+        title="legal twin (hash()): Python's hash of the context tokens only",
+        code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", "k = hash((c, a)) % 4096"),
+    ),
+)

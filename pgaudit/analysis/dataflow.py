@@ -395,7 +395,26 @@ class Flow:
             return self._lab(node.value, scope)
         if isinstance(node, ast.Starred | ast.NamedExpr | ast.keyword):
             return self._lab(node.value, scope)
+        if isinstance(node, ast.JoinedStr):  # f"{ctx}|{t}": a string key built from its parts
+            return self._joined_key([v.value for v in node.values if isinstance(v, ast.FormattedValue)], scope, node)
+        if isinstance(node, ast.FormattedValue):
+            return self._lab(node.value, scope)
         return EMPTY
+
+    def _joined_key(self, parts: list[ast.AST], scope: Scope, node: ast.AST) -> Labels:
+        """A key made by joining values (an f-string, `hash((ctx, t))`): target-keyed when it joins the target
+        with context tokens, whatever the parts are called."""
+        labs = [self._lab(p, scope) for p in parts]
+        out = _union(labs)
+        for i, t in enumerate(labs):
+            t_all = t | self.concretize(t, scope)
+            if TARGET not in t_all:
+                continue
+            for j, c in enumerate(labs):
+                c_all = c | self.concretize(c, scope)
+                if j != i and TARGET not in c_all and (c_all & {VAL, TRAIN, HASH}):
+                    return out | {HASH, self._tkey(scope, node)}
+        return out
 
     def _name(self, name: str, scope: Scope) -> Labels:
         cur: Scope | None = scope
@@ -465,6 +484,10 @@ class Flow:
     def _call(self, node: ast.Call, scope: Scope) -> Labels:
         func = node.func
         name = call_name(node)
+        if name == "hash" and isinstance(func, ast.Name) and len(node.args) == 1:  # Python's hash() of a key
+            arg = node.args[0]
+            parts = list(arg.elts) if isinstance(arg, ast.Tuple) else [arg]
+            return self._joined_key(parts, scope, node) | {HASH}
         if name in _SIZE_CALLS and not self.resolve(node, scope):
             return EMPTY  # `len(val_tokens)`, `x.numel()`, `range(n)`: counts and positions, not tokens
         if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
