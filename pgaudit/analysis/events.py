@@ -404,7 +404,10 @@ def _optimizer_after(
 
 def can_follow(first: ast.AST, later: ast.AST, scope: Scope) -> bool:
     """Whether `later` can run after `first`: not if every path from `first` leaves the function first
-    (`if eval_only: ...; return` before the training loop that comes later in the source)."""
+    (`if eval_only: ...; return` before the training loop that comes later in the source), nor if they sit
+    in the two branches of one `if` (`if ttt: score_while_adapting() else: score()`): only one runs."""
+    if _exclusive_branches(first, later):
+        return False
     child: ast.AST = first
     for anc in ancestors(first):
         if anc is scope.node:
@@ -418,6 +421,27 @@ def can_follow(first: ast.AST, later: ast.AST, scope: Scope) -> bool:
                 return False
         child = anc
     return True
+
+
+def _exclusive_branches(a: ast.AST, b: ast.AST) -> bool:
+    """`a` in the body of an `if` and `b` in its `else` (or the other way round), with no loop around that `if`
+    (in a loop, one iteration may take one branch and the next the other)."""
+    path_a = {id(n) for n in ancestors(a)}
+    child_b: ast.AST = b
+    for anc in ancestors(b):
+        if id(anc) in path_a:
+            if not isinstance(anc, ast.If):
+                return False
+            if any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for n in ancestors(anc)):
+                return False
+            chain_a = [a, *ancestors(a)]
+            in_body_a = any(n is x for x in anc.body for n in chain_a)
+            in_else_a = any(n is x for x in anc.orelse for n in chain_a)
+            in_body_b = any(child_b is n for n in anc.body)
+            in_else_b = any(child_b is n for n in anc.orelse)
+            return (in_body_a and in_else_b) or (in_else_a and in_body_b)
+        child_b = anc
+    return False
 
 
 def _terminates(stmt: ast.stmt) -> bool:
