@@ -338,7 +338,7 @@ def score_then_adapt(net, s, n=64):
 def main():
     s = fetch("fineweb_val_000000.bin")
     net = torch.nn.Embedding(1024, 1024)
-    if int(os.environ.get("ADAPT", "1")):
+    if torch.cuda.is_available():  # not decidable statically: both branches may run, never both
         out = score_then_adapt(net, s)
     else:
         out = score(net, s)
