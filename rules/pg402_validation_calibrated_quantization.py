@@ -12,6 +12,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.analysis.names import words
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import tree_nodes
 
 from .base import Example, Rule, short
 
@@ -72,7 +73,7 @@ class ValidationCalibratedQuantization(Rule):
         flow = facts.flow
         reported_callees: set[int] = set()
         collectors: list[Scope] = []
-        by_shape = {id(s) for s in flow.scopes if not s.is_module and _gathers_statistics(facts, s)}
+        by_shape = _statistics_gatherers(facts)
         for scope in flow.scopes:
             if _is_collector(scope.name) or id(scope) in by_shape:
                 collectors.append(scope)
@@ -119,19 +120,28 @@ class ValidationCalibratedQuantization(Rule):
         return None
 
 
-def _gathers_statistics(facts: Facts, scope: Scope) -> bool:
-    """A routine that accumulates second moments of activations (`H += x.T @ x`, `torch.matmul(a.t(), a)`)
-    or hooks layer inputs (`register_forward_hook`): it collects quantization statistics, whatever its name."""
-    for node in ast.walk(scope.node):  # nested hooks included
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) and _transpose_pair(node.left, node.right):
-            return True
-        if isinstance(node, ast.Call):
-            name = call_name(node)
-            if name in ("register_forward_hook", "register_forward_pre_hook"):
-                return True
-            if name in ("matmul", "mm") and len(node.args) == 2 and _transpose_pair(node.args[0], node.args[1]):
-                return True
-    return False
+def _statistics_gatherers(facts: Facts) -> set[int]:
+    """Functions (ids of their scopes) that accumulate second moments of activations (`H += x.T @ x`,
+    `torch.matmul(a.t(), a)`) or hook layer inputs (`register_forward_hook`), in their own body or a nested
+    hook: they collect quantization statistics, whatever they are called. One pass over the program."""
+    found: set[int] = set()
+    for unit in facts.program.units:
+        for node in tree_nodes(unit.tree):
+            hit = False
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+                hit = _transpose_pair(node.left, node.right)
+            elif isinstance(node, ast.Call):
+                name = call_name(node)
+                hit = name in ("register_forward_hook", "register_forward_pre_hook") or (
+                    name in ("matmul", "mm") and len(node.args) == 2 and _transpose_pair(node.args[0], node.args[1])
+                )
+            if not hit:
+                continue
+            scope = facts.index.scope_of(node)
+            while scope is not None and not scope.is_module:
+                found.add(id(scope))
+                scope = scope.parent
+    return found
 
 
 def _transpose_pair(a: ast.AST, b: ast.AST) -> bool:
