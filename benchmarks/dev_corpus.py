@@ -5,6 +5,10 @@ materializes them from a bare clone of openai/parameter-golf that includes `refs
 (git-ignored), runs `pgaudit check` in folder mode on each, and prints recall/precision per family.
 
     python benchmarks/dev_corpus.py --mirror PATH/TO/parameter-golf.git --tsv PATH/TO/DEV.tsv
+    python benchmarks/dev_corpus.py ... --rewrite rename   # the same folders after a consistent renaming
+
+`--rewrite KIND` (rename, split, swap, inplace: tests/metamorphic/rewrite.py) audits rewritten copies under
+`.corpus/devp-KIND/` instead: every identifier the scripts bind renamed to `vN`, and so on.
 """
 
 from __future__ import annotations
@@ -68,6 +72,21 @@ def materialize(mirror: Path, tsv: Path, out: Path) -> list[dict[str, str]]:
                 target.write_bytes(blob.stdout)
         (dest / ".entry").write_text(Path(row["path"]).name)
     return rows
+
+
+def rewrite_corpus(rows: list[dict[str, str]], src: Path, dst: Path, kind: str) -> list[str]:
+    """Copies of the materialized folders with their Python files rewritten; returns what failed to rewrite."""
+    from tests.metamorphic.folders import rewrite_folder
+    from tests.metamorphic.rewrite import REWRITES
+
+    failed = []
+    for row in rows:
+        folder, target = record_dir(src, row), record_dir(dst, row)
+        try:
+            rewrite_folder(folder, target, kind, REWRITES[kind])
+        except Exception as exc:  # a file libcst cannot parse stays as submitted, and is reported
+            failed.append(f"{row['id']}: {type(exc).__name__}: {str(exc)[:80]}")
+    return failed
 
 
 def evaluate(rows: list[dict[str, str]], out: Path) -> dict:
@@ -147,9 +166,16 @@ def main() -> None:
     parser.add_argument("--tsv", type=Path, required=True, help="the labelled corpus (columns: id, label, category, pr, commit, path, ...)")
     parser.add_argument("--out", type=Path, default=ROOT / ".corpus" / "devp")
     parser.add_argument("--json", type=Path, help="write the per-submission results here")
+    parser.add_argument("--rewrite", choices=["rename", "split", "swap", "inplace"],
+                        help="audit rewritten copies (tests/metamorphic/rewrite.py) under OUT-KIND")
     args = parser.parse_args()
     rows = materialize(args.mirror, args.tsv, args.out)
-    data = evaluate(rows, args.out)
+    audited = args.out
+    if args.rewrite:
+        audited = args.out.with_name(f"{args.out.name}-{args.rewrite}")
+        for problem in rewrite_corpus(rows, args.out, audited, args.rewrite):
+            print(f"  not rewritten: {problem}")
+    data = evaluate(rows, audited)
     if args.json:
         args.json.write_text(json.dumps(data, indent=1))
     print(summarize(data))

@@ -65,6 +65,7 @@ class TargetInHashKey(Rule):
     def check(self, facts: Facts) -> Iterable[Finding]:
         flow = facts.flow
         reported: set[int] = set()
+        found = []
         for scope in flow.scopes:
             for node in facts.index.walk_scope(scope):
                 key = lookup_key(node)
@@ -76,37 +77,54 @@ class TargetInHashKey(Rule):
                     continue
                 if TRAIN in labels and VAL not in labels:
                     continue  # a training-time feature over training targets
-                origin_scope, origin = origins[0]
-                if id(origin) in reported:
-                    continue
-                reported.add(id(origin))
-                proven = VAL in labels and TRAIN not in labels
-                lookup_text = short(node)
-                mix_text = short(origin)
-                where = (
-                    f" in `{scope.qualname}`" if origin_scope is not scope and not scope.is_module else ""
+                found.append((scope, node, labels, origins[0]))
+        # the same key may be read in several places (an off-by-default branch and the live `else`): report
+        # the lookup that runs
+        live: set[int] = set()
+        by_origin: dict[int, int] = {}
+        for *_, (_, origin) in found:
+            by_origin[id(origin)] = by_origin.get(id(origin), 0) + 1
+        for _, node, _, (_, origin) in found:
+            if by_origin[id(origin)] > 1 and facts.reachability(node).effective is True:
+                live.add(id(origin))
+        for scope, node, labels, (origin_scope, origin) in found:
+            if id(origin) in reported:
+                continue
+            if id(origin) in live and facts.reachability(node).effective is not True:
+                continue
+            reported.add(id(origin))
+            # validation targets by provenance, or a lookup in code that runs without gradients (an
+            # evaluation) over targets that are not training data
+            proven = (VAL in labels and TRAIN not in labels) or (
+                TRAIN not in labels and facts.events.no_grad(node, scope)
+            )
+            lookup_text = short(node)
+            mix_text = short(origin)
+            where = (
+                f" in `{scope.qualname}`" if origin_scope is not scope and not scope.is_module else ""
+            )
+            message = (
+                f"The lookup `{lookup_text}` (line {node.lineno}){where} reads a table with a key that mixes "  # type: ignore[attr-defined]
+                f"the target token into the context hash (`{mix_text}`): the value read depends on the token "
+                "being predicted, so the score at position t uses x_t (C1) and blends only the target's "
+                "probability (C2)."
+            )
+            if not proven:
+                message += (
+                    " pgaudit could not establish that these targets are validation tokens; check where "
+                    "the lookup's result goes."
                 )
-                message = (
-                    f"The lookup `{lookup_text}` (line {node.lineno}){where} reads a table with a key that mixes "  # type: ignore[attr-defined]
-                    f"the target token into the context hash (`{mix_text}`): the value read depends on the token "
-                    "being predicted, so the score at position t uses x_t (C1) and blends only the target's "
-                    "probability (C2)."
-                )
-                if not proven:
-                    message += (
-                        " pgaudit could not establish that these targets are validation tokens; check where "
-                        "the lookup's result goes."
-                    )
-                yield self.finding(
-                    facts,
-                    origin_scope.unit,
-                    origin,
-                    message,
-                    severity=None if proven else Severity.WARNING,
-                    confidence=None if proven else Confidence.MEDIUM,
-                    related=[(scope.unit, node)],
-                    reach_node=node,
-                )
+            yield self.finding(
+                facts,
+                origin_scope.unit,
+                origin,
+                message,
+                severity=None if proven else Severity.WARNING,
+                confidence=None if proven else Confidence.MEDIUM,
+                related=[(scope.unit, node)],
+                reach_node=node,
+            )
+
 
 
 def lookup_key(node: ast.AST) -> ast.AST | None:
@@ -435,5 +453,188 @@ def eval_val(model, val_tokens, base_bytes_lut):
 if __name__ == "__main__":
     eval_val(torch.nn.Embedding(16, 16), torch.zeros(9, dtype=torch.int64), torch.ones(16))
 ''',
+    ),
+)
+
+# Adversarial examples: the roles come from sources, uses and effects, never from names, so every identifier
+# here is neutral. Each INVALID one has a legal twin among the VALID ones below.
+_NEUTRAL_SETUP = '''
+import os
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+K = np.array([36313, 27191, 51647, 81929], dtype=np.uint64)
+
+class Knobs:
+    root = os.environ.get("DATA_PATH", "./data/datasets/fineweb10B_sp1024")
+    where = os.path.join(root, "fineweb_val_*.bin")
+
+def fetch(spec):
+    parts = []
+    for name in sorted(__import__("glob").glob(spec)):
+        parts.append(np.fromfile(name, dtype=np.uint16, offset=1024))
+    return np.concatenate(parts)
+
+class Holder:
+    def __init__(self, stream):
+        self.s = stream
+'''
+
+TargetInHashKey.invalid += (
+    Example(
+        title="adversarial (sources, effects): shards from a DATA_PATH pattern through a neutrally named loader, "
+        "a holder attribute and a list filled by append; the next token XORed in place into the key",
+        code=_NEUTRAL_SETUP
+        + '''
+@torch.no_grad()
+def run(net, box, table):
+    s = box.s
+    idx = np.arange(2, len(s) - 1)
+    h = s[idx - 1].astype(np.uint64) * K[0]
+    h ^= s[idx - 2].astype(np.uint64) * K[1]
+    a = h.copy()
+    np.bitwise_xor(a, s[idx].astype(np.uint64) * K[2], out=a)  # <- expected
+    q = table[a % (1 << 20)] / 10.0
+    p = F.softmax(net(torch.from_numpy(s[idx - 1].astype(np.int64))), -1)
+    r = p[torch.arange(len(idx)), torch.from_numpy(s[idx].astype(np.int64))].numpy()
+    return float(-np.log(0.7 * r + 0.3 * q).mean())
+
+if __name__ == "__main__":
+    k = Knobs()
+    print(run(torch.nn.Embedding(1024, 1024), Holder(fetch(k.where)), np.zeros(1 << 20)))
+''',
+        message="mixes the target token into the context hash",
+    ),
+    Example(
+        title="adversarial (targets from use): the label of a gather on log-probabilities, a shifted slice "
+        "s[i + 1 : j + 1] of the scored window, mixed into the key by a helper",
+        code=_NEUTRAL_SETUP
+        + '''
+def mix(a, b):
+    return (a * 2654435761) ^ (b * 2246822519)  # <- expected
+
+@torch.inference_mode()
+def run(net, s, table, i, j):
+    inp = torch.from_numpy(s[i:j].astype(np.int64))
+    nxt = torch.from_numpy(s[i + 1 : j + 1].astype(np.int64))
+    lp = F.log_softmax(net(inp), -1).gather(-1, nxt[:, None]).squeeze(-1)
+    extra = table[mix(inp, nxt) % (1 << 20)]
+    return -(lp + 0.1 * extra).mean()
+
+if __name__ == "__main__":
+    print(run(torch.nn.Embedding(1024, 1024), fetch(Knobs().where), torch.zeros(1 << 20), 0, 2048))
+''',
+        message="mixes the target token into the context hash",
+    ),
+    Example(
+        title="adversarial (live else branch): the same target key is read in an off-by-default branch and in "
+        "the `else` branch that runs",
+        code=_NEUTRAL_SETUP
+        + '''
+def key_of(c, t):
+    return (c ^ (t * K[3])) % (1 << 20)  # <- expected
+
+@torch.no_grad()
+def run(s, table):
+    c = s[:-1].astype(np.uint64) * K[0]
+    t = s[1:].astype(np.uint64)
+    if int(os.environ.get("EXACT_TABLE", "0")):
+        v = table.get(int(key_of(c, t)[0]), 0.0)
+    else:
+        v = table[key_of(c, t)].sum()
+    return v
+
+if __name__ == "__main__":
+    print(run(fetch(Knobs().where), np.zeros(1 << 20)))
+''',
+        message="mixes the target token into the context hash",
+    ),
+)
+
+TargetInHashKey.valid += (
+    Example(
+        title="legal twin (sources, effects): the same loader and holder, the key hashes only the context "
+        "tokens before the predicted one",
+        code=_NEUTRAL_SETUP
+        + '''
+@torch.no_grad()
+def run(net, box, table):
+    s = box.s
+    idx = np.arange(2, len(s) - 1)
+    h = s[idx - 1].astype(np.uint64) * K[0]
+    h ^= s[idx - 2].astype(np.uint64) * K[1]
+    a = h.copy()
+    q = table[a % (1 << 20)] / 10.0
+    p = F.softmax(net(torch.from_numpy(s[idx - 1].astype(np.int64))), -1)
+    r = p[torch.arange(len(idx)), torch.from_numpy(s[idx].astype(np.int64))].numpy()
+    return float(-np.log(0.7 * r + 0.3 * q).mean())
+
+if __name__ == "__main__":
+    k = Knobs()
+    print(run(torch.nn.Embedding(1024, 1024), Holder(fetch(k.where)), np.zeros(1 << 20)))
+''',
+    ),
+    Example(
+        title="legal twin (targets from use): the helper mixes each input token with the one before it (a "
+        "bigram of the context), the shifted slice is only the label of the gather",
+        code=_NEUTRAL_SETUP
+        + '''
+def mix(a, b):
+    return (a * 2654435761) ^ (b * 2246822519)
+
+@torch.inference_mode()
+def run(net, s, table, i, j):
+    inp = torch.from_numpy(s[i:j].astype(np.int64))
+    nxt = torch.from_numpy(s[i + 1 : j + 1].astype(np.int64))
+    lp = F.log_softmax(net(inp), -1).gather(-1, nxt[:, None]).squeeze(-1)
+    extra = table[mix(inp, torch.roll(inp, 1)) % (1 << 20)]
+    return -(lp + 0.1 * extra).mean()
+
+if __name__ == "__main__":
+    print(run(torch.nn.Embedding(1024, 1024), fetch(Knobs().where), torch.zeros(1 << 20), 0, 2048))
+''',
+    ),
+)
+
+_DICT_CACHE = '''
+@torch.no_grad()
+def run(net, s):
+    seen = {}
+    total = 0.0
+    for i in range(2, len(s)):
+        c, a, b = int(s[i - 2]), int(s[i - 1]), int(s[i])
+        p = F.softmax(net(torch.tensor([a])), -1)[0, b].item()
+        k = KEY
+        q = seen.get(k, 0) / (i + 1)
+        total -= float(np.log(0.8 * p + 0.2 * q + 1e-9))
+        seen[k] = seen.get(k, 0) + 1
+    return total
+
+if __name__ == "__main__":
+    print(run(torch.nn.Embedding(1024, 1024), fetch(Knobs().where)))
+'''
+
+TargetInHashKey.invalid += (
+    Example(
+        title="adversarial (string keys): a Python dict keyed by an f-string of the context and the scored token",
+        code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", 'k = f"{a}|{b}"  # <- expected'),
+        message="mixes the target token into the context hash",
+    ),
+    Example(
+        title="adversarial (hash()): a table keyed by Python's hash of (context, scored token)",
+        code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", "k = hash((a, b)) % 4096  # <- expected"),
+        message="mixes the target token into the context hash",
+    ),
+)
+
+TargetInHashKey.valid += (
+    Example(
+        title="legal twin (string keys): the dict is keyed by the two context tokens before the scored one",
+        code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", 'k = f"{c}|{a}"'),
+    ),
+    Example(
+        title="legal twin (hash()): Python's hash of the context tokens only",
+        code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", "k = hash((c, a)) % 4096"),
     ),
 )

@@ -104,15 +104,43 @@ def _target_lookup(node: ast.AST, scope: Scope, facts: Facts) -> ast.AST | None:
         if len(parts) == 1 and isinstance(key, ast.BinOp):
             parts = [key.left, key.right]
         context = [p for p in parts if TARGET not in facts.flow.labels(p, scope) and VAL in facts.flow.labels(p, scope)]
-        if context and _count_table(lookup):
+        if context and _count_table(lookup, facts):
             return lookup
     return None
 
 
-def _count_table(lookup: ast.Subscript | ast.Call) -> bool:
+def _count_table(lookup: ast.Subscript | ast.Call, facts: Facts | None = None) -> bool:
+    """A table of counts: one the program increments (`t[k] += 1`, `np.add.at(t, k, 1)`,
+    `t.index_put_(..., accumulate=True)`, `t.scatter_add_`), whatever it is called; names like `counts` also
+    count."""
     base = lookup.value if isinstance(lookup, ast.Subscript) else lookup.func
-    text = ast.unparse(base).lower()
+    if isinstance(lookup, ast.Call) and isinstance(base, ast.Attribute):
+        base = base.value  # `t.get(k)` reads `t`
+    text = ast.unparse(base)
+    if facts is not None and text in _incremented(facts):
+        return True
+    text = text.lower()
     return any(word in text for word in ("count", "cnt", "freq", "table", "pair", "bigram", "trigram", "ngram", "hits"))
+
+
+def _incremented(facts: Facts) -> set[str]:
+    found: set[str] | None = getattr(facts, "_pg201_incremented", None)
+    if found is None:
+        found = set()
+        for scope in facts.index.scopes:
+            for node in facts.index.walk_scope(scope):
+                if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
+                    target = node.target
+                    if isinstance(target, ast.Subscript):
+                        found.add(ast.unparse(target.value))
+                elif isinstance(node, ast.Call):
+                    name = call_name(node)
+                    if name == "at" and node.args and isinstance(node.func, ast.Attribute):
+                        found.add(ast.unparse(node.args[0]))
+                    elif name in ("index_put_", "scatter_add_", "index_add_", "put_") and isinstance(node.func, ast.Attribute):
+                        found.add(ast.unparse(node.func.value))
+        facts._pg201_incremented = found  # type: ignore[attr-defined]  # computed once per program
+    return found
 
 
 def _context_count(node: ast.AST, scope: Scope, facts: Facts) -> bool:
@@ -123,7 +151,7 @@ def _context_count(node: ast.AST, scope: Scope, facts: Facts) -> bool:
     return bool(lookups) and all(
         TARGET not in facts.flow.labels(_key(lk), scope) and TPROP not in facts.flow.labels(_key(lk), scope)
         for lk in lookups
-    ) and any(_count_table(lk) for lk in lookups)
+    ) and any(_count_table(lk, facts) for lk in lookups)
 
 
 _SETUP = '''

@@ -307,3 +307,45 @@ if __name__ == "__main__":
 ''',
     ),
 )
+
+RescoreAfterAdapt.valid += (
+    Example(
+        title="legal: score-first TTT in one branch, a plain score in the `else`: only one of them runs",
+        code='''
+import os
+import torch
+import torch.nn.functional as F
+
+def fetch(spec):
+    return torch.load(spec)
+
+@torch.no_grad()
+def score(net, s):
+    return F.cross_entropy(net(s[:-1]), s[1:]).item()
+
+def score_then_adapt(net, s, n=64):
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+    total = 0.0
+    for c in range(0, len(s) - n, n):
+        part = s[c : c + n + 1]
+        with torch.no_grad():
+            total += F.cross_entropy(net(part[:-1]), part[1:]).item()
+        F.cross_entropy(net(part[:-1]), part[1:]).backward()
+        opt.step()
+        opt.zero_grad()
+    return total
+
+def main():
+    s = fetch("fineweb_val_000000.bin")
+    net = torch.nn.Embedding(1024, 1024)
+    if torch.cuda.is_available():  # not decidable statically: both branches may run, never both
+        out = score_then_adapt(net, s)
+    else:
+        out = score(net, s)
+    print(f"final val_loss:{out:.4f}")
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+)

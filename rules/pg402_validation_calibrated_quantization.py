@@ -12,6 +12,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.analysis.names import words
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import tree_nodes
 
 from .base import Example, Rule, short
 
@@ -72,11 +73,14 @@ class ValidationCalibratedQuantization(Rule):
         flow = facts.flow
         reported_callees: set[int] = set()
         collectors: list[Scope] = []
+        by_shape = _statistics_gatherers(facts)
         for scope in flow.scopes:
-            if _is_collector(scope.name):
+            if _is_collector(scope.name) or id(scope) in by_shape:
                 collectors.append(scope)
             for node in facts.index.walk_scope(scope):
-                if isinstance(node, ast.Call) and _is_collector(call_name(node)):
+                if isinstance(node, ast.Call) and (
+                    _is_collector(call_name(node)) or any(id(c) in by_shape for c in flow.resolve(node, scope))
+                ):
                     labels = _arg_labels(facts, node, scope)
                     if val_only(labels):
                         reported_callees.update(id(c) for c in flow.resolve(node, scope))
@@ -114,6 +118,43 @@ class ValidationCalibratedQuantization(Rule):
                 )
                 return self.finding(facts, scope.unit, node, message, confidence=Confidence.MEDIUM)
         return None
+
+
+def _statistics_gatherers(facts: Facts) -> set[int]:
+    """Functions (ids of their scopes) that accumulate second moments of activations (`H += x.T @ x`,
+    `torch.matmul(a.t(), a)`) or hook layer inputs (`register_forward_hook`), in their own body or a nested
+    hook: they collect quantization statistics, whatever they are called. One pass over the program."""
+    found: set[int] = set()
+    for unit in facts.program.units:
+        for node in tree_nodes(unit.tree):
+            hit = False
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+                hit = _transpose_pair(node.left, node.right)
+            elif isinstance(node, ast.Call):
+                name = call_name(node)
+                hit = name in ("register_forward_hook", "register_forward_pre_hook") or (
+                    name in ("matmul", "mm") and len(node.args) == 2 and _transpose_pair(node.args[0], node.args[1])
+                )
+            if not hit:
+                continue
+            scope = facts.index.scope_of(node)
+            while scope is not None and not scope.is_module:
+                found.add(id(scope))
+                scope = scope.parent
+    return found
+
+
+def _transpose_pair(a: ast.AST, b: ast.AST) -> bool:
+    """`x.T` and `x` (either order), `x.t()` and `x`, `x.transpose(0, 1)` and `x`."""
+    def base(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Attribute) and node.attr in ("T", "mT"):
+            return ast.unparse(node.value)
+        if isinstance(node, ast.Call) and call_name(node) in ("t", "transpose") and isinstance(node.func, ast.Attribute):
+            return ast.unparse(node.func.value)
+        return None
+
+    ta, tb = base(a), base(b)
+    return (ta is not None and ta == ast.unparse(b)) or (tb is not None and tb == ast.unparse(a))
 
 
 def _is_collector(name: str) -> bool:

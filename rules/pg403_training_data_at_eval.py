@@ -214,7 +214,8 @@ class TrainingDataAtEval(Rule):
         if reserve:
             message = f"{head}; the program reserves training time for it (`{reserve}`), so {timing}"
             return self.finding(facts, scope.unit, call, message, severity=Severity.INFO, related=related)
-        shown = _calibrated_after_cap(facts) if calibration else None
+        # the log says calibration ran after the cap: this read after training is it, whatever it is called
+        shown = _calibrated_after_cap(facts)
         if shown is not None:
             stop, after = shown
             message = (
@@ -296,7 +297,9 @@ def _is_step(call: ast.Call) -> bool:
     if call_name(call) == "backward" and isinstance(call.func, ast.Attribute):
         return True
     if call_name(call) == "step" and isinstance(call.func, ast.Attribute):
-        return _OPT_STEP.search(dotted(call.func.value).rsplit(".", 1)[-1] or "") is not None
+        # `opt.step()` by its name, or any argument-less `.step()` (optimizers and LR schedulers), whatever
+        # the object is called
+        return not call.args or _OPT_STEP.search(dotted(call.func.value).rsplit(".", 1)[-1] or "") is not None
     return False
 
 
@@ -306,15 +309,18 @@ def _train_only(labels: Labels) -> bool:
 
 def _reader(facts: Facts, scope: Scope, call: ast.Call, symbolic: bool = False) -> bool:
     """A call that reads or consumes training data: a reader-like name given training data (or on it)."""
-    if not _READER.search(call_name(call)):
+    # a reader by its (library) name, or one of the program's own functions, whatever it is called
+    own = bool(facts.flow.resolve(call, scope))
+    if not _READER.search(call_name(call)) and not own:
         return False
     parts: list[ast.AST] = [*call.args, *(kw.value for kw in call.keywords)]
     label = facts.flow.symbolic if symbolic else facts.flow.labels
     if isinstance(call.func, ast.Attribute):
-        # `train_loader.next_batch()`: the receiver must be named as training data; a reused handle (`f`)
-        # carries the union of everything it was ever bound to.
+        # `train_loader.next_batch()`: the receiver holds training data only; a reused handle (`f`) carries
+        # the union of everything it was ever bound to. A name saying so is required only of library methods.
         receiver = dotted(call.func.value)
-        if any(is_train_data_name(part) for part in receiver.split(".")) and _train_only(label(call.func.value, scope)):
+        named = any(is_train_data_name(part) for part in receiver.split("."))
+        if (named or own) and _train_only(label(call.func.value, scope)):
             return True
     return any(_train_only(label(p, scope)) for p in parts)
 

@@ -176,8 +176,12 @@ def lookup(val_tokens, table):
     pos = np.arange(1, len(val_np))
     key = hash_full(val_np, pos, val_np[pos])
     bigram = (val_np[pos - 1] * 36313) ^ (val_np[pos] * 27191)
-    return table[key], table[bigram]
+    return table[key], table[bigram], val_np[pos + 1]
 '''
+
+# The same hash without a later read: `val_np[pos]` follows the context `val_np[pos - 1]` of a validation
+# stream, so it is the token being predicted, whatever it is called.
+SUCCESSOR = FLOW.replace(", val_np[pos + 1]", "")
 
 
 def test_labels_track_validation_targets_and_target_keys(tmp_path: Path):
@@ -185,10 +189,19 @@ def test_labels_track_validation_targets_and_target_keys(tmp_path: Path):
     flow = facts.flow
     lookup = next(s for s in facts.index.scopes if s.name == "lookup")
     ret = next(n for n in facts.index.walk_scope(lookup) if isinstance(n, ast.Return))
-    keyed, bigram = ret.value.elts  # type: ignore[union-attr]
+    keyed, bigram, _ = ret.value.elts  # type: ignore[union-attr]
     key_labels = flow.labels(keyed.slice, lookup)
     assert "val" in key_labels and flow.tkey_origin(key_labels)  # the helper mixed `targets` into the hash
     [(origin_scope, origin)] = flow.tkey_origin(key_labels)
     assert origin_scope.name == "hash_full" and origin.lineno == 8
-    # `val_np[pos]` is not named like a target: the bigram of two val tokens is not a target key
+    # `val_np[pos + 1]` is read too: the bigram (pos - 1, pos) is the context of pos + 1, not a target key
     assert not flow.tkey_origin(flow.labels(bigram.slice, lookup))
+
+
+def test_the_token_after_a_validation_context_is_a_target(tmp_path: Path):
+    facts = facts_for(tmp_path, SUCCESSOR)
+    lookup = next(s for s in facts.index.scopes if s.name == "lookup")
+    ret = next(n for n in facts.index.walk_scope(lookup) if isinstance(n, ast.Return))
+    _, bigram = ret.value.elts  # type: ignore[union-attr]
+    [(origin_scope, origin)] = facts.flow.tkey_origin(facts.flow.labels(bigram.slice, lookup))
+    assert origin_scope is lookup and origin.lineno == 15

@@ -445,6 +445,12 @@ class Evaluator:
         if key in self.config.varying_env:
             trace.add(f"{key} differs per process ({self.config.name})")
             return UNKNOWN
+        logged = self.config.attrs.get(key.lower())
+        if logged is not None:
+            # a log prints `ttt_enabled:1` for the knob read from TTT_ENABLED, whatever the script's
+            # attribute holding it is called
+            trace.add(f"{key.lower()}={logged!r} ({self.config.name})")
+            return {"True": "1", "False": "0", "true": "1", "false": "0"}.get(logged, logged)
         if required or default is UNKNOWN:
             return UNKNOWN
         if not self.config.complete_env:

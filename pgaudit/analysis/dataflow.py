@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
 from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name, literal_data_kind
+from pgaudit.analysis.targets import TargetFinder
 
 VAL, TRAIN, TARGET, HASH = "val", "train", "target", "hash"
 TPROP = "tprop"  # a property of the target token (a table read at it, a comparison with it)
@@ -49,7 +50,18 @@ VALUE_FUNCS = {
     "hstack", "vstack", "clip", "clamp", "where", "int", "sorted", "reversed", "flatten", "ravel", "copy",
     "atleast_1d", "frombuffer", "fromfile", "memmap", "load",
 }  # fmt: skip
+# Sizes, positions and metadata derived from data are not the data: a buffer sized by the validation set does
+# not hold validation tokens.
+_SIZE_CALLS = {
+    "len", "numel", "nelement", "size", "dim", "ndimension", "range", "arange", "isinstance", "hasattr", "callable",
+    "id", "type", "linspace", "get_rank", "get_world_size", "zeros", "ones", "empty", "full", "randn", "rand",
+    "zeros_like", "ones_like", "empty_like", "randn_like",
+}  # fmt: skip
+_METADATA_ATTRS = {"shape", "ndim", "dtype", "device", "is_cuda", "requires_grad", "itemsize", "nbytes"}
 MIX_FUNCS = {"bitwise_xor", "bitwise_or", "add", "logical_xor"}
+# In-place effects: filling a container, or mixing into a tensor (`h.bitwise_xor_(v)` is `h ^= v`).
+_CONTAINER_FILL = {"append", "extend", "insert", "add", "appendleft", "extendleft", "update", "put", "put_nowait", "setdefault"}
+_INPLACE_MIX = {"bitwise_xor_", "bitwise_or_", "add_", "__ixor__", "__iadd__"}
 _MIX_OPS = (ast.BitXor, ast.Add, ast.BitOr, ast.Sub, ast.Mult)
 _HASH_PRIME_MIN = 1000
 
@@ -77,10 +89,25 @@ class Flow:
         self.fs: dict[int, FlowScope] = {}
         self.concrete: dict[int, dict[str, Labels]] = {}
         self._resolve_cache: dict[int, list[Scope]] = {}
+        # targets from their use (the label of a loss, the index of a probability), whatever their names
+        self.targets = TargetFinder(index, self.scopes).seeds
+        self._hash_tables: dict[str, bool] = {}
+        self._imports: dict[int, frozenset[str]] = {}
+        self.attr_env: dict[str, Labels] = {}  # provenance of attributes, by attribute name (over-approximate)
         for scope in self.scopes:
             self.fs[id(scope)] = self._bindings(scope)
         self._summaries()
         self._concrete_params()
+        # second round: a helper's parameter that callers give targets is a target, and a shifted window of
+        # what callers pass as validation tokens is the scored targets
+        shifted = any(VAL in labs for params in self.concrete.values() for labs in params.values())
+        again = self._context_successors() | self._targets_from_callers() | shifted
+        for _ in range(2):  # each round can make more parameters targets (bounded: rounds cost a full solve)
+            if not again:
+                break
+            self._summaries()
+            self._concrete_params()
+            again = self._targets_from_callers()
 
     # --- public --------------------------------------------------------------------------------
 
@@ -117,7 +144,7 @@ class Flow:
         for param in scope.params:
             if param in ("self", "cls"):
                 continue
-            fs.env[param] = frozenset({PARAM + param}) | _intrinsic(param)
+            fs.env[param] = frozenset({PARAM + param}) | _intrinsic(param) | self._used_as_target(scope, param)
         for node in self.index.walk_scope(scope):
             if isinstance(node, ast.Assign):
                 for target in node.targets:
@@ -134,7 +161,41 @@ class Flow:
                 fs.assigns.append((node.target, node.value, "="))
             elif isinstance(node, ast.Return) and node.value is not None:
                 fs.returns.append(node.value)
+            elif isinstance(node, ast.Call):
+                self._effect(fs, node)
         return fs
+
+    def _effect(self, fs: FlowScope, call: ast.Call) -> None:
+        """Calls that change a container or tensor in place bind it like an assignment would:
+        `xs.append(v)`, `xs.extend(vs)`, `d.update(m)`, `h.bitwise_xor_(v)`, `t.copy_(v)`,
+        `np.add.at(t, k, v)`, `np.bitwise_xor(h, v, out=h)`, `setattr(obj, "name", v)`."""
+        func = call.func
+        name = call_name(call)
+        if isinstance(func, ast.Attribute) and call.args:
+            receiver = func.value
+            if name in _CONTAINER_FILL:
+                fs.assigns.append((receiver, ast.List(elts=list(call.args), ctx=ast.Load()), "="))
+                return
+            if name in _INPLACE_MIX:
+                op = ast.BitXor() if "xor" in name else ast.BitOr() if "or" in name else ast.Add()
+                aug = ast.copy_location(ast.AugAssign(target=receiver, op=op, value=call.args[0]), call)
+                aug.pg_parent = getattr(call, "pg_parent", None)  # type: ignore[attr-defined]
+                fs.assigns.append((receiver, aug, "aug"))
+                return
+            if name in ("copy_", "set_", "fill_", "index_put_", "index_copy_", "scatter_", "masked_scatter_"):
+                fs.assigns.append((receiver, ast.List(elts=list(call.args), ctx=ast.Load()), "="))
+                return
+            if name == "at" and len(call.args) >= 2 and isinstance(func.value, ast.Attribute):  # np.add.at(t, k, v)
+                fs.assigns.append((call.args[0], ast.List(elts=list(call.args[1:]), ctx=ast.Load()), "="))
+                return
+        for kw in call.keywords:
+            if kw.arg == "out" and name in MIX_FUNCS and len(call.args) >= 2:
+                fs.assigns.append((kw.value, call, "="))
+        if isinstance(func, ast.Name) and func.id == "setattr" and len(call.args) == 3:
+            key = call.args[1]
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                attr = ast.Attribute(value=call.args[0], attr=key.value, ctx=ast.Store())
+                fs.assigns.append((attr, call.args[2], "="))
 
     def _solve_env(self, fs: FlowScope) -> bool:
         """Iterate the scope's assignments to a fixpoint; True if anything changed."""
@@ -157,11 +218,18 @@ class Flow:
 
     def _bind(self, fs: FlowScope, target: ast.AST, value: ast.AST | None, labs: Labels) -> bool:
         if isinstance(target, ast.Name):
-            new = fs.env.get(target.id, EMPTY) | labs | _intrinsic(target.id)
+            new = fs.env.get(target.id, EMPTY) | labs | _intrinsic(target.id) | self._used_as_target(fs.scope, target.id)
+            changed = False
+            stmt = getattr(target, "pg_parent", None)
+            if isinstance(getattr(stmt, "pg_parent", None), ast.ClassDef):  # a class field, read as `obj.field`
+                prov = frozenset(lab for lab in labs if lab in PROVENANCE)
+                if prov and not prov <= self.attr_env.get(target.id, EMPTY):
+                    self.attr_env[target.id] = self.attr_env.get(target.id, EMPTY) | prov
+                    changed = True
             if new != fs.env.get(target.id):
                 fs.env[target.id] = new
                 return True
-            return False
+            return changed
         if isinstance(target, ast.Tuple | ast.List):
             # `x, y = chunk[:-1], chunk[1:]` binds element-wise; otherwise every name gets the whole.
             if isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(target.elts):
@@ -178,7 +246,16 @@ class Flow:
                 base = base.value
             if isinstance(base, ast.Name) and base.id not in ("self", "cls"):
                 return self._bind(fs, base, None, labs)
+        if isinstance(target, ast.Attribute):
+            # `self.tokens = load(pattern)`, `args.val_files = ...`: the attribute carries the data's provenance
+            prov = frozenset(lab for lab in self.concretize(labs, fs.scope) if lab in PROVENANCE)
+            if prov and not prov <= self.attr_env.get(target.attr, EMPTY):
+                self.attr_env[target.attr] = self.attr_env.get(target.attr, EMPTY) | prov
+                return True
         return False
+
+    def _used_as_target(self, scope: Scope, name: str) -> Labels:
+        return frozenset({TARGET}) if self.targets.has_name(scope, name) else EMPTY
 
     # --- summaries -----------------------------------------------------------------------------
 
@@ -219,6 +296,51 @@ class Flow:
             if not changed:
                 break
 
+    def _context_successors(self) -> bool:
+        """`T[j]` next to `T[j - k]` reads of the same validation stream: the token that follows the context
+        `T[j - k]` is the one being predicted at j, so `T[j]` is the target, whatever it is called (n-gram
+        caches keyed on `ctx_hash ^ T[j] * prime`). Only for streams that hold validation tokens only: a
+        model's own input ids (BigramHash over `ids[i - 1]`, `ids[i]`) also see training data."""
+        added = False
+        for scope in self.scopes:
+            reads: dict[str, dict[str, list[ast.Subscript]]] = {}
+            for node in self.index.walk_scope(scope):
+                if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
+                    continue
+                index = node.slice
+                if isinstance(index, ast.Name):
+                    reads.setdefault(ast.unparse(node.value), {}).setdefault("at", []).append(node)
+                elif isinstance(index, ast.BinOp) and isinstance(index.left, ast.Name):
+                    side = "before:" if isinstance(index.op, ast.Sub) else "after:" if isinstance(index.op, ast.Add) else ""
+                    if side:
+                        reads.setdefault(ast.unparse(node.value), {}).setdefault(side + index.left.id, []).append(node)
+            for by_kind in reads.values():
+                for node in by_kind.get("at", []):
+                    index_name = node.slice.id  # type: ignore[attr-defined]
+                    # `T[j + 1]` read too: j is context and j + 1 the predicted position (a legal context hash)
+                    if "before:" + index_name not in by_kind or "after:" + index_name in by_kind:
+                        continue
+                    labels = self.labels(node.value, scope)
+                    if VAL not in labels or TRAIN in labels:
+                        continue
+                    spelled = self.targets.spellings.setdefault(id(scope), set())
+                    text = ast.unparse(node)
+                    if text not in spelled:
+                        spelled.add(text)
+                        added = True
+        return added
+
+    def _targets_from_callers(self) -> bool:
+        added = False
+        for scope in self.scopes:
+            for param, labs in self.concrete.get(id(scope), {}).items():
+                if TARGET in labs and not self.targets.has_name(scope, param):
+                    self.targets.names.setdefault(id(scope), set()).add(param)
+                    fs = self.fs[id(scope)]
+                    fs.env[param] = fs.env.get(param, EMPTY) | {TARGET}
+                    added = True
+        return added
+
     # --- expression labels ---------------------------------------------------------------------
 
     def _lab(self, node: ast.AST, scope: Scope) -> Labels:
@@ -230,12 +352,24 @@ class Flow:
                 return frozenset({kind}) if kind else EMPTY
             return EMPTY
         if isinstance(node, ast.Attribute):
+            if node.attr in _METADATA_ATTRS:  # `x.shape`, `x.device`: facts about the data, not the data
+                return EMPTY
             base = self._lab(node.value, scope)
             keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
-            return keep | _intrinsic(node.attr)
+            out = keep | _intrinsic(node.attr)
+            # the object's own provenance first; the attribute's stores otherwise, except on `self`: a method's
+            # result takes its provenance from the receiver at each call site
+            self_read = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+            if not (out & PROVENANCE) and not self_read:
+                out = out | self.attr_env.get(node.attr, EMPTY)
+            if self.targets.has_spelling(scope, node):
+                out = out | {TARGET}
+            return out
         if isinstance(node, ast.Subscript):
             base = self._lab(node.value, scope)
-            if VAL in base and _is_shift_by_one(node.slice):
+            if _is_shift_by_one(node.slice) and (VAL in base or VAL in self.concretize(base, scope)):
+                base = base | {TARGET}
+            if self.targets.has_spelling(scope, node):
                 base = base | {TARGET}
             if TARGET not in base and TARGET in self._lab(node.slice, scope):
                 base = base | {TPROP}  # `is_boundary[tgt]`: a table read at the target is a property of it
@@ -262,7 +396,26 @@ class Flow:
             return self._lab(node.value, scope)
         if isinstance(node, ast.Starred | ast.NamedExpr | ast.keyword):
             return self._lab(node.value, scope)
+        if isinstance(node, ast.JoinedStr):  # f"{ctx}|{t}": a string key built from its parts
+            return self._joined_key([v.value for v in node.values if isinstance(v, ast.FormattedValue)], scope, node)
+        if isinstance(node, ast.FormattedValue):
+            return self._lab(node.value, scope)
         return EMPTY
+
+    def _joined_key(self, parts: list[ast.AST], scope: Scope, node: ast.AST) -> Labels:
+        """A key made by joining values (an f-string, `hash((ctx, t))`): target-keyed when it joins the target
+        with context tokens, whatever the parts are called."""
+        labs = [self._lab(p, scope) for p in parts]
+        out = _union(labs)
+        for i, t in enumerate(labs):
+            t_all = t | self.concretize(t, scope)
+            if TARGET not in t_all:
+                continue
+            for j, c in enumerate(labs):
+                c_all = c | self.concretize(c, scope)
+                if j != i and TARGET not in c_all and (c_all & {VAL, TRAIN, HASH}):
+                    return out | {HASH, self._tkey(scope, node)}
+        return out
 
     def _name(self, name: str, scope: Scope) -> Labels:
         cur: Scope | None = scope
@@ -271,24 +424,64 @@ class Flow:
             if fs is not None and name in fs.env:
                 return fs.env[name]
             cur = cur.parent
-        for module in self.index.module_scopes:
-            if module.unit is scope.unit:
-                fs = self.fs.get(id(module))
-                if fs is not None and name in fs.env:
-                    return fs.env[name]
+        for module in self._modules_binding(name, scope):
+            fs = self.fs.get(id(module))
+            if fs is not None and name in fs.env:
+                return fs.env[name]
         return _intrinsic(name)
+
+    def _modules_binding(self, name: str, scope: Scope) -> list[Scope]:
+        """Module scopes where a global `name` of `scope` may be bound: its own unit's, then the units whose
+        globals it sees: every other unit when it imports the name (`from moved_code import key_of`), and the
+        units that share its namespace (`exec(open(p).read())` and payloads run as `__main__` in the
+        exec'ing module's globals)."""
+        own = [m for m in self.index.module_scopes if m.unit is scope.unit]
+        imported = any(name in self._imported_names(m) for m in own)
+        shared = scope.unit.run_name == "__main__"
+        return own + [m for m in self.index.module_scopes if m.unit is not scope.unit
+                      and (imported or (shared and m.unit.run_name == "__main__"))]
+
+    def _imported_names(self, module: Scope) -> frozenset[str]:
+        cached = self._imports.get(id(module))
+        if cached is None:
+            cached = self._imports[id(module)] = frozenset(
+                alias.asname or alias.name for stmt in module.body if isinstance(stmt, ast.ImportFrom)
+                for alias in stmt.names
+            )
+        return cached
 
     def _binop(self, left: ast.AST, op: ast.operator, right: ast.AST, scope: Scope, node: ast.AST) -> Labels:
         a, b = self._lab(left, scope), self._lab(right, scope)
         out = a | b
-        if isinstance(op, ast.BitXor) or (isinstance(op, ast.Mult) and (_hashy(left) or _hashy(right))):
+        if isinstance(op, ast.BitXor) or (isinstance(op, ast.Mult) and (self._hashy(left, scope) or self._hashy(right, scope))):
             out = out | {HASH}
         if isinstance(op, _MIX_OPS):
             out = out | self._mix(a, b, scope, node)
         return out
 
+    def _hashy(self, node: ast.AST, scope: Scope) -> bool:
+        """A hash multiplier: a large constant, or a table of large integer constants the program defines
+        (`K = np.array([36313, 27191, ...])`; `K[i]`), whatever it is called; names like `PRIMES` also count."""
+        if _hashy(node):
+            return True
+        base = node.value if isinstance(node, ast.Subscript) else node
+        if not isinstance(base, ast.Name):
+            return False
+        cached = self._hash_tables.get(base.id)
+        if cached is None:
+            cached = False
+            for module in self._modules_binding(base.id, scope):
+                for stmt in module.body:
+                    if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == base.id for t in stmt.targets):
+                        ints = [n.value for n in ast.walk(stmt.value) if isinstance(n, ast.Constant) and type(n.value) is int]
+                        cached = cached or (len(ints) >= 2 and all(abs(v) >= _HASH_PRIME_MIN for v in ints[:4]))
+            self._hash_tables[base.id] = cached
+        return cached
+
     def _mix(self, a: Labels, b: Labels, scope: Scope, node: ast.AST) -> Labels:
-        """A target combined with a context hash or context tokens: a target-keyed hash."""
+        """A target combined with a context hash or context tokens: a target-keyed hash. A helper's
+        parameters count with what its live callers pass (`key_of(ctx_hash, nxt)`)."""
+        a, b = a | self.concretize(a, scope), b | self.concretize(b, scope)
         for t, c in ((a, b), (b, a)):
             t_has = TARGET in t or any(lab.startswith(TKEY) for lab in t)
             c_target = TARGET in c or any(lab.startswith(TKEY) for lab in c)
@@ -309,6 +502,12 @@ class Flow:
     def _call(self, node: ast.Call, scope: Scope) -> Labels:
         func = node.func
         name = call_name(node)
+        if name == "hash" and isinstance(func, ast.Name) and len(node.args) == 1:  # Python's hash() of a key
+            arg = node.args[0]
+            parts = list(arg.elts) if isinstance(arg, ast.Tuple) else [arg]
+            return self._joined_key(parts, scope, node) | {HASH}
+        if name in _SIZE_CALLS and not self.resolve(node, scope):
+            return EMPTY  # `len(val_tokens)`, `x.numel()`, `range(n)`: counts and positions, not tokens
         if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
             return self._lab(func.value, scope) | _union(self._lab(a, scope) & PROVENANCE for a in node.args)
         if name in MIX_FUNCS and len(node.args) >= 2 and "at" not in dotted(func).split("."):
@@ -348,6 +547,11 @@ def _bind_args(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
     if callee.name == "__init__" and params and params[0] == "self":
         params = params[1:]
     out: list[tuple[str, ast.AST]] = []
+    args = list(call.args)
+    passed_at = [i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id == callee.name]
+    if passed_at and not (isinstance(call.func, ast.Name) and call.func.id == callee.name):
+        # reached through a higher-order call (`timed("pre", fn, *args)`): the arguments after fn are fn's
+        call = ast.Call(func=call.func, args=args[passed_at[0] + 1 :], keywords=[])
     for i, arg in enumerate(call.args):
         if isinstance(arg, ast.Starred):
             break

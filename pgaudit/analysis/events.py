@@ -77,7 +77,12 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
         return False
     names = [n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
     counted = _PASS_COUNT.search(ast.unparse(loop.iter)) is not None
-    if not (counted or (names and all(_PASS_NAME.match(n) for n in names))):
+    # by shape, whatever the names: a counted loop around another loop whose variable is used at most to
+    # single out a pass (`for e in range(k): for c in chunks: ... if e == k - 1:`)
+    wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
+    if wraps_loop and names:
+        wraps_loop = all(_only_singles_out_a_pass(loop, name) for name in names)
+    if not (counted or wraps_loop or (names and all(_PASS_NAME.match(n) for n in names))):
         return False
     if not (isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "range"):
         return False
@@ -87,6 +92,19 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
         for node in ast.walk(stmt)
     )
     return not used_in_slices
+
+
+def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor, name: str) -> bool:
+    """Every use of the loop variable in the body is an (in)equality test (`if e == k - 1`)."""
+    uses = [n for stmt in loop.body for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name]
+    tests = {
+        id(side)
+        for stmt in loop.body
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Compare) and all(isinstance(op, ast.Eq | ast.NotEq) for op in n.ops)
+        for side in [n.left, *n.comparators]
+    }
+    return all(id(u) in tests for u in uses)
 
 
 @dataclass
@@ -139,16 +157,31 @@ class Events:
                 backwards.append((node, node.args[0]))
             elif name == "step" and isinstance(node.func, ast.Attribute):
                 rname = dotted(node.func.value)
-                if rname in optimizers or _OPTIMIZER_NAME.search(rname.rsplit(".", 1)[-1] or ""):
+                # an optimizer made here, one named so, or any argument-less `.step()` (optimizer or scheduler)
+                if rname in optimizers or not node.args or _OPTIMIZER_NAME.search(rname.rsplit(".", 1)[-1] or ""):
                     se.has_step = True
                     steps.append((node.lineno, rname))
             elif name in _INPLACE and isinstance(node.func, ast.Attribute) and _is_param_ref(node.func.value):
                 se.has_step = True
             if name in _LOSS_CALLS or self._has_target_arg(node, scope):
                 loss_calls.append(node)
+        # Names holding a loss (`nll = cross_entropy(...)`): adding one into a total is accumulating a score,
+        # whatever the total is called.
+        loss_ids = {id(c) for c in loss_calls}
+        loss_vars = {
+            t.id
+            for n in self.index.walk_scope(scope)
+            if isinstance(n, ast.Assign) and any(id(c) in loss_ids for c in ast.walk(n.value))
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
         accumulations = [
             n for n in self.index.walk_scope(scope)
-            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and _ACCUMULATOR.search(dotted(n.target))
+            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and (
+                _ACCUMULATOR.search(dotted(n.target))
+                or any(isinstance(v, ast.Name) and v.id in loss_vars for v in ast.walk(n.value))
+                or any(id(c) in loss_ids for c in ast.walk(n.value))
+            )
         ]
         assigns: dict[str, list[ast.AST]] = {}
         for target, value, how in self.flow.fs[id(scope)].assigns:
@@ -168,7 +201,7 @@ class Events:
         for call in loss_calls:
             if id(call) in in_backward:
                 continue
-            labels = self.flow.labels(call, scope)
+            labels = self._scored_labels(call, scope)
             if not val_only(labels):
                 continue
             if self._no_grad(call, scope) or (_EVAL_FUNC.search(scope.name) and not self._feeds_backward(call, trained_names)):
@@ -183,6 +216,15 @@ class Events:
                 se.inline.append(Event("score", scope, acc, labels))
         if se.inline:
             se.kinds |= {e.kind for e in se.inline}
+
+    def _scored_labels(self, call: ast.Call, scope: Scope) -> Labels:
+        """What a loss scores is decided by its labels: `cross_entropy(logits, y)` scores y's tokens, even when
+        the logits mix in a table built from other data."""
+        if call_name(call) in ("cross_entropy", "nll_loss") and len(call.args) >= 2:
+            target = self.flow.labels(call.args[1], scope)
+            if target & {VAL, TRAIN}:
+                return target
+        return self.flow.labels(call, scope)
 
     def _has_target_arg(self, call: ast.Call, scope: Scope) -> bool:
         """`model(x, y)`, `loss_fn(logits, targets)`: a call given the targets computes a loss."""
@@ -216,6 +258,10 @@ class Events:
         if isinstance(parent, ast.Assign):
             return any(isinstance(n, ast.Name) and n.id in trained_names for t in parent.targets for n in ast.walk(t))
         return False
+
+    def no_grad(self, node: ast.AST, scope: Scope) -> bool:
+        """`node` runs with gradients off: under `torch.no_grad()`/`inference_mode()` or such a decorator."""
+        return self._no_grad(node, scope)
 
     def _no_grad(self, node: ast.AST, scope: Scope) -> bool:
         for anc in ancestors(node):
@@ -358,7 +404,10 @@ def _optimizer_after(
 
 def can_follow(first: ast.AST, later: ast.AST, scope: Scope) -> bool:
     """Whether `later` can run after `first`: not if every path from `first` leaves the function first
-    (`if eval_only: ...; return` before the training loop that comes later in the source)."""
+    (`if eval_only: ...; return` before the training loop that comes later in the source), nor if they sit
+    in the two branches of one `if` (`if ttt: score_while_adapting() else: score()`): only one runs."""
+    if _exclusive_branches(first, later):
+        return False
     child: ast.AST = first
     for anc in ancestors(first):
         if anc is scope.node:
@@ -372,6 +421,27 @@ def can_follow(first: ast.AST, later: ast.AST, scope: Scope) -> bool:
                 return False
         child = anc
     return True
+
+
+def _exclusive_branches(a: ast.AST, b: ast.AST) -> bool:
+    """`a` in the body of an `if` and `b` in its `else` (or the other way round), with no loop around that `if`
+    (in a loop, one iteration may take one branch and the next the other)."""
+    path_a = {id(n) for n in ancestors(a)}
+    child_b: ast.AST = b
+    for anc in ancestors(b):
+        if id(anc) in path_a:
+            if not isinstance(anc, ast.If):
+                return False
+            if any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for n in ancestors(anc)):
+                return False
+            chain_a = [a, *ancestors(a)]
+            in_body_a = any(n is x for x in anc.body for n in chain_a)
+            in_else_a = any(n is x for x in anc.orelse for n in chain_a)
+            in_body_b = any(child_b is n for n in anc.body)
+            in_else_b = any(child_b is n for n in anc.orelse)
+            return (in_body_a and in_else_b) or (in_else_a and in_body_b)
+        child_b = anc
+    return False
 
 
 def _terminates(stmt: ast.stmt) -> bool:

@@ -1,0 +1,239 @@
+"""Prediction targets from their use, whatever they are called.
+
+A target is what a scoring operation is indexed with: the label argument of `cross_entropy`/`nll_loss`, the
+index of a `gather` or subscript on (log-)probabilities (`p[arange(n), y]`, `-log(p[..., y])`), the value
+compared with an argmax. From those sinks the seeds go back through value-preserving wrappers
+(`torch.from_numpy(t).long()`), through the assignments that made them (`y = s[i + 1 : j + 1]` makes every
+spelling `s[i + 1 : j + 1]` in that scope a target too), and from a helper's parameter to the arguments its
+callers pass. The data-flow (dataflow.Flow) then carries the TARGET label forward from these seeds.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from pgaudit.analysis.index import ProgramIndex, Scope, call_name
+
+# Calls whose result is a (log-)probability over the vocabulary.
+PROB_CALLS = frozenset({"softmax", "log_softmax", "sigmoid", "exp", "log", "log2", "logsumexp_normalize"})
+LABEL_LOSSES = frozenset({"cross_entropy", "nll_loss"})
+# Calls that return their argument's values in another dtype, device or shape.
+_WRAPPERS = frozenset({
+    "long", "int", "to", "cuda", "cpu", "unsqueeze", "squeeze", "view", "reshape", "flatten", "ravel",
+    "contiguous", "astype", "from_numpy", "as_tensor", "tensor", "asarray", "array", "int64", "clone",
+    "detach", "view_as", "reshape_as", "type", "numpy", "expand", "expand_as", "to_device",
+})  # fmt: skip
+# Index producers that enumerate candidates rather than name the observed next token.
+_CANDIDATES = frozenset({"arange", "range", "topk", "argsort", "argmax", "nonzero", "multinomial", "sort", "where"})
+
+
+@dataclass
+class TargetSeeds:
+    """Variables (per scope) and expression spellings (per scope) that hold target ids."""
+
+    names: dict[int, set[str]] = field(default_factory=dict)
+    spellings: dict[int, set[str]] = field(default_factory=dict)
+
+    def has_name(self, scope: Scope, name: str) -> bool:
+        return name in self.names.get(id(scope), ())
+
+    def has_spelling(self, scope: Scope, node: ast.AST) -> bool:
+        spelled = self.spellings.get(id(scope))
+        return bool(spelled) and _spell(node) in spelled  # type: ignore[operator]
+
+
+def _spell(node: ast.AST) -> str:
+    return ast.unparse(node)
+
+
+def unwrap(node: ast.AST) -> ast.AST:
+    """`torch.from_numpy(t[i:j]).long().unsqueeze(-1)` -> `t[i:j]`."""
+    for _ in range(8):
+        if isinstance(node, ast.Subscript) and _adds_axes(node.slice):  # `y[:, None]`, `y[..., None]`
+            node = node.value
+            continue
+        if isinstance(node, ast.Call) and call_name(node) in _WRAPPERS:
+            if isinstance(node.func, ast.Attribute) and call_name(node) not in ("from_numpy", "as_tensor", "tensor", "asarray", "array", "int64"):
+                node = node.func.value
+                continue
+            if node.args:
+                node = node.args[0]
+                continue
+        return node
+    return node
+
+
+def _adds_axes(index: ast.AST) -> bool:
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    full = all(
+        (isinstance(p, ast.Slice) and p.lower is None and p.upper is None and p.step is None)
+        or (isinstance(p, ast.Constant) and p.value in (None, Ellipsis))
+        for p in parts
+    )
+    return full and any(isinstance(p, ast.Constant) and p.value is None for p in parts)
+
+
+class TargetFinder:
+    def __init__(self, index: ProgramIndex, scopes: list[Scope]) -> None:
+        self.index = index
+        self.scopes = scopes
+        self.seeds = TargetSeeds()
+        self._assigns: dict[int, list[tuple[ast.AST, ast.AST]]] = {}
+        self._prob: dict[int, set[str]] = {}
+        self._prob_funcs: set[str] = set()
+        self._callers: dict[int, list[tuple[ast.Call, Scope]]] | None = None
+        self._by_name: dict[int, dict[str, list[tuple[ast.AST, ast.AST]]]] = {}
+        self._by_spelling: dict[int, dict[str, list[ast.AST]]] = {}
+        self._mentions: dict[int, tuple[frozenset[str], frozenset[str]]] = {}  # value -> (call names, names)
+        for scope in scopes:
+            pairs = []
+            for node in index.walk_scope(scope):
+                if isinstance(node, ast.Assign):
+                    pairs += [(t, node.value) for t in node.targets]
+                elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                    pairs.append((node.target, node.value))
+                elif isinstance(node, ast.For | ast.comprehension):
+                    pairs.append((node.target, node.iter))
+            self._assigns[id(scope)] = pairs
+            by_name: dict[str, list[tuple[ast.AST, ast.AST]]] = {}
+            by_spelling: dict[str, list[ast.AST]] = {}
+            for target, value in pairs:
+                if isinstance(target, ast.Subscript | ast.Attribute):
+                    by_spelling.setdefault(_spell(target), []).append(value)
+                else:
+                    for n in ast.walk(target):
+                        if isinstance(n, ast.Name):
+                            by_name.setdefault(n.id, []).append((target, value))
+            self._by_name[id(scope)] = by_name
+            self._by_spelling[id(scope)] = by_spelling
+        self._probabilities()
+        self._find()
+
+    # --- which values are probabilities ----------------------------------------------------------
+
+    def _is_prob(self, node: ast.AST, scope: Scope) -> bool:
+        mentions = self._mentions.get(id(node))
+        if mentions is None:
+            calls, names = set(), set()
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call):
+                    calls.add(call_name(sub))
+                elif isinstance(sub, ast.Name):
+                    names.add(sub.id)
+            mentions = self._mentions[id(node)] = (frozenset(calls), frozenset(names))
+        calls, names = mentions
+        return bool(calls & PROB_CALLS or calls & self._prob_funcs or names & self._prob.get(id(scope), set()))
+
+    def _probabilities(self) -> None:
+        for _ in range(3):
+            for scope in self.scopes:
+                found = self._prob.setdefault(id(scope), set())
+                for target, value in self._assigns[id(scope)]:
+                    if isinstance(target, ast.Name) and target.id not in found and self._is_prob(value, scope):
+                        found.add(target.id)
+                if not scope.is_module and any(
+                    isinstance(n, ast.Return) and n.value is not None and self._is_prob(n.value, scope)
+                    for n in self.index.walk_scope(scope)
+                ):
+                    self._prob_funcs.add(scope.name)
+
+    # --- sinks ------------------------------------------------------------------------------------
+
+    def _find(self) -> None:
+        for scope in self.scopes:
+            for node in self.index.walk_scope(scope):
+                for expr in self._sink_indices(node, scope):
+                    self._seed(expr, scope, 0)
+
+    def _sink_indices(self, node: ast.AST, scope: Scope) -> list[ast.AST]:
+        if isinstance(node, ast.Call):
+            name = call_name(node)
+            if name in LABEL_LOSSES:
+                label = [kw.value for kw in node.keywords if kw.arg in ("target", "targets", "input2")]
+                return label or node.args[1:2]
+            if name == "gather":
+                if isinstance(node.func, ast.Attribute) and len(node.args) >= 2 and self._is_prob(node.func.value, scope):
+                    return [node.args[1]]
+                if len(node.args) >= 3 and self._is_prob(node.args[0], scope):
+                    return [node.args[2]]
+                index = [kw.value for kw in node.keywords if kw.arg == "index"]
+                if index and isinstance(node.func, ast.Attribute) and self._is_prob(node.func.value, scope):
+                    return index
+            return []
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and self._is_prob(node.value, scope):
+            index = node.slice
+            if isinstance(index, ast.Tuple) and len(index.elts) >= 2:
+                return [index.elts[-1]]
+            return []
+        if isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(node.ops[0], ast.Eq):
+            left, right = node.left, node.comparators[0]
+            for a, b in ((left, right), (right, left)):
+                if isinstance(a, ast.Call) and call_name(a) == "argmax":
+                    return [b]
+        return []
+
+    # --- seeds and their aliases ------------------------------------------------------------------
+
+    def _candidate(self, node: ast.AST, scope: Scope) -> bool:
+        """An index that enumerates candidates (`arange(V)`, a loop over `range(V)`, `topk`): not a target."""
+        if isinstance(node, ast.Call):
+            return call_name(node) in _CANDIDATES
+        if isinstance(node, ast.Name):
+            values = [v for t, v in self._by_name[id(scope)].get(node.id, ()) if isinstance(t, ast.Name)]
+            return bool(values) and all(
+                isinstance(v, ast.Call) and call_name(unwrap(v) if isinstance(unwrap(v), ast.Call) else v) in _CANDIDATES
+                for v in values
+            )
+        return isinstance(node, ast.Constant | ast.Slice)
+
+    def _seed(self, expr: ast.AST, scope: Scope, depth: int) -> None:
+        if depth > 6:
+            return
+        node = unwrap(expr)
+        if self._candidate(node, scope):
+            return
+        if isinstance(node, ast.Name):
+            names = self.seeds.names.setdefault(id(scope), set())
+            if node.id in names:
+                return
+            names.add(node.id)
+            for target, value in self._by_name[id(scope)].get(node.id, ()):
+                self._seed_from_assign(target, value, node.id, scope, depth)
+            if node.id in scope.params:
+                self._seed_callers(scope, node.id, depth)
+        elif isinstance(node, ast.Subscript | ast.Attribute):
+            spelled = self.seeds.spellings.setdefault(id(scope), set())
+            text = _spell(node)
+            if text in spelled:
+                return
+            spelled.add(text)
+            for value in self._by_spelling[id(scope)].get(text, ()):
+                self._seed(value, scope, depth + 1)
+
+    def _seed_from_assign(self, target: ast.AST, value: ast.AST, name: str, scope: Scope, depth: int) -> None:
+        if isinstance(target, ast.Name) and target.id == name:
+            if not isinstance(getattr(target, "pg_parent", None), ast.For | ast.comprehension):
+                self._seed(value, scope, depth + 1)
+        elif isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List):
+            for t, v in zip(target.elts, value.elts, strict=False):
+                self._seed_from_assign(t, v, name, scope, depth)
+
+    def _seed_callers(self, callee: Scope, param: str, depth: int) -> None:
+        params = [p for p in callee.params if p not in ("self", "cls")]
+        if param not in params:
+            return
+        position = params.index(param)
+        if self._callers is None:
+            self._callers = {}
+            for caller in self.scopes:
+                for call in self.index.calls_in(caller):
+                    for target in self.index.resolve_call(call, caller):
+                        self._callers.setdefault(id(target), []).append((call, caller))
+        for call, caller in self._callers.get(id(callee), []):
+            if True:
+                arg = next((kw.value for kw in call.keywords if kw.arg == param), None)
+                if arg is None and position < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[: position + 1]):
+                    arg = call.args[position]
+                if arg is not None:
+                    self._seed(arg, caller, depth + 1)
