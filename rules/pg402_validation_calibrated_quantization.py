@@ -36,8 +36,9 @@ class ValidationCalibratedQuantization(Rule):
         `collect_activation_stats`, ...) given validation data (`val_tokens`, a loader over `fineweb_val_*`),
         (2) calibration data (`calib_tokens`, `calib_loader`, `hessian_batches`) taken from validation data,
         and (3) a collector function that reads validation data by itself (a closure over `val_tokens`).
-        Labels come from the shared data-flow facts; a value that mixes training and validation names is not
-        reported.
+        Labels come from the shared data-flow facts; a value that mixes training and validation data is not
+        reported, unless it is a conditional (`val_files if CALIB_SOURCE == "val" else train_files`) whose
+        condition the logged run, or else the default environment, decides: then only the taken branch counts.
 
     Why is this bad:
         The quantized weights are fitted to the exact activations of the tokens that are then scored, so the
@@ -86,7 +87,7 @@ class ValidationCalibratedQuantization(Rule):
                         )
                         yield self.finding(facts, scope.unit, node, message)
                 elif isinstance(node, ast.Assign) and _calib_target(node.targets):
-                    labels = flow.labels(node.value, scope)
+                    labels = _labels(facts, node.value, scope)
                     if val_only(labels):
                         target = ast.unparse(node.targets[0])
                         message = (
@@ -128,7 +129,36 @@ def _calib_target(targets: list[ast.expr]) -> bool:
 
 def _arg_labels(facts: Facts, call: ast.Call, scope: Scope) -> Labels:
     args = [*call.args, *(kw.value for kw in call.keywords)]
-    return frozenset().union(*(facts.flow.labels(a, scope) for a in args)) if args else EMPTY
+    return frozenset().union(*(_labels(facts, a, scope) for a in args)) if args else EMPTY
+
+
+def _chosen(facts: Facts, expr: ast.expr, scope: Scope) -> ast.expr:
+    """The branch of a conditional expression the run takes (`VAL if SOURCE == "val" else TRAIN`, decided by
+    the logged run, else the defaults); the expression itself when the condition cannot be decided."""
+    while isinstance(expr, ast.IfExp):
+        truth = None
+        for config in ("logged", "default"):
+            if config in facts.configs:
+                truth = facts.evaluator(config).truth(expr.test, scope)
+                if truth is not None:
+                    break
+        if truth is None:
+            return expr
+        expr = expr.body if truth else expr.orelse
+    return expr
+
+
+def _labels(facts: Facts, expr: ast.expr, scope: Scope) -> Labels:
+    """Labels of the data that runs: a decided conditional contributes only its taken branch, also as an
+    argument of a loader call (`Loader(val_files if calib_source == "val" else train_files, rank)`)."""
+    chosen = _chosen(facts, expr, scope)
+    if chosen is not expr:
+        return _labels(facts, chosen, scope)
+    if isinstance(expr, ast.Call):
+        args = [*expr.args, *(kw.value for kw in expr.keywords)]
+        if any(_chosen(facts, a, scope) is not a for a in args):
+            return frozenset().union(*(_labels(facts, a, scope) for a in args))
+    return facts.flow.labels(expr, scope)
 
 
 _SETUP = '''
@@ -183,6 +213,31 @@ if __name__ == "__main__":
 ''',
         message="The calibration data `calib_tokens`",
     ),
+    Example(
+        title="the calibration source switch defaults to the validation shards",
+        code=_SETUP
+        + '''
+import os
+
+def load_shards(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+class Hyperparameters:
+    train_files = "./data/fineweb_train_*.bin"
+    val_files = "./data/fineweb_val_*.bin"
+    calib_source = os.environ.get("GPTQ_CALIB_SOURCE", "val")
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 16)
+    calib_tokens = load_shards(args.val_files if args.calib_source == "val" else args.train_files)  # <- expected
+    print(len(collect_hessians(model, calib_tokens)))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="The calibration data `calib_tokens`",
+    ),
 )
 
 ValidationCalibratedQuantization.valid = (
@@ -224,6 +279,30 @@ def main():
     model = torch.nn.Embedding(1024, 16)
     train_tokens = load_train_tokens("./data/fineweb_train_*.bin")
     print(calibrate_temperature(model, train_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same calibration source switch, defaulting to the training shards",
+        code=_SETUP
+        + '''
+import os
+
+def load_shards(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+class Hyperparameters:
+    train_files = "./data/fineweb_train_*.bin"
+    val_files = "./data/fineweb_val_*.bin"
+    calib_source = os.environ.get("GPTQ_CALIB_SOURCE", "train")
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 16)
+    calib_tokens = load_shards(args.val_files if args.calib_source == "val" else args.train_files)
+    print(len(collect_hessians(model, calib_tokens)))
 
 if __name__ == "__main__":
     main()
