@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterable
 
@@ -73,11 +74,14 @@ class ValidationCalibratedQuantization(Rule):
         flow = facts.flow
         reported_callees: set[int] = set()
         collectors: list[Scope] = []
+        gram = _gram_scopes(facts)
         for scope in flow.scopes:
             if _is_collector(scope.name):
                 collectors.append(scope)
             for node in facts.index.walk_scope(scope):
-                if isinstance(node, ast.Call) and _is_collector(call_name(node)):
+                if isinstance(node, ast.Call) and (
+                    _is_collector(call_name(node)) or any(id(c) in gram for c in flow.resolve(node, scope))
+                ):
                     labels = _arg_labels(facts, node, scope)
                     if val_only(labels):
                         reported_callees.update(id(c) for c in flow.resolve(node, scope))
@@ -115,6 +119,60 @@ class ValidationCalibratedQuantization(Rule):
                 )
                 return self.finding(facts, scope.unit, node, message, confidence=Confidence.MEDIUM)
         return None
+
+
+def _gram_scopes(facts: Facts) -> set[int]:
+    """Functions that accumulate Gram matrices of activations (`H += x.T @ x`, `H.addmm_(x.t(), x)`), and the
+    function a hook doing so is defined in: quantization-statistics collectors, whatever they are called."""
+    found: set[int] = set()
+    for scope in facts.flow.scopes:
+        if scope.is_module or not any(_is_gram(n) and _accumulated(n) for n in facts.index.walk_scope(scope)):
+            continue
+        found.add(id(scope))
+        if scope.parent is not None and not scope.parent.is_module:
+            found.add(id(scope.parent))
+    return found
+
+
+def _accumulated(node: ast.AST) -> bool:
+    """The Gram product is summed into a store (`H += g`, `acc[k] = acc.get(k, 0) + g`, `H.add_(g)`,
+    `H.addmm_(x.t(), x)`), not used once as in an attention score or an orthogonalization step."""
+    if isinstance(node, ast.Call) and call_name(node) == "addmm_":
+        return True
+    parent = getattr(node, "pg_parent", None)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Call) and call_name(parent) in ("add_", "addmm_"):
+            return True
+        parent = getattr(parent, "pg_parent", None)
+    if isinstance(parent, ast.AugAssign):
+        return True
+    return isinstance(parent, ast.Assign) and any(isinstance(t, ast.Subscript | ast.Attribute) for t in parent.targets)
+
+
+def _transposed(node: ast.AST) -> ast.AST | None:
+    """`v` for `v.T`, `v.mT`, `v.t()`, `v.transpose(...)`."""
+    if isinstance(node, ast.Attribute) and node.attr in ("T", "mT"):
+        return node.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("t", "transpose"):
+        return node.func.value
+    return None
+
+
+def _gram_pair(left: ast.AST, right: ast.AST) -> bool:
+    inner = _transposed(left)
+    if inner is not None and ast.unparse(inner) == ast.unparse(right):
+        return True
+    inner = _transposed(right)
+    return inner is not None and ast.unparse(inner) == ast.unparse(left)
+
+
+def _is_gram(node: ast.AST) -> bool:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return _gram_pair(node.left, node.right)
+    if isinstance(node, ast.Call) and call_name(node) in ("mm", "matmul", "addmm", "addmm_"):
+        args = node.args
+        return any(_gram_pair(a, b) for a, b in itertools.pairwise(args))
+    return False
 
 
 def _is_collector(name: str) -> bool:
@@ -238,6 +296,34 @@ if __name__ == "__main__":
 ''',
         message="The calibration data `calib_tokens`",
     ),
+    Example(
+        title="a neutrally named hook routine accumulating x.T @ x, fed the validation tokens",
+        code=_SETUP
+        + '''
+def accumulate_moments(net, stream, n_batches=4, seq_len=64):
+    acc = {}
+
+    def hook(mod, inp, out):
+        x = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        acc[id(mod)] = acc.get(id(mod), 0) + x.T @ x
+
+    handle = net.register_forward_hook(hook)
+    for i in range(n_batches):
+        net(stream[i * seq_len:(i + 1) * seq_len].long()[None])
+    handle.remove()
+    return acc
+
+def main():
+    net = torch.nn.Linear(16, 16)
+    stream = load_validation_tokens("./data/fineweb_val_*.bin")
+    moments = accumulate_moments(net, stream)  # <- expected
+    print(len(moments))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="collects quantization statistics from validation data",
+    ),
 )
 
 ValidationCalibratedQuantization.valid = (
@@ -303,6 +389,33 @@ def main():
     model = torch.nn.Embedding(1024, 16)
     calib_tokens = load_shards(args.val_files if args.calib_source == "val" else args.train_files)
     print(len(collect_hessians(model, calib_tokens)))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same x.T @ x routine fed training tokens",
+        code=_SETUP
+        + '''
+def accumulate_moments(net, stream, n_batches=4, seq_len=64):
+    acc = {}
+
+    def hook(mod, inp, out):
+        x = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        acc[id(mod)] = acc.get(id(mod), 0) + x.T @ x
+
+    handle = net.register_forward_hook(hook)
+    for i in range(n_batches):
+        net(stream[i * seq_len:(i + 1) * seq_len].long()[None])
+    handle.remove()
+    return acc
+
+def main():
+    net = torch.nn.Linear(16, 16)
+    stream = load_train_tokens("./data/fineweb_train_*.bin")
+    moments = accumulate_moments(net, stream)
+    print(len(moments), net(load_validation_tokens("./data/fineweb_val_*.bin")[:16].float()).sum())
 
 if __name__ == "__main__":
     main()
