@@ -86,7 +86,8 @@ class RescoreAfterAdapt(Rule):
         for update in updates:
             for loop in update.loops():
                 if loop in score_loops and is_multi_pass_loop(loop) and not _first_pass_only(score, loop):
-                    last = " only in the last pass" if _last_pass_only(score, loop) else " in every pass"
+                    guard = _last_pass_guard(score, loop)
+                    last = " only in the last pass" if guard is not None else " in every pass"
                     message = (
                         f"`{short(score.node)}` (line {score.line}) scores validation tokens{last} of "
                         f"`for {ast.unparse(loop.target)} in {short(loop.iter, 40)}` (line {loop.lineno}), and the "
@@ -94,8 +95,15 @@ class RescoreAfterAdapt(Rule):
                         "after the model adapted on those tokens, so the reported score is not the single "
                         "score-first pass (C3, C4)."
                     )
+                    # `if epoch == epochs - 1:` holds on the last pass of any loop that runs: the score runs when
+                    # the guard is reached, so reachability is the guard's, not "cannot evaluate the guard".
                     return self.finding(
-                        facts, score.scope.unit, score.node, message, related=[(update.scope.unit, update.node)]
+                        facts,
+                        score.scope.unit,
+                        score.node,
+                        message,
+                        related=[(update.scope.unit, update.node)],
+                        reach_node=guard,
                     )
         return None
 
@@ -159,13 +167,15 @@ def _first_pass_only(event: Event, loop: ast.AST) -> bool:
     return False
 
 
-def _last_pass_only(event: Event, loop: ast.AST) -> bool:
+def _last_pass_guard(event: Event, loop: ast.AST) -> ast.If | None:
+    """The `if epoch == epochs - 1:` (last pass of `loop`) that guards the event, if any."""
     names = _loop_names(loop)  # type: ignore[arg-type]
     for test in _guards_in_loop(event, loop):
         text = ast.unparse(test)
         if any(n in text for n in names) and "- 1" in text:
-            return True
-    return False
+            parent = getattr(test, "pg_parent", None)
+            return parent if isinstance(parent, ast.If) else None
+    return None
 
 
 
@@ -241,6 +251,43 @@ if __name__ == "__main__":
 ''',
         message="score, train, rescore",
     ),
+    Example(
+        title="last-epoch scoring in a routine the default mode skips but the logged run selects",
+        code=_SETUP
+        + '''
+class Modes:
+    ttt_mode = os.environ.get("TTT_MODE", "none")
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", "3"))
+    ttt_lr = float(os.environ.get("TTT_LR", "0.001"))
+
+def eval_val_lora(args, model, val_tokens, chunk=1024):
+    opt = torch.optim.Adam(model.parameters(), lr=args.ttt_lr)
+    loss_sum = 0.0
+    for epoch in range(args.ttt_epochs):
+        for start in range(0, len(val_tokens) - 1, chunk):
+            piece = val_tokens[start : start + chunk + 1]
+            nll = F.cross_entropy(model(piece[:-1]), piece[1:], reduction="none")
+            if epoch == args.ttt_epochs - 1:
+                with torch.no_grad():
+                    loss_sum += nll.detach().sum().item()  # <- expected
+            nll.mean().backward()
+            opt.step()
+            opt.zero_grad()
+    return loss_sum
+
+def main():
+    args = Modes()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_mode == "lora":
+        print("lora_ttt val_loss", eval_val_lora(args, model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        logged={"ttt_mode": "lora", "ttt_epochs": "2"},
+        message="only in the last pass",
+    ),
 )
 
 RescoreAfterAdapt.valid = (
@@ -305,5 +352,41 @@ def main():
 if __name__ == "__main__":
     main()
 ''',
+    ),
+    Example(
+        title="the same last-epoch routine, not selected in the logged run (code present, not run: info)",
+        code=_SETUP
+        + '''
+class Modes:
+    ttt_mode = os.environ.get("TTT_MODE", "none")
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", "3"))
+    ttt_lr = float(os.environ.get("TTT_LR", "0.001"))
+
+def eval_val_lora(args, model, val_tokens, chunk=1024):
+    opt = torch.optim.Adam(model.parameters(), lr=args.ttt_lr)
+    loss_sum = 0.0
+    for epoch in range(args.ttt_epochs):
+        for start in range(0, len(val_tokens) - 1, chunk):
+            piece = val_tokens[start : start + chunk + 1]
+            nll = F.cross_entropy(model(piece[:-1]), piece[1:], reduction="none")
+            if epoch == args.ttt_epochs - 1:
+                with torch.no_grad():
+                    loss_sum += nll.detach().sum().item()
+            nll.mean().backward()
+            opt.step()
+            opt.zero_grad()
+    return loss_sum
+
+def main():
+    args = Modes()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_mode == "lora":
+        print("lora_ttt val_loss", eval_val_lora(args, model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        logged={"ttt_mode": "none", "ttt_epochs": "2"},
     ),
 )
