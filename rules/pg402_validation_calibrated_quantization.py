@@ -206,17 +206,32 @@ def _chosen(facts: Facts, expr: ast.expr, scope: Scope) -> ast.expr:
     return expr
 
 
-def _labels(facts: Facts, expr: ast.expr, scope: Scope) -> Labels:
+def _labels(facts: Facts, expr: ast.expr, scope: Scope, depth: int = 0) -> Labels:
     """Labels of the data that runs: a decided conditional contributes only its taken branch, also as an
     argument of a loader call (`Loader(val_files if calib_source == "val" else train_files, rank)`)."""
     chosen = _chosen(facts, expr, scope)
     if chosen is not expr:
-        return _labels(facts, chosen, scope)
+        return _labels(facts, chosen, scope, depth)
     if isinstance(expr, ast.Call):
         args = [*expr.args, *(kw.value for kw in expr.keywords)]
         if any(_chosen(facts, a, scope) is not a for a in args):
             return frozenset().union(*(_labels(facts, a, scope) for a in args))
+    if isinstance(expr, ast.Name) and depth < 2:
+        # `loader = Loader(val if source == "val" else train)` then `collect(model, loader)`: the one local
+        # binding of the name decides, when it holds a decidable conditional.
+        fs = facts.flow.fs.get(id(scope))
+        values = [v for t, v, how in (fs.assigns if fs else []) if isinstance(t, ast.Name) and t.id == expr.id and how == "="]
+        if len(values) == 1 and values[0] is not None and _has_decided(facts, values[0], scope):
+            return _labels(facts, values[0], scope, depth + 1)
     return facts.flow.labels(expr, scope)
+
+
+def _has_decided(facts: Facts, expr: ast.expr, scope: Scope) -> bool:
+    if _chosen(facts, expr, scope) is not expr:
+        return True
+    if isinstance(expr, ast.Call):
+        return any(_chosen(facts, a, scope) is not a for a in [*expr.args, *(kw.value for kw in expr.keywords)])
+    return False
 
 
 _SETUP = '''
@@ -324,6 +339,43 @@ if __name__ == "__main__":
 ''',
         message="collects quantization statistics from validation data",
     ),
+    Example(
+        title="neutral names: a loader bound once from a conditional that defaults to val, fed to an x.T @ x hook",
+        code=_SETUP
+        + '''
+import os
+
+def read_shards(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+def pile_up(net, stream, n=4, width=64):
+    acc = {}
+
+    def on_forward(mod, inp, out):
+        z = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        acc[id(mod)] = acc.get(id(mod), 0) + z.T @ z
+
+    handle = net.register_forward_hook(on_forward)
+    for i in range(n):
+        net(stream[i * width:(i + 1) * width].float()[None])
+    handle.remove()
+    return acc
+
+A = "./data/fineweb_train_*.bin"
+B = "./data/fineweb_val_*.bin"
+K = os.environ.get("Q_SRC", "v")
+
+def main():
+    net = torch.nn.Linear(64, 64)
+    src = read_shards(B if K == "v" else A)
+    out = pile_up(net, src)  # <- expected
+    print(len(out))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="collects quantization statistics from validation data",
+    ),
 )
 
 ValidationCalibratedQuantization.valid = (
@@ -416,6 +468,42 @@ def main():
     stream = load_train_tokens("./data/fineweb_train_*.bin")
     moments = accumulate_moments(net, stream)
     print(len(moments), net(load_validation_tokens("./data/fineweb_val_*.bin")[:16].float()).sum())
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same neutral-named code with the conditional defaulting to the training shards",
+        code=_SETUP
+        + '''
+import os
+
+def read_shards(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+def pile_up(net, stream, n=4, width=64):
+    acc = {}
+
+    def on_forward(mod, inp, out):
+        z = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        acc[id(mod)] = acc.get(id(mod), 0) + z.T @ z
+
+    handle = net.register_forward_hook(on_forward)
+    for i in range(n):
+        net(stream[i * width:(i + 1) * width].float()[None])
+    handle.remove()
+    return acc
+
+A = "./data/fineweb_train_*.bin"
+B = "./data/fineweb_val_*.bin"
+K = os.environ.get("Q_SRC", "t")
+
+def main():
+    net = torch.nn.Linear(64, 64)
+    src = read_shards(B if K == "v" else A)
+    out = pile_up(net, src)
+    print(len(out))
 
 if __name__ == "__main__":
     main()
