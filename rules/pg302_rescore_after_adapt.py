@@ -28,7 +28,8 @@ class RescoreAfterAdapt(Rule):
         every score comes after training on those very tokens -- "scoring inside each TTT epoch with the
         last epoch reported", best-of-epochs or min-NLL trajectories. (2) A routine that scores and adapts
         (a TTT pass), followed in the same function by another score of the validation tokens with the
-        adapted model: score, train, rescore.
+        adapted model: score, train, rescore. A score kept only on the last pass (`if epoch == epochs - 1:`)
+        runs whenever that loop runs, so its reachability is the guard's, never "cannot evaluate the guard".
 
     Why is this bad:
         C3/C4: each token is scored once, left to right, from the state before any update that used it.
