@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from pgaudit import __version__
+from pgaudit.errors import WorkflowSafeWriter, enable_workflow_escaping, error_line
 
 app = typer.Typer(
     name="pgaudit",
@@ -36,17 +37,18 @@ def _root(
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip() or not key.replace("_", "").isalnum():
-            fail(f"--env expects KEY=VALUE, got {pair!r}")
-        env[key.strip()] = value
-    return env
+    from pgaudit.options import parse_env
+
+    return parse_env(pairs)
 
 
 def _codes(values: list[str]) -> tuple[str, ...]:
-    return tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+    from pgaudit.options import parse_codes
+
+    return parse_codes(values)
+
+
+OUTPUT_MODES = ("full", "concise")
 
 
 @app.command()
@@ -54,6 +56,9 @@ def check(
     paths: list[Path] = typer.Argument(..., help="train_gpt.py files, record folders, or folders of record folders."),
     output_format: str = typer.Option(
         "text", "--format", "-f", help="Output format: text, json, sarif, github (workflow commands) or markdown."
+    ),
+    output_mode: str = typer.Option(
+        "full", "--output-format", help="Text output: full (wrapped, indented paragraphs) or concise (one line per finding)."
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file (atomically)."),
     env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
@@ -65,39 +70,81 @@ def check(
     no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
     hide_info: bool = typer.Option(False, "--hide-info", help="Do not print info findings (text format)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Folders audited in parallel (default: the CPU count)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="The gate, as ci runs it: inline suppressions are reported (PG004), not honoured; "
+        "configuration only from the repository root or --config."
+    ),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
+    write_baseline: Path | None = typer.Option(
+        None, "--write-baseline", help="Write the active findings to this baseline file (then exit 0)."
+    ),
 ) -> None:
     """Audit scripts and record folders: evaluation-rule violations, with file:line, ruling and fix."""
-    from pgaudit.engine import AuditOptions, audit_paths
-    from pgaudit.findings import Severity
+    from pgaudit.engine import audit_paths
+    from pgaudit.options import build_options, exit_code, load_settings
     from pgaudit.render import FORMATS
 
+    if output_format == "github":
+        enable_workflow_escaping()
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
-    from pgaudit.config import Config, find_pyproject, load_config
+    if output_mode not in OUTPUT_MODES:
+        fail(f"unknown --output-format {output_mode!r} (choose from {', '.join(OUTPUT_MODES)})")
+    if jobs is not None and jobs < 1:
+        fail(f"--jobs expects a positive number, got {jobs}")
+    settings = load_settings(paths[0] if paths else None, config, no_config, gate=strict)
+    entries = _load_baseline(baseline)
+    options, threshold = build_options(settings, env=env, select=select, ignore=ignore, no_logs=no_logs,
+                                       fail_on=fail_on, gate=strict)
+    report = audit_paths(paths, options, jobs=jobs or os.cpu_count() or 1,
+                         progress=_progress_factory(output_format, output))
+    _gate_inputs(report, settings.source, strict, baseline, entries)
+    if write_baseline is not None:
+        from pgaudit.baseline import write
 
-    settings = Config() if no_config else load_config(config or find_pyproject(paths[0] if paths else Path.cwd()))
-    try:
-        threshold = Severity.parse(fail_on) if fail_on else settings.fail_on
-    except ValueError as exc:
-        fail(str(exc))
-    options = AuditOptions(
-        env=_parse_env(env),
-        select=_codes(select) or settings.select,
-        ignore=settings.ignore + _codes(ignore),
-        use_logs=not no_logs,
-        policy=settings.policy,
-        severity=settings.severity,
-    )
-    report = audit_paths(paths, options, progress=_progress_factory(output_format, output))
-    for problem in report.errors:  # one line each on stderr, whatever the format
-        typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
+        count = write(report, write_baseline)
+        typer.echo(f"pgaudit: wrote {count} finding(s) to the baseline {write_baseline}", err=True)
+        raise typer.Exit(0)
+    _print_errors(report)
     if report.errors and not report.files:
         raise typer.Exit(2)  # nothing could be audited: the error lines are the whole answer
-    _emit(report, output_format, output, hide_info)
-    if report.errors:
-        raise typer.Exit(2)
-    if not exit_zero and any(f.severity >= threshold for f in report.active()):
-        raise typer.Exit(1)
+    _emit(report, output_format, output, hide_info, output_mode)
+    raise typer.Exit(exit_code(report, threshold, exit_zero))
+
+
+def _print_errors(report) -> None:  # type: ignore[no-untyped-def]
+    for problem in report.errors:  # one line each on stderr, whatever the format, escaped for workflows
+        typer.echo(error_line(f"{problem.path}: {problem.message}"), err=True)
+
+
+def _load_baseline(path: Path | None):  # type: ignore[no-untyped-def]
+    if path is None:
+        return None
+    from pgaudit.baseline import load
+
+    return load(path)
+
+
+def _gate_inputs(report, config_source, gate: bool, baseline_path, entries) -> None:  # type: ignore[no-untyped-def]
+    """Record what applied (the gate, the config file, the baseline) in the report, and apply the baseline."""
+    report.run_config["gate"] = gate
+    report.run_config["config"] = _shown(config_source) if config_source else None
+    report.run_config["baseline"] = None
+    if entries is not None and baseline_path is not None:
+        from pgaudit.baseline import apply
+
+        matched = apply(report, entries, str(baseline_path))
+        report.run_config["baseline"] = {"path": str(baseline_path), "entries": sum(entries.values()),
+                                         "matched": matched}
+
+
+def _shown(path: Path) -> str:
+    """A path as reports show it: relative to the working directory when inside it (no machine paths)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _progress_factory(output_format: str, output: Path | None):  # type: ignore[no-untyped-def]
@@ -117,9 +164,8 @@ def _progress_factory(output_format: str, output: Path | None):  # type: ignore[
     return factory
 
 
-def _emit(report, output_format: str, output: Path | None, hide_info: bool) -> None:  # type: ignore[no-untyped-def]
-    from rich.console import Console
-
+def _emit(report, output_format: str, output: Path | None, hide_info: bool,  # type: ignore[no-untyped-def]
+          output_mode: str = "full") -> None:
     from pgaudit.atomic import write_atomic
 
     if output_format != "text":
@@ -131,16 +177,22 @@ def _emit(report, output_format: str, output: Path | None, hide_info: bool) -> N
         else:
             sys.stdout.write(text)
         return
-    from pgaudit.render.text import render_text
+    from rich.console import Console
 
+    from pgaudit.render.text import TEXT_WIDTH, render_concise, render_text
+
+    render = render_concise if output_mode == "concise" else render_text
     if output:
         import io
 
         buffer = io.StringIO()
-        render_text(report, Console(file=buffer, color_system=None, width=120, soft_wrap=True), not hide_info)
+        render(report, Console(file=buffer, color_system=None, width=TEXT_WIDTH), not hide_info)
         write_atomic(output, buffer.getvalue())
     else:
-        render_text(report, Console(highlight=False, soft_wrap=not sys.stdout.isatty()), not hide_info)
+        console = Console(highlight=False)
+        if not console.is_terminal:
+            console = Console(highlight=False, width=TEXT_WIDTH)
+        render(report, console, not hide_info)
 
 
 @app.command("rules")
@@ -212,7 +264,7 @@ def explain(code: str = typer.Argument(..., help="A finding code, e.g. PG101 or 
 
 def fail(message: str, code: int = 2) -> None:
     """One line on stderr, then exit: the contract for every bad input."""
-    typer.echo(f"pgaudit: {message}", err=True)
+    typer.echo(error_line(message), err=True)
     raise typer.Exit(code)
 
 
@@ -222,15 +274,15 @@ def main() -> None:
     try:
         app()  # standalone mode: typer turns usage errors into exit 2 and typer.Exit into the exit code
     except PgauditError as exc:
-        typer.echo(f"pgaudit: {exc}", err=True)
+        typer.echo(error_line(str(exc)), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("pgaudit: interrupted", err=True)
+        typer.echo(error_line("interrupted"), err=True)
         sys.exit(130)
     except Exception as exc:  # a bug in pgaudit: still one line, exit 2 (PGAUDIT_DEBUG=1 for the traceback)
         if os.environ.get("PGAUDIT_DEBUG"):
             raise
-        typer.echo(f"pgaudit: internal error: {type(exc).__name__}: {exc} (set PGAUDIT_DEBUG=1 for details)", err=True)
+        typer.echo(error_line(f"internal error: {type(exc).__name__}: {exc} (set PGAUDIT_DEBUG=1 for details)"), err=True)
         sys.exit(2)
 
 
@@ -328,48 +380,54 @@ def ci(
     env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
     select: list[str] = typer.Option([], "--select", help="Only these codes or prefixes."),
     ignore: list[str] = typer.Option([], "--ignore", help="Skip these codes or prefixes."),
-    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 on findings at or above: error, warning, info."),
+    fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 on findings at or above: error (default), warning, info."),
+    config: Path | None = typer.Option(
+        None, "--config", help="pyproject.toml with [tool.pgaudit] (default: the base revision's root pyproject.toml)."
+    ),
+    no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
     review_file: Path | None = typer.Option(None, "--review", help="Also write the review comment(s) to this file."),
     repo: str | None = typer.Option(None, "--repo", help="OWNER/NAME for the review's permalinks (at --head)."),
     pr: int | None = typer.Option(None, "--pr", help="The pull request number, for the review's title line."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Folders audited in parallel (default: the CPU count)."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
 ) -> None:
     """Audit the record folders a pull request adds (git diff BASE...HEAD) and check its scope (R29)."""
     from pgaudit.atomic import write_atomic
     from pgaudit.ci import run_ci
-    from pgaudit.engine import AuditOptions
+    from pgaudit.options import build_options, exit_code
     from pgaudit.render import FORMATS, string_renderer
     from pgaudit.review import Links
 
     on_actions = os.environ.get("GITHUB_ACTIONS") == "true"
     output_format = output_format or ("github" if on_actions else "text")
+    enable_workflow_escaping()  # ci output is read by a workflow runner: no line may forge a command
+    if output_format != "github":
+        sys.stdout = WorkflowSafeWriter(sys.stdout)  # type: ignore[assignment]
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
-    threshold = _severity(fail_on)
-    options = AuditOptions(env=_parse_env(env), select=_codes(select), ignore=_codes(ignore))
+    from pgaudit.config import Config, load_config
+
+    # The gate's configuration: --config, else the base revision's root pyproject.toml (run_ci reads it).
+    settings = load_config(config) if config is not None and not no_config else None
+    options, threshold = build_options(settings or Config(), env=env, select=select, ignore=ignore,
+                                       fail_on=fail_on, gate=True)
+    entries = _load_baseline(baseline)
     links = Links.parse(repo, None, pr, sha_later=True) if review_file else None
-    result = run_ci(repo_root, base, head, options, review=links)
+    result = run_ci(repo_root, base, head, options, review=links, jobs=jobs or os.cpu_count() or 1,
+                    settings=settings, use_config=not no_config, baseline=entries,
+                    baseline_label=str(baseline) if baseline else None)
     report = result.report
-    for problem in report.errors:
-        typer.echo(f"pgaudit: {problem.path}: {problem.message}", err=True)
+    _print_errors(report)
     if result.scope.kind in ("empty", "other"):
-        typer.echo(f"pgaudit: {base}...{head}: {result.scope.summary()}", err=True)
+        typer.echo(error_line(f"{base}...{head}: {result.scope.summary()}"), err=True)
     if sarif:
         write_atomic(sarif, string_renderer("sarif")(report))
     if review_file:
         write_atomic(review_file, "\n---\n\n".join(result.reviews.values()))
     _append_step_summary(string_renderer("markdown")(report))
     _emit(report, output_format, None, hide_info=False)
-    _exit(report, threshold, exit_zero)
-
-
-def _severity(text: str):  # type: ignore[no-untyped-def]
-    from pgaudit.findings import Severity
-
-    try:
-        return Severity.parse(text)
-    except ValueError as exc:
-        fail(str(exc))
+    raise typer.Exit(exit_code(report, threshold, exit_zero))
 
 
 def _append_step_summary(markdown: str) -> None:
@@ -384,13 +442,6 @@ def _append_step_summary(markdown: str) -> None:
         fail(f"cannot write the job summary {path}: {exc.strerror or exc}")
 
 
-def _exit(report, threshold, exit_zero: bool) -> None:  # type: ignore[no-untyped-def]
-    if report.errors:
-        raise typer.Exit(2)
-    if not exit_zero and any(f.severity >= threshold for f in report.active()):
-        raise typer.Exit(1)
-
-
 @app.command()
 def review(
     record_dir: Path = typer.Argument(..., help="One record folder (records/track_*/<name>)."),
@@ -399,20 +450,37 @@ def review(
     pr: int | None = typer.Option(None, "--pr", help="The pull request number, named in the title line."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the comment to this file (atomically)."),
     env: list[str] = typer.Option([], "--env", help="Evaluate the code with KEY=VALUE set (repeatable)."),
+    select: list[str] = typer.Option([], "--select", help="Only these codes or prefixes."),
+    ignore: list[str] = typer.Option([], "--ignore", help="Skip these codes or prefixes."),
     no_logs: bool = typer.Option(False, "--no-logs", help="Ignore the folder's logs and documented run command."),
+    fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 on findings at or above: error (default), warning, info."),
+    config: Path | None = typer.Option(None, "--config", help="pyproject.toml to read [tool.pgaudit] from (default: the repository root's)."),
+    no_config: bool = typer.Option(False, "--no-config", help="Ignore [tool.pgaudit] configuration."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="Accept the findings listed in this baseline file."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings are reported."),
 ) -> None:
-    """Write the Markdown review comment for one record folder: verdict, checks, findings with permalinks."""
-    from pgaudit.engine import AuditOptions
+    """Write the Markdown review comment for one record folder: verdict, checks, findings with permalinks.
+
+    Exits like `check` on the same folder: 1 on findings at or above --fail-on, 2 on input errors.
+    """
+    from pgaudit.options import build_options, exit_code, load_settings
     from pgaudit.review import Links, review_folder
 
     links = Links.parse(repo, sha, pr)
-    text = review_folder(record_dir, links, AuditOptions(env=_parse_env(env), use_logs=not no_logs))
+    settings = load_settings(record_dir, config, no_config, gate=True)
+    options, threshold = build_options(settings, env=env, select=select, ignore=ignore, no_logs=no_logs,
+                                       fail_on=fail_on, gate=True)
+    entries = _load_baseline(baseline)
+    text, report = review_folder(record_dir, links, options,
+                                 prepare=lambda report: _gate_inputs(report, settings.source, True, baseline, entries))
+    _print_errors(report)  # the comment lists them too; stderr has one line each, as for check
     if output:
         from pgaudit.atomic import write_atomic
 
         write_atomic(output, text)
     else:
         sys.stdout.write(text)
+    raise typer.Exit(exit_code(report, threshold, exit_zero))
 
 
 # --- reproduce (reproduction issue) ---

@@ -12,10 +12,17 @@
     size_cap_bytes = 16000000
 
 Command-line `--select` replaces the configured selection; `--ignore` adds to it.
+
+Where the configuration comes from depends on who is being served. `pgaudit check` on one's own code reads
+the nearest pyproject.toml. The gate (`ci`, `review`, `check --strict`) reads only the repository root's
+(the git work tree of the working directory, else the working directory) or `--config`, never a
+pyproject.toml inside an audited record folder: the author being audited cannot lower the verdict. `ci`
+reads the root pyproject.toml from the base revision, the repository as the maintainers have it.
 """
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +47,10 @@ class Config:
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml with a [tool.pgaudit] table, from `start` upwards."""
-    current = start.resolve()
+    try:
+        current = start.resolve()
+    except (OSError, RuntimeError):  # a link loop: the audit itself reports it as an input error
+        current = start.absolute().parent
     if current.is_file():
         current = current.parent
     for folder in [current, *current.parents]:
@@ -53,6 +63,54 @@ def find_pyproject(start: Path) -> Path | None:
             if "pgaudit" in data.get("tool", {}):
                 return candidate
     return None
+
+
+def repository_root(start: Path | None = None) -> Path:
+    """The git work tree holding `start` (default: the working directory), else `start` itself."""
+    here = (start or Path.cwd()).resolve()
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, timeout=30, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            return Path(out.stdout.strip()).resolve()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return here
+
+
+def resolve_config(start: Path, *, gate: bool, explicit: Path | None = None, disabled: bool = False) -> Config:
+    """The configuration of one run: none, `--config`, the repository root's (gate) or the nearest (check)."""
+    if disabled:
+        return Config()
+    if explicit is not None:
+        return load_config(explicit)
+    if gate:
+        candidate = repository_root() / "pyproject.toml"
+        return load_config(candidate) if _has_table(candidate) else Config()
+    return load_config(find_pyproject(start))
+
+
+def config_from_text(text: str, label: str) -> Config:
+    """[tool.pgaudit] from a pyproject.toml read elsewhere (`ci`: the base revision's); none if it has none."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{label}: invalid TOML: {exc}") from None
+    table = data.get("tool", {}).get("pgaudit")
+    if table is None:
+        return Config()
+    if not isinstance(table, dict):
+        raise UsageError(f"{label}: [tool.pgaudit] must be a table")
+    return _from_table(table, Path(label))
+
+
+def _has_table(candidate: Path) -> bool:
+    if not candidate.is_file():
+        return False
+    try:
+        return "pgaudit" in tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # let load_config report it: a broken root config is the gate's own usage error
 
 
 def load_config(path: Path | None) -> Config:
@@ -100,3 +158,17 @@ def _codes(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{path}: [tool.pgaudit] {key} must be a list of code prefixes like [\"PG1\", \"PG301\"]")
     return tuple(v.strip().upper() for v in value if v.strip())
+
+
+def apply_config(options, settings: Config):  # type: ignore[no-untyped-def]
+    """`options` (an AuditOptions built from the command line) with `settings` under it: the command line's
+    --select replaces the configured selection, its --ignore adds to it."""
+    import dataclasses
+
+    return dataclasses.replace(
+        options,
+        select=options.select or settings.select,
+        ignore=settings.ignore + options.ignore,
+        policy=settings.policy,
+        severity={**settings.severity, **options.severity},
+    )

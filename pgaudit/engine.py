@@ -1,13 +1,25 @@
-"""`pgaudit check`: a path -> a Report. Finds the programs to audit, computes the facts once per program,
-runs every selected rule in one pass over them, and attaches the record-folder validators.
+"""The one audit driver `check`, `ci` and `review` share: paths -> one `Report` (the audit result).
+
+It plans the record folders under each target, audits each folder (programs loaded once, facts computed once
+per program, every selected rule in one pass, then the record-folder validators) and records in the result
+what ran (`FolderAudit`), so renderers and the review only read it. Folders are independent, so `jobs > 1`
+audits them in a process pool; results are joined in plan order, identical to `jobs=1`.
+
+Targets are made absolute before anything is read (a script's `__file__` is absolute at run time, so helper
+paths computed from it resolve the same whether the folder was named relatively or not); paths in the result
+are shown relative to the display root.
 """
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pgaudit import __version__, suppress
@@ -15,87 +27,144 @@ from pgaudit.analysis.evidence import LogLine
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.runcmd import documented_env
 from pgaudit.errors import InputError
-from pgaudit.findings import Confidence, Finding, InputProblem, Report, Severity
-from pgaudit.policy import Policy
+from pgaudit.excerpts import window
+from pgaudit.findings import Confidence, Finding, FolderAudit, InputProblem, Report, Severity
+from pgaudit.options import AuditOptions, selected
+from pgaudit.source.guards import BudgetExceeded, folder_budget, path_problem
 from pgaudit.source.program import Program, find_entries, inside, load_program
 
+__all__ = ["AuditOptions", "audit", "audit_paths", "plan", "selected"]
 
-@dataclass
-class AuditOptions:
-    env: Mapping[str, str] = field(default_factory=dict)  # --env KEY=VALUE overrides
-    select: tuple[str, ...] = ()  # code prefixes; empty = all
-    ignore: tuple[str, ...] = ()
-    use_logs: bool = True  # read the logged run configuration from the folder's train logs
-    validators: bool = True  # run the record-folder validators (PG5xx)
-    policy: Policy = field(default_factory=Policy)
-    severity: Mapping[str, Severity] = field(default_factory=dict)  # per-code overrides from [tool.pgaudit]
-    progress: Callable[[str], None] | None = None
+MAX_EXCERPT_FILE_BYTES = 64 * 1024 * 1024
 
 
-def selected(code: str, options: AuditOptions) -> bool:
-    if options.select and not any(code.startswith(p.upper()) for p in options.select):
-        return False
-    return not any(code.startswith(p.upper()) for p in options.ignore)
+
+def _read_only(table: dict[str, Any]) -> MappingProxyType[str, Any]:
+    return MappingProxyType(table)
 
 
-def audit(target: Path, options: AuditOptions | None = None, report: Report | None = None) -> Report:
-    """Audit a script, a record folder, or a folder of record folders (into `report`, if given)."""
-    options = options or AuditOptions()
-    folders, root = plan(target)
-    if target.is_file():  # a lone script: audit the code only; point check at the folder for its logs
-        options = dataclasses.replace(options, use_logs=False, validators=False)
-    report = report or Report(target=_display(target, root), tool_version=__version__)
-    for folder, entries in folders:
-        if options.progress:
-            options.progress(_display(folder, root) or folder.name)
-        audit_folder(folder, entries, options, report, root)
+# Options travel to --jobs workers by pickle; the policy's read-only tables are MappingProxyType.
+copyreg.pickle(MappingProxyType, lambda proxy: (_read_only, (dict(proxy),)))
+
+
+@dataclass(frozen=True)
+class Work:
+    """One folder to audit: picklable, so a worker process can take it."""
+
+    folder: Path
+    entries: tuple[Path, ...]
+    options: AuditOptions
+    root: Path  # display root
+    label: str
+
+
+def audit(target: Path, options: AuditOptions | None = None) -> Report:
+    """Audit a script, a record folder, or a folder of record folders."""
+    return audit_paths([target], options or AuditOptions())
+
+
+def audit_paths(targets: list[Path], options: AuditOptions, *, jobs: int = 1,
+                progress: Callable[[int], Any] | None = None, root: Path | None = None,
+                label: str | None = None) -> Report:
+    """Audit several targets into one report. `root`: what paths are shown relative to (default: the
+    working directory when the target is inside it, else the target's parent). `progress(total)` returns a
+    rich Progress (or None)."""
+    work: list[Work] = []
+    for target in targets:
+        absolute = Path(os.path.abspath(target))
+        folders, display_root = plan(target)
+        display_root = root or display_root
+        target_options = options
+        if absolute.is_file():  # a lone script: the code only; point check at the folder for its logs
+            target_options = dataclasses.replace(options, use_logs=False, validators=False)
+        for folder, entries in folders:
+            work.append(Work(folder, tuple(entries), target_options, display_root,
+                             _display(folder, display_root) or folder.name))
+    report = Report(target=label or ", ".join(str(t) for t in targets), tool_version=__version__)
+    for part in _run(work, jobs, progress):
+        report.merge(part)
     report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
+    describe_codes(report)
     return report
 
 
-def audit_paths(
-    targets: list[Path], options: AuditOptions, progress: Callable[[int], Any] | None = None
-) -> Report:
-    """Audit several targets into one report (paths relative to the working directory where possible)."""
-    planned = [(target, *plan(target)) for target in targets]
-    total = sum(len(folders) for _, folders, _ in planned)
-    report = Report(target=", ".join(str(t) for t in targets), tool_version=__version__)
-    bar = progress(total) if progress else None
-    task = bar.add_task("auditing", total=total) if bar is not None else None
+def describe_codes(report: Report, also: tuple[str, ...] = ()) -> None:
+    """Attach the catalogue entry of every code that ran or was found (the renderers' code metadata)."""
+    from pgaudit import codes
+
+    ran = {c for f in report.folders for c in (*f.rules, *f.validators)}
+    for code in sorted(ran | {f.code for f in report.findings} | set(also)):
+        info = codes.describe(code)
+        if info is not None:
+            report.codes[code] = info
+
+
+def _run(work: list[Work], jobs: int, progress: Callable[[int], Any] | None) -> list[Report]:
+    bar = progress(len(work)) if progress else None
+    task = bar.add_task("auditing", total=len(work)) if bar is not None else None
+    results: list[Report | None] = [None] * len(work)
+    jobs = max(1, min(jobs, len(work)))
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
     try:
+        if pool is not None:  # submit (and so fork the workers) before the bar starts its refresh thread
+            futures = {pool.submit(audit_work, item): i for i, item in enumerate(work)}
         if bar is not None:
             bar.start()
-        for target, folders, root in planned:
-            folder_options = options
-            if target.is_file():
-                folder_options = dataclasses.replace(options, use_logs=False, validators=False)
-            for folder, entries in folders:
+        if pool is None:
+            for i, item in enumerate(work):
                 if bar is not None:
-                    bar.update(task, description=_display(folder, root) or folder.name)
-                audit_folder(folder, entries, folder_options, report, root)
+                    bar.update(task, description=item.label)
+                results[i] = audit_work(item)
                 if bar is not None:
                     bar.advance(task)
+        else:
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                if bar is not None:
+                    bar.update(task, description=work[i].label)
+                    bar.advance(task)
+    except BaseException:
+        if pool is not None:  # an error or Ctrl-C: leave no worker behind, and do not wait for their queue
+            for process in list((pool._processes or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = None
+        raise
     finally:
         if bar is not None:
             bar.stop()
-    report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
+        if pool is not None:
+            pool.shutdown()
+    return [r for r in results if r is not None]
+
+
+def audit_work(item: Work) -> Report:
+    """One folder's result (runs in a worker process under --jobs)."""
+    report = Report(target="")
+    audit_folder(item.folder, list(item.entries), item.options, report, item.root)
     return report
 
 
-def plan(target: Path) -> tuple[list[tuple[Path, list[Path]]], Path]:
-    """The record folders to audit under `target` with their entry scripts, and the display root."""
+def plan(given: Path) -> tuple[list[tuple[Path, list[Path]]], Path]:
+    """The record folders to audit under `given` (made absolute) with their entry scripts, and the display
+    root. Errors name the target as it was given."""
+    problem = path_problem(given)  # a link loop, dangling link or FIFO: refused before anything resolves it
+    if problem:
+        raise InputError(str(given), problem)
+    target = Path(os.path.abspath(given))
     if not target.exists() and not target.is_symlink():
-        raise InputError(str(target), "no such file or directory")
+        raise InputError(str(given), "no such file or directory")
     root = _display_root(target)
     if target.is_symlink() and not target.exists():
-        raise InputError(str(target), "broken symbolic link")
+        raise InputError(str(given), "broken symbolic link")
     if target.is_file():
         if target.suffix != ".py":
-            raise InputError(str(target), "not a Python file (expected a .py script or a record folder)")
+            raise InputError(str(given), "not a Python file (expected a .py script or a record folder)")
         return [(target.parent, [target])], root
     folders = _record_folders(target)
     if not folders:
-        raise InputError(str(target), "no Python file to audit in this directory")
+        raise InputError(str(given), "no Python file to audit in this directory")
     return folders, root
 
 
@@ -117,24 +186,45 @@ def _record_folders(target: Path) -> list[tuple[Path, list[Path]]]:
 
 
 def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
-    """Audit one record folder (or one script) into `report`: rules on each entry program, then validators."""
+    """Audit one record folder (or one script) into `report`: rules on each entry program, then validators.
+
+    Within a CPU and memory budget (source/guards.py): a folder past it is an input error, the run goes on."""
+    try:
+        with folder_budget():
+            _audit_folder(folder, entries, options, report, root)
+    except BudgetExceeded as exc:
+        name = _display(folder, root) or folder.name
+        target = _display(entries[0], root) if len(entries) == 1 and entries[0].parent == folder else name
+        report.errors.append(InputProblem(target or name, str(exc)))
+
+
+def _audit_folder(folder: Path, entries: list[Path], options: AuditOptions, report: Report, root: Path) -> None:
     from pgaudit.rules import REGISTRY
 
+    folder = Path(os.path.abspath(folder))
+    entries = [Path(os.path.abspath(e)) for e in entries]
     prefix = _display(folder, root)
     record = _load_record(folder, prefix, report) if options.use_logs or options.validators else None
     runs = record.runs() if record is not None and options.use_logs else []
     hyper = _merged_hyperparameters(runs)
     lines = [LogLine(run.name, ev.line, ev.text) for run in runs for ev in run.output_lines()]
     documented = None
-    if options.use_logs:
-        env, sources = documented_env(folder)
+    if options.use_logs:  # the current run command, from the submission context (pgaudit.context)
+        env, sources = (record.context.run_command, record.context.run_command_sources) if record is not None \
+            else documented_env(folder)
         documented = env if sources else None
+    ran = selected_rules(options)
+    audit = FolderAudit(path=prefix, rules=ran, claims=_title_claims(record))
     programs: list[Program] = []
+    if selected("PG005", options):
+        report.findings.extend(_prefixed(f, prefix) for f in launched_entry_notes(folder, entries))
     for entry in entries:
         try:
             program = load_program(entry, folder)
         except InputError as exc:
-            report.errors.append(InputProblem(_join(prefix, exc.path), exc.detail))
+            problem = InputProblem(_join(prefix, exc.path), exc.detail)
+            if problem not in report.errors:  # a link loop is also seen when the folder's files are listed
+                report.errors.append(problem)
             continue
         programs.append(program)
         for problem in program.problems:
@@ -142,19 +232,36 @@ def audit_folder(folder: Path, entries: list[Path], options: AuditOptions, repor
         for audited in program.files:
             report.files.append(dataclasses.replace(audited, path=_join(prefix, audited.path)))
         facts = Facts(program, options.env, hyper, lines, documented)
-        ran = [code for code in REGISTRY if selected(code, options)]
         findings = [finding for code in ran for finding in REGISTRY[code]().check(facts)]
         findings += [opaque_exec(unit, call) for unit, call in program.opaque if selected("PG001", options)]
         suppressions, malformed = suppress.collect([program])
-        suppress.apply(findings, suppressions)
-        findings += [f for f in [*malformed, *suppress.unused(suppressions, set(ran))] if selected(f.code, options)]
-        report.findings.extend(_prefixed(_with_severity(f, options), prefix) for f in findings)
+        if options.honour_suppressions:
+            suppress.apply(findings, suppressions)
+            attempts = suppress.unused(suppressions, set(ran))
+        else:
+            attempts = suppress.not_honoured(suppressions, findings)
+        findings += [f for f in [*malformed, *attempts] if selected(f.code, options)]
+        report.suppressions += suppress.listing(suppressions, options.honour_suppressions, prefix)
+        findings = _with_excerpts(findings, folder, program)
+        report.findings.extend(_prefixed(with_severity(f, options), prefix) for f in findings)
+    audit.scripts = len(programs)
+    audit.programs = tuple(_join(prefix, program.entry) for program in programs)
     if record is not None and options.validators and _is_record_folder(record):
+        from pgaudit import codes
         from pgaudit.validators import validate_folder
 
-        for finding in validate_folder(record, programs, options.policy):
-            if selected(finding.code, options):
-                report.findings.append(_prefixed(_with_severity(finding, options), prefix))
+        audit.validators = tuple(c for c in codes.codes_of("validator") if selected(c, options))
+        found = [f for f in validate_folder(record, programs, options.policy) if selected(f.code, options)]
+        for finding in _with_excerpts(found, folder, None):
+            report.findings.append(_prefixed(with_severity(finding, options), prefix))
+    report.folders.append(audit)
+
+
+def selected_rules(options: AuditOptions) -> tuple[str, ...]:
+    """The static rules a folder's programs are checked with under these options."""
+    from pgaudit.rules import REGISTRY
+
+    return tuple(code for code in REGISTRY if selected(code, options))
 
 
 def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-untyped-def]
@@ -166,8 +273,78 @@ def _load_record(folder: Path, prefix: str, report: Report):  # type: ignore[no-
     except InputError as exc:
         report.errors.append(InputProblem(exc.path, exc.detail))
         return None
-    report.errors.extend(record.problems)
+    report.errors.extend(InputProblem(_join(prefix, p.path), p.message) for p in record.problems)
     return record
+
+
+def _title_claims(record) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """name, val_bpb and author from submission.json, as short strings (the review's title line)."""
+    data = record.claims.data if record is not None and record.claims is not None else {}
+    out = {}
+    for key in ("name", "val_bpb", "author"):
+        value = data.get(key) if isinstance(data, dict) else None
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            out[key] = str(value)[:200]
+    return out
+
+
+def _with_excerpts(findings: list[Finding], folder: Path, program: Program | None) -> list[Finding]:
+    """Each finding with the numbered lines around it, from the audited code (decoded payloads included) or,
+    for logs and JSON, from the folder's file."""
+    files: dict[str, list[str]] = {}
+    out = []
+    for f in findings:
+        loc = f.location
+        if loc.line is None or f.excerpt:
+            out.append(f)
+            continue
+        lines = None
+        if program is not None:
+            unit = next((u for u in program.units if u.path == loc.path and u.in_payload == loc.in_payload
+                         and (not loc.in_payload or u.wrapper_line == loc.wrapper_line)), None)
+            lines = unit.lines if unit is not None else None
+        if lines is None and not loc.in_payload:
+            if loc.path not in files:
+                files[loc.path] = _file_lines(folder, loc.path)
+            lines = files[loc.path]
+        out.append(dataclasses.replace(f, excerpt=window(lines or [], loc)))
+    return out
+
+
+def _file_lines(folder: Path, relative: str) -> list[str]:
+    path = folder / relative
+    try:
+        if not inside(path, folder) or not path.is_file() or path.stat().st_size > MAX_EXCERPT_FILE_BYTES:
+            return []
+        return path.read_bytes().decode("utf-8", "replace").split("\n")
+    except OSError:
+        return []
+
+
+def launched_entry_notes(folder: Path, entries: list[Path]) -> list[Finding]:
+    """PG005: say which audited entries are there because the documented run command launches them."""
+    from pgaudit.analysis.runcmd import launched_scripts
+    from pgaudit.findings import Location
+
+    notes = []
+    for path, source in launched_scripts(folder):
+        if path not in entries or path.name == "train_gpt.py":
+            continue
+        name = path.relative_to(folder).as_posix()
+        notes.append(Finding(
+            code="PG005",
+            name="run-command-entry",
+            severity=Severity.INFO,
+            confidence=Confidence.HIGH,
+            message=(
+                f"The documented run command ({source}) launches `{name}`, so `{name}` is the code that runs: "
+                "it is audited as an entry script, next to any train_gpt.py."
+            ),
+            location=Location(name, None),
+            catalogue_ids=("R29",),
+            evidence=(source,),
+        ))
+    return notes
 
 
 def opaque_exec(unit, call) -> Finding:  # type: ignore[no-untyped-def]
@@ -190,7 +367,7 @@ def opaque_exec(unit, call) -> Finding:  # type: ignore[no-untyped-def]
     )
 
 
-def _with_severity(finding: Finding, options: AuditOptions) -> Finding:
+def with_severity(finding: Finding, options: AuditOptions) -> Finding:
     """Apply a configured severity override; code that cannot run stays informational."""
     override = next((sev for code, sev in options.severity.items() if finding.code.startswith(code)), None)
     if override is None or finding.reachable is False:
@@ -248,4 +425,3 @@ def _prefixed(finding: Finding, prefix: str) -> Finding:
     loc = dataclasses.replace(finding.location, path=_join(prefix, finding.location.path))
     related = tuple(dataclasses.replace(r, path=_join(prefix, r.path)) for r in finding.related)
     return dataclasses.replace(finding, location=loc, related=related)
-

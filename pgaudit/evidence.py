@@ -78,7 +78,7 @@ def seed_runs(folder: RecordFolder) -> list[SeedRun]:
     claims = folder.claims
     candidates: list[SeedRun] = []
     seen: set[tuple[int | None, str, str]] = set()
-    for run in folder.runs():
+    for run in folder.submitted_runs():
         metric = preferred_metric(run, claims)
         if metric is None:
             continue
@@ -134,4 +134,4 @@ def mean(values: list[float]) -> float:
 
 
 def runs_with_seed(folder: RecordFolder, seed: int) -> list[RunLog]:
-    return [run for run in folder.runs() if seed_of_run(run)[0] == seed]
+    return [run for run in folder.submitted_runs() if seed_of_run(run)[0] == seed]

@@ -1,7 +1,10 @@
 """The one findings model every rule, validator and renderer shares.
 
-A `Report` is what `pgaudit check` produces; renderers (text, json, sarif, github, markdown) only read it.
-The JSON form is versioned by `SCHEMA_VERSION` and documented in docs/json-schema.md.
+A `Report` is the one audit result the driver (`pgaudit.engine`) produces for `check`, `ci` and `review`:
+findings, input errors, the files read, and per record folder what ran (`FolderAudit`: rules, validators,
+scripts, the claims the title needs, the submission-context slot). Renderers (text, json, sarif, github,
+markdown) and the review only read it. The JSON form is versioned by `SCHEMA_VERSION` and documented in
+docs/json-schema.md.
 """
 
 from __future__ import annotations
@@ -75,11 +78,25 @@ class Reachability:
     logged: bool | None = None
     detail: str = ""
     official: bool | None = None  # under the official 8-GPU torchrun launch (WORLD_SIZE=8)
+    documented: bool | None = None  # with the documented run command's variables over the defaults
 
     @property
     def effective(self) -> bool | None:
-        """The verdict that decides severity: the logged run wins over the defaults when known."""
-        return self.logged if self.logged is not None else self.default
+        """The verdict that decides severity. What runs is decided by the code's defaults plus the documented run
+        command; logs are claims: they may show that code ran (raise) or settle what the code cannot (explain),
+        but never turn off code that the defaults or the documented command run."""
+        base = self.documented if self.documented is not None else self.default
+        if self.logged is True or base is True:
+            return True
+        if self.logged is False:
+            return False
+        return base
+
+    @property
+    def logs_disagree(self) -> bool:
+        """The logs say it did not run, but the code's defaults (or the documented command) run it."""
+        base = self.documented if self.documented is not None else self.default
+        return self.logged is False and base is True
 
 
 @dataclass
@@ -99,6 +116,10 @@ class Finding:
     related: tuple[Location, ...] = ()  # other places that make up the pattern
     suppressed: bool = False
     suppression_reason: str | None = None
+    # Numbered source lines around the finding, taken by the driver from the code it audited (the decoded
+    # payload for payload code), so renderers never re-read files or re-unwrap payloads. Not in the JSON.
+    excerpt: tuple[tuple[int, str], ...] = ()
+    suppression_kind: str | None = None  # "inSource" (a `# pgaudit: ignore` directive) or "external" (baseline)
 
     @property
     def reachable(self) -> bool | None:
@@ -126,6 +147,7 @@ class Finding:
                 "default": self.reachability.default,
                 "logged": self.reachability.logged,
                 "official_launch": self.reachability.official,
+                "documented": self.reachability.documented,
                 "detail": self.reachability.detail,
             },
             "condition": self.condition,
@@ -137,6 +159,7 @@ class Finding:
             "related": [{"path": r.path, "line": r.line, "in_payload": r.in_payload} for r in self.related],
             "suppressed": self.suppressed,
             "suppression_reason": self.suppression_reason,
+            "suppression_kind": self.suppression_kind,
         }
 
 
@@ -174,6 +197,19 @@ class InputProblem:
 
 
 @dataclass
+class FolderAudit:
+    """What the audit of one record folder (or one script) did: the facts renderers and the review need."""
+
+    path: str  # display path of the folder ("" when it is the display root)
+    scripts: int = 0  # entry programs the rules ran on
+    programs: tuple[str, ...] = ()  # their entry scripts' display paths
+    rules: tuple[str, ...] = ()  # static rule codes run on each of those programs
+    validators: tuple[str, ...] = ()  # PG5xx validator codes run on the folder (empty: not a record folder)
+    claims: dict[str, str] = field(default_factory=dict)  # name, val_bpb, author from submission.json
+    context: Any = None  # submission context (track, policy, run command...), filled by pgaudit.submission
+
+
+@dataclass
 class Report:
     target: str
     files: list[AuditedFile] = field(default_factory=list)
@@ -181,6 +217,23 @@ class Report:
     errors: list[InputProblem] = field(default_factory=list)
     run_config: dict[str, Any] = field(default_factory=dict)
     tool_version: str = ""
+    folders: list[FolderAudit] = field(default_factory=list)
+    # Catalogue entries (pgaudit.codes.CodeInfo) of every code that ran or was found, filled by the driver:
+    # what renderers say about a code. Not in the JSON (the codes are documented by `pgaudit rules`).
+    codes: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, other: Report) -> None:
+        """Append another (one folder's) result, in order: how `--jobs` workers' results are joined."""
+        self.files.extend(other.files)
+        self.findings.extend(other.findings)
+        self.errors.extend(other.errors)
+        self.folders.extend(other.folders)
+        self.suppressions.extend(other.suppressions)
+
+    def folder(self, path: str) -> FolderAudit | None:
+        return next((f for f in self.folders if f.path == path), None)
+    # Every inline suppression met, honoured or not (the gate does not honour them), and what applied.
+    suppressions: list[dict[str, Any]] = field(default_factory=list)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if not f.suppressed]
@@ -198,4 +251,5 @@ class Report:
             "files": [f.to_dict() for f in self.files],
             "findings": [f.to_dict() for f in sorted(self.findings, key=Finding.sort_key)],
             "errors": [e.to_dict() for e in self.errors],
+            "suppressions": self.suppressions,
         }

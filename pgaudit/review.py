@@ -9,24 +9,22 @@ what the audit did not check. Every string from the submission goes through `ren
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from pgaudit import __version__
-from pgaudit.engine import AuditOptions, audit_folder, plan
-from pgaudit.errors import InputError, UsageError
-from pgaudit.findings import Finding, InputProblem, Location, Report
+from pgaudit.engine import AuditOptions, audit_paths, plan
+from pgaudit.errors import UsageError
+from pgaudit.excerpts import flagged_end
+from pgaudit.findings import Finding, FolderAudit, InputProblem, Location, Report
 from pgaudit.render import mdtext as md
 from pgaudit.render.meta import committed_line
-from pgaudit.render.verdict import CheckResult, check_results, review_order, validators_available, verdict
+from pgaudit.verdict import CheckResult, check_results, review_order, verdict
 
-EXCERPT_CONTEXT = 2  # lines shown before and after the flagged line
-MAX_EXCERPT_LINES = 9
 MAX_LINE_CHARS = 160
-MAX_JSON_BYTES = 1024 * 1024
 _STATUS = {"pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "n.a.": "➖ n.a.", "not checked": "❔ not checked"}
 _REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
@@ -63,8 +61,10 @@ class Links:
 # --- the command -------------------------------------------------------------------------------------------
 
 
-def review_folder(folder: Path, links: Links, options: AuditOptions | None = None) -> str:
-    """Audit one record folder and compose its review comment."""
+def review_folder(folder: Path, links: Links, options: AuditOptions | None = None,
+                  prepare: Callable[[Report], None] | None = None) -> tuple[str, Report]:
+    """Audit one record folder with the shared driver and compose its review comment from the result
+    (`prepare` sees the result first: the gate's config and baseline)."""
     options = options or AuditOptions()
     if folder.is_file() or (not folder.exists() and folder.suffix == ".py"):
         raise UsageError(f"{folder}: review takes a record folder, not a file")
@@ -72,11 +72,11 @@ def review_folder(folder: Path, links: Links, options: AuditOptions | None = Non
     if len(planned) > 1:
         raise UsageError(f"{folder}: holds {len(planned)} record folders; review one at a time")
     root = repository_root(folder)
-    report = Report(target=_relative(folder, root), tool_version=__version__)
-    for sub, entries in planned:
-        audit_folder(sub, entries, options, report, root)
-    report.run_config = {"env": dict(options.env), "select": list(options.select), "ignore": list(options.ignore)}
-    return compose(report, folder, _relative(folder, root), links, validators_ran=options.validators)
+    shown = _relative(folder, root)
+    report = audit_paths([folder], options, root=root, label=shown)
+    if prepare is not None:
+        prepare(report)
+    return compose(report, shown, links), report
 
 
 def repository_root(folder: Path) -> Path:
@@ -108,29 +108,29 @@ def _relative(path: Path, root: Path) -> str:
 # --- composing the comment ---------------------------------------------------------------------------------
 
 
-def compose(report: Report, folder: Path, folder_path: str, links: Links, *, validators_ran: bool = True,
-            findings: list[Finding] | None = None, errors: list[InputProblem] | None = None,
-            also_ran: tuple[str, ...] = ()) -> str:
-    """The comment for the record folder `folder` (shown as `folder_path`), from `report`'s findings.
+def compose(report: Report, folder_path: str, links: Links, *, findings: list[Finding] | None = None,
+            errors: list[InputProblem] | None = None, also_ran: tuple[str, ...] = ()) -> str:
+    """The comment for the record folder shown as `folder_path`, from the audit result alone.
 
     `findings`/`errors` restrict the report to this folder (and the PR-level findings) under `pgaudit ci`;
     `also_ran` names the PR-level checks that ran there (PG511).
     """
     findings = sorted(report.findings if findings is None else findings, key=Finding.sort_key)
     errors = report.errors if errors is None else errors
-    source = _Source(folder, folder_path)
-    scripts = sum(1 for f in report.files if f.role == "entry" and _inside(f.path, folder_path))
-    ran = validators_ran and validators_available()
-    results = check_results(report, findings, scripts, ran, also_ran)
+    audited = [f for f in report.folders if f.path == folder_path or _inside(f.path, folder_path)]
+    rules = tuple(dict.fromkeys(code for f in audited for code in f.rules))
+    validators = tuple(dict.fromkeys(code for f in audited for code in f.validators))
+    scripts = sum(f.scripts for f in audited)
+    results = check_results(findings, rules, validators, scripts, also_ran)
     judged = verdict(findings, len(errors))
     active = review_order(f for f in findings if not f.suppressed)
-    lines = [*_title(source, folder_path, links), ""]
+    lines = [*_title(audited[0] if audited else FolderAudit(folder_path), folder_path, links), ""]
     lines += [f"**Verdict: {judged.label}.** {md.inline(judged.reason)}", ""]
     lines += _checks_table(results)
     if active:
         lines += ["### Findings", ""]
         for number, finding in enumerate(active, start=1):
-            lines += _finding(number, finding, source, links, report)
+            lines += _finding(number, finding, links, report)
     lines += _input_errors(errors)
     lines += _not_checked(results, findings)
     lines.append(f"<sub>pgaudit {md.text(__version__)}: static audit of the committed files, nothing was "
@@ -142,8 +142,8 @@ def _inside(path: str, folder_path: str) -> bool:
     return not folder_path or path.startswith(folder_path.rstrip("/") + "/")
 
 
-def _title(source: _Source, folder_path: str, links: Links) -> list[str]:
-    claims = source.claims()
+def _title(folder: FolderAudit, folder_path: str, links: Links) -> list[str]:
+    claims = folder.claims
     name = claims.get("name") or PurePosixPath(folder_path).name or "pull request"
     score = claims.get("val_bpb")
     claimed = f"claimed val_bpb {md.text(score)}" if score else "no val_bpb claimed in submission.json"
@@ -166,11 +166,11 @@ def _checks_table(results: list[CheckResult]) -> list[str]:
     return [*lines, ""]
 
 
-def _finding(number: int, f: Finding, source: _Source, links: Links, report: Report) -> list[str]:
+def _finding(number: int, f: Finding, links: Links, report: Report) -> list[str]:
     tags = "; ".join(t for t in (f.condition, ", ".join(f.catalogue_ids)) if t)
     head = f"#### {number}. {f.code} {md.text(f.name)}: {f.severity.label}" + (f" ({md.text(tags)})" if tags else "")
     lines = [head, "", f"**Where:** {_where(f, links, report)}", ""]
-    excerpt = source.excerpt(f.location)
+    excerpt = _excerpt(f)
     if excerpt:
         lines += [md.fence(excerpt, "python" if f.location.path.endswith(".py") else "text"), ""]
     elif f.evidence:
@@ -232,7 +232,8 @@ def _not_checked(results: list[CheckResult], findings: list[Finding]) -> list[st
                  "README's claims beyond the logged numbers are left to the reviewer.")
     for f in (f for f in findings if f.suppressed):
         reason = md.text(f.suppression_reason or "no reason given")
-        lines.append(f"- Suppressed by the author: {f.code} at {md.code(_plain_where(f.location))}: {reason}")
+        who = "Accepted in the baseline" if f.suppression_kind == "external" else "Suppressed by the author"
+        lines.append(f"- {who}: {f.code} at {md.code(_plain_where(f.location))}: {reason}")
     return [*lines, ""]
 
 
@@ -240,73 +241,19 @@ def _plain_where(loc: Location) -> str:
     return loc.path + (f":{loc.line}" if loc.line else "")
 
 
-# --- the folder's files: claims and excerpts ----------------------------------------------------------------
+# --- excerpts ---------------------------------------------------------------------------------------------
 
 
-class _Source:
-    """Reads the folder's files for the title and the excerpts; display paths -> files on disk."""
-
-    def __init__(self, folder: Path, folder_path: str) -> None:
-        self.folder = folder
-        self.prefix = folder_path.rstrip("/") + "/" if folder_path else ""
-        self._payloads: dict[str, list] = {}
-
-    def claims(self) -> dict[str, str]:
-        path = self.folder / "submission.json"
-        try:
-            if not path.is_file() or path.stat().st_size > MAX_JSON_BYTES:
-                return {}
-            data = json.loads(path.read_bytes().decode("utf-8", "replace"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        out = {}
-        for key in ("name", "val_bpb", "author"):
-            value = data.get(key)
-            if isinstance(value, str | int | float) and not isinstance(value, bool):
-                out[key] = str(value)[:200]
-        return out
-
-    def excerpt(self, loc: Location) -> list[str]:
-        """A few numbered lines around the finding, from the committed file or the decoded payload."""
-        if loc.line is None or not loc.path.startswith(self.prefix):
-            return []
-        relative = loc.path[len(self.prefix):]
-        lines = self._payload_lines(relative, loc.wrapper_line) if loc.in_payload else self._file_lines(relative)
-        if not lines or not 1 <= loc.line <= len(lines):
-            return []
-        end = min(max(loc.end_line or loc.line, loc.line), loc.line + MAX_EXCERPT_LINES - 2 * EXCERPT_CONTEXT - 1)
-        first, last = max(1, loc.line - EXCERPT_CONTEXT), min(len(lines), end + EXCERPT_CONTEXT)
-        width = len(str(last))
-        out = []
-        for number in range(first, last + 1):
-            mark = ">" if loc.line <= number <= end else " "
-            text = lines[number - 1].rstrip()
-            if len(text) > MAX_LINE_CHARS:
-                text = text[:MAX_LINE_CHARS] + " ..."
-            out.append(f"{mark} {number:>{width}} | {text}")
-        return out
-
-    def _file_lines(self, relative: str) -> list[str]:
-        path = self.folder.joinpath(*PurePosixPath(relative).parts)
-        try:
-            if not path.is_file() or path.stat().st_size > 64 * 1024 * 1024:
-                return []
-            return path.read_bytes().decode("utf-8", "replace").split("\n")
-        except OSError:
-            return []
-
-    def _payload_lines(self, relative: str, wrapper_line: int | None) -> list[str]:
-        from pgaudit.source.program import load_program
-
-        if relative not in self._payloads:
-            try:
-                program = load_program(self.folder.joinpath(*PurePosixPath(relative).parts), self.folder)
-                self._payloads[relative] = [u for u in program.units if u.in_payload and u.path == relative]
-            except InputError:
-                self._payloads[relative] = []
-        units = self._payloads[relative]
-        unit = next((u for u in units if u.wrapper_line == wrapper_line), units[0] if units else None)
-        return unit.lines if unit else []
-
+def _excerpt(f: Finding) -> list[str]:
+    """The numbered lines the driver cut around the finding, the flagged ones marked with `>`."""
+    if not f.excerpt or f.location.line is None:
+        return []
+    first, end = f.location.line, flagged_end(f.location)
+    width = len(str(f.excerpt[-1][0]))
+    out = []
+    for number, text in f.excerpt:
+        mark = ">" if first <= number <= end else " "
+        if len(text) > MAX_LINE_CHARS:
+            text = text[:MAX_LINE_CHARS] + " ..."
+        out.append(f"{mark} {number:>{width}} | {text}")
+    return out

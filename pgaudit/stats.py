@@ -17,8 +17,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as _scipy_stats
-
 LN2 = math.log(2.0)
 
 
@@ -85,7 +83,7 @@ def one_sample_from_summary(mean: float, sd: float, n: int, reference: float, ma
         t = math.inf if mean < threshold else -math.inf if mean > threshold else 0.0
     else:
         t = (threshold - mean) / (sd / math.sqrt(n))
-    p = float(_scipy_stats.t.sf(t, n - 1))
+    p = float(_t_distribution().sf(t, n - 1))
     return OneSample(n, mean, sd, reference, margin, t, n - 1, p)
 
 
@@ -109,8 +107,16 @@ def welch_from_summary(mean_new: float, sd_new: float, n_new: int, mean_old: flo
     else:
         t = (mean_new - mean_old) / se
         df = (v1 + v2) ** 2 / (v1 * v1 / (n_new - 1) + v2 * v2 / (n_old - 1))
-    p = float(_scipy_stats.t.cdf(t, df))
+    p = float(_t_distribution().cdf(t, df))
     return Welch(n_new, n_old, mean_new, mean_old, sd_new, sd_old, t, df, p)
+
+
+def _t_distribution():  # type: ignore[no-untyped-def]
+    """scipy's Student t, imported only when a p-value is computed (scipy.stats costs ~0.9 s to import, and
+    most folder checks compute no significance)."""
+    from scipy import stats
+
+    return stats.t
 
 
 def tokens_per_byte(val_loss: float, val_bpb: float) -> float:

@@ -17,14 +17,20 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgaudit.errors import InputError
 from pgaudit.findings import InputProblem
 from pgaudit.jsonpos import JsonPath, key_lines
+from pgaudit.jsonsafe import loads_strict
 from pgaudit.logs import RunLog, read_log
+from pgaudit.source.guards import path_problem
 from pgaudit.source.program import find_entries, inside
+
+if TYPE_CHECKING:
+    from pgaudit.context import SubmissionContext
 
 RECORD_TRACK = "track_10min_16mb"
 NON_RECORD_TRACK = "track_non_record_16mb"
@@ -110,12 +116,23 @@ class RecordFolder:
 
     @property
     def is_record_track(self) -> bool:
-        """Record-track rules apply unless the folder is known to be non-record (R32)."""
-        return self.track != NON_RECORD_TRACK
+        """Record-track rules apply unless the submission context says non-record (README, JSON, path: R32)."""
+        return self.context.is_record_track
+
+    @cached_property
+    def context(self) -> SubmissionContext:
+        """The one submission context (track, policy, submitted runs, run command, retraction): pgaudit.context."""
+        from pgaudit.context import build
+
+        return build(self)
 
     def runs(self) -> list[RunLog]:
         """Every run of every log (a file may hold several runs)."""
         return [run for log in self.logs for run in log.all_runs]
+
+    def submitted_runs(self) -> list[RunLog]:
+        """The runs the submission claims: not the ablations, sweeps, reruns and earlier versions next to them."""
+        return [run for run in self.runs() if self.context.submitted(run)]
 
 
 # --- loading -----------------------------------------------------------------------------------------
@@ -137,6 +154,9 @@ def load_record_folder(path: Path, display: str | None = None) -> RecordFolder:
     if json_files:
         folder.claims = read_claims(root / json_files[0], json_files[0])
         folder.extra_claims = [read_claims(root / f, f) for f in json_files[1:]]
+        for claims in [folder.claims, *folder.extra_claims]:  # bad input: also an input error (exit 2)
+            if claims.error:
+                folder.problems.append(InputProblem(claims.path, claims.error))
     if folder.track is None and folder.claims is not None:
         folder.track = folder.claims.track
     _load_logs(folder)
@@ -169,7 +189,10 @@ def _list_files(folder: RecordFolder) -> list[str]:
     out = []
     for p in sorted(_walk(root, MAX_LOG_DEPTH)):
         rel = p.relative_to(root).as_posix()
-        if not inside(p, root):
+        problem = path_problem(p)
+        if problem and problem != "not a regular file (a FIFO, socket or device); refused":
+            folder.problems.append(InputProblem(rel, problem))
+        elif not inside(p, root):
             folder.problems.append(InputProblem(rel, "path escapes the audited folder (symlink); refused"))
         elif p.is_file():
             out.append(rel)
@@ -232,7 +255,7 @@ def read_claims(path: Path, display: str) -> Claims:
         claims.error = "not UTF-8 text"
         return claims
     try:
-        data = json.loads(text)
+        data = loads_strict(text)
     except ValueError as exc:
         claims.error = f"not valid JSON ({exc})"
         return claims

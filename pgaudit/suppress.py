@@ -69,6 +69,7 @@ def apply(findings: list[Finding], suppressions: list[Suppression]) -> None:
             if suppression.covers(finding):
                 finding.suppressed = True
                 finding.suppression_reason = suppression.reason
+                finding.suppression_kind = "inSource"
                 suppression.used = True
                 break
 
@@ -119,3 +120,49 @@ def _malformed(unit: CodeUnit, line: int, text: str, why: str) -> Finding:
         fix="Write it as `# pgaudit: ignore[PG101] -- why this finding does not apply`.",
         evidence=(text,),
     )
+
+
+# --- the gate: suppressions are not the audited author's to apply ----------------------------------------
+
+GATE_CODE, GATE_NAME = "PG004", "suppression-not-honoured"
+
+
+def not_honoured(suppressions: list[Suppression], findings: list[Finding]) -> list[Finding]:
+    """PG004 for each directive in audited code under the gate (`ci`, `review`, `check --strict`).
+
+    The author being audited is not the user of a compliance gate, so a directive silences nothing there: the
+    findings it covers keep their own severity, and the attempt is reported here with the codes it names, its
+    line and the author's reason, so a reviewer can still weigh the reason."""
+    out = []
+    for s in suppressions:
+        covered = [f for f in findings if s.covers(f)]
+        would = ", ".join(f"{f.code} at line {f.location.line}" for f in covered[:5]) if covered else ""
+        what = f"it would have silenced {would}, which stays reported at its own severity" if covered else (
+            "it matches no finding of this run")
+        scope = "the whole file" if s.file_level else f"line {s.line}"
+        out.append(
+            Finding(
+                code=GATE_CODE,
+                name=GATE_NAME,
+                severity=Severity.WARNING,
+                confidence=Confidence.HIGH,
+                message=f"`pgaudit: ignore{'-file' if s.file_level else ''}[{', '.join(s.codes)}]` on {scope} "
+                f"tries to silence {', '.join(s.codes)} (the author's reason: \"{s.reason}\"). Inline "
+                f"suppressions in audited code are not honoured by the gate (ci, review, check --strict): {what}.",
+                location=s.unit.location(s.line),
+                fix="Remove the directive; a finding that does not apply is argued in the pull request (or accepted "
+                "by the maintainers in the repository's baseline file), not silenced by the submission itself.",
+                evidence=(s.unit.line_text(s.line).strip(),),
+            )
+        )
+    return out
+
+
+def listing(suppressions: list[Suppression], honoured: bool, prefix: str = "") -> list[dict[str, object]]:
+    """Every directive of a program as the report lists it: where, which codes, the reason, whether it applied."""
+    out: list[dict[str, object]] = []
+    for s in suppressions:
+        path = f"{prefix}/{s.unit.path}" if prefix else s.unit.path
+        out.append({"path": path, "line": s.line, "codes": list(s.codes), "reason": s.reason,
+                    "file_level": s.file_level, "honoured": honoured, "used": s.used})
+    return out

@@ -52,6 +52,30 @@ def test_action_is_a_valid_composite_action():
     assert any(u.startswith("github/codeql-action/upload-sarif@") for u in uses)
 
 
+def test_sarif_upload_is_current_and_reads_the_audited_checkout():
+    steps = action()["runs"]["steps"]
+    [upload] = [s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif@")]
+    assert upload["uses"].endswith("@v4")
+    assert upload["with"]["checkout_path"] == "${{ steps.audit.outputs.checkout-path }}"
+    [cache] = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
+    assert cache["with"]["key"] == "${{ steps.pip-cache.outputs.key }}"
+
+
+def test_pip_cache_key_step_runs(tmp_path: Path):
+    output = tmp_path / "output.txt"
+    env = {"GITHUB_ACTION_PATH": str(ROOT), "GITHUB_OUTPUT": str(output), "RUNNER_OS": "Linux",
+           "PYTHON_VERSION": "3.12.1", "PGAUDIT_PACKAGE": "", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = run_step(step_script(step_id="pip-cache"), tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert outputs["key"].startswith("pgaudit-pip-Linux-3.12.1-") and outputs["dir"]
+
+
+def test_action_passes_a_baseline_from_the_repository_root():
+    script = step_script(step_id="audit")
+    assert 'args+=(--baseline "$REPO_ROOT/$BASELINE")' in script
+
+
 def test_action_never_expands_expressions_inside_scripts():
     """Inputs reach the shell through env only, so no input can inject shell code (GitHub's hardening advice)."""
     for step in action()["runs"]["steps"]:
@@ -122,7 +146,8 @@ def test_action_steps_on_a_pr_repository(tmp_path: Path, shim: Path, head: str, 
     assert fetch.returncode == 0, fetch.stderr
     audit = run_step(step_script(step_id="audit"), repo.path, env)
     assert audit.returncode == 0, audit.stderr  # the step records the code; the gate step fails the job
-    assert github_output.read_text() == f"exit-code={code}\n"
+    outputs = dict(line.split("=", 1) for line in github_output.read_text().splitlines())
+    assert outputs == {"exit-code": code, "checkout-path": str(repo.path.resolve())}
     sarif = json.loads((repo.path / "pgaudit.sarif").read_text())
     assert sarif["version"] == "2.1.0"
     assert summary.read_text().startswith("## pgaudit: ")

@@ -148,7 +148,8 @@ def test_core_code_pr_over_the_line_limit_is_a_hard_error(repo):
     rc, report = ci_json(repo, "pr-root-long")
     assert rc == 1
     [finding] = report["findings"]
-    assert (finding["code"], finding["path"], finding["line"]) == ("PG511", "train_gpt.py", 1501)
+    # the record-folder validator's own PG505, at the root script's hard stop
+    assert (finding["code"], finding["severity"], finding["path"], finding["line"]) == ("PG505", "error", "train_gpt.py", 1501)
     assert "1,600 lines" in finding["message"] and "R7" in finding["catalogue_ids"]
 
 

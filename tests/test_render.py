@@ -14,7 +14,7 @@ from pgaudit.findings import Confidence, Finding, Location, Report, Severity
 from pgaudit.render import mdtext as md
 from pgaudit.render.github import escape_data, escape_property, render_github
 from pgaudit.render.sarif import sarif_log
-from pgaudit.render.verdict import check_key, verdict
+from pgaudit.verdict import check_key, verdict
 from tests.conftest import ROOT, run_cli
 from tests.gitrepo import TRACK, GitRepo
 
@@ -84,16 +84,23 @@ def test_sarif_identical_findings_get_distinct_fingerprints():
     assert len(set(prints)) == 2 and prints[0].endswith(":0") and prints[1].endswith(":1")
 
 
-def test_sarif_leaves_suppressed_findings_out_and_describes_unknown_codes():
-    hidden = finding(suppressed=True, suppression_reason="reviewed")
+def test_sarif_carries_suppressed_findings_as_suppressions_and_describes_unknown_codes():
+    hidden = finding(suppressed=True, suppression_reason="reviewed", suppression_kind="inSource")
+    accepted = finding(code="PG509", name="not-significant", condition=None, location=Location("a/train.log", 4),
+                       suppressed=True, suppression_reason="accepted in the baseline b.json",
+                       suppression_kind="external", evidence=())
     validator = finding(code="PG501", name="artifact-over-cap", condition=None, location=Location("a/train.log", None),
                         catalogue_ids=("R1",), evidence=())
-    log = sarif_log(report_of(hidden, validator))
+    log = sarif_log(report_of(hidden, validator, accepted))
     assert sarif_errors(log) == []
     run = log["runs"][0]
-    assert [r["ruleId"] for r in run["results"]] == ["PG501"]
-    assert "region" not in run["results"][0]["locations"][0]["physicalLocation"]
-    [rule] = run["tool"]["driver"]["rules"]
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    assert sorted(by_rule) == ["PG101", "PG501", "PG509"]
+    assert "suppressions" not in by_rule["PG501"]
+    assert by_rule["PG101"]["suppressions"] == [{"kind": "inSource", "justification": "reviewed"}]
+    assert by_rule["PG509"]["suppressions"] == [{"kind": "external", "justification": "accepted in the baseline b.json"}]
+    assert "region" not in by_rule["PG501"]["locations"][0]["physicalLocation"]
+    rule = next(r for r in run["tool"]["driver"]["rules"] if r["id"] == "PG501")
     assert rule["fullDescription"]["text"].startswith("Record-folder validator")
 
 
@@ -224,7 +231,9 @@ def test_any_code_maps_to_a_check(code, condition, key):
 def test_verdicts():
     assert verdict([]).label == "LOOKS CLEAN"
     assert verdict([finding(severity=Severity.INFO)]).label == "LOOKS CLEAN"
-    assert verdict([finding(severity=Severity.WARNING)]).label == "NEEDS FIXES"
+    warned = verdict([finding(severity=Severity.WARNING)])  # warnings are listed, they do not fail a record
+    assert warned.label == "PASSES WITH WARNINGS" and "1 warning" in warned.reason and "PG101" in warned.reason
+    assert verdict([finding(severity=Severity.WARNING), finding(code="PG501", condition=None)]).label == "NEEDS FIXES"
     assert verdict([finding(code="PG501", condition=None)]).label == "NEEDS FIXES"
     assert verdict([finding(), finding(code="PG301", condition="C3")]).label == "ILLEGAL under C1, C3"
     assert verdict([finding(code="PG402", condition=None, catalogue_ids=("R22",))]).label == "ILLEGAL under R22"
@@ -233,23 +242,22 @@ def test_verdicts():
 
 
 def test_check_statuses_claim_pass_only_when_something_ran():
-    from pgaudit.findings import AuditedFile
-    from pgaudit.render.verdict import check_results
+    from pgaudit import codes, rules
+    from pgaudit.verdict import check_results
 
-    report = report_of()
-    report.files.append(AuditedFile("a/train_gpt.py", "0" * 64, 10, 100, "entry"))
+    every_rule = tuple(rules.REGISTRY)
+    validators = tuple(codes.codes_of("validator"))
     info = finding(code="PG501", name="artifact-over-cap", condition=None, severity=Severity.INFO, evidence=())
-    status = {r.check.key: r.status for r in check_results(report, [info], scripts=1, validators_ran=True)}
+    status = {r.check.key: r.status for r in check_results([info], every_rule, validators, scripts=1)}
     assert status["C1"] == "pass" and status["C2"] == "pass"
     assert status["size"] == "pass" and status["eval"] == "n.a." and status["package"] == "n.a."
     assert status["scope"] == "not checked"  # only `pgaudit ci` checks the scope
-    status = {r.check.key: r.status for r in check_results(report, [], scripts=1, validators_ran=False)}
+    status = {r.check.key: r.status for r in check_results([], every_rule, (), scripts=1)}
     assert status["size"] == status["eval"] == "not checked"
-    status = {r.check.key: r.status for r in check_results(report, [], scripts=0, validators_ran=False)}
+    status = {r.check.key: r.status for r in check_results([], every_rule, (), scripts=0)}
     assert status["C1"] == "not checked"
-    ignored = report_of()
-    ignored.run_config = {"ignore": ["PG1", "PG2"]}
-    status = {r.check.key: r.status for r in check_results(ignored, [], scripts=1, validators_ran=False)}
+    kept = tuple(c for c in every_rule if not c.startswith(("PG1", "PG2")))  # --ignore PG1,PG2: they did not run
+    status = {r.check.key: r.status for r in check_results([], kept, (), scripts=1)}
     assert status["C1"] == status["C2"] == "not checked" and status["C3"] == "pass"
 
 

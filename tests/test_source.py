@@ -173,7 +173,7 @@ def test_decompression_bomb_refused():
     tree = ast.parse(
         f'import lzma as L,base64 as B\nexec(L.decompress(B.b85decode("{bomb}"),format=L.FORMAT_RAW,filters=[{{"id":L.FILTER_LZMA2}}]))\n'
     )
-    with pytest.raises(InputError, match="decompresses to more than 50 MB"):
+    with pytest.raises(InputError, match="decompresses to more than 8 MB"):
         find_payloads(tree, "train_gpt.py")
 
 

@@ -125,6 +125,41 @@ _ENV_GETTERS = {"os.environ.get", "environ.get", "os.getenv", "getenv", "os.envi
 _MAX_DEPTH = 12
 
 
+# Bounds on what the evaluator computes: a knob is a small number or a short string, and a submission must not
+# make the auditor compute `7 ** 2_000_000_000` (a value past a bound is UNKNOWN, never computed).
+MAX_INT_BITS = 4096
+MAX_SEQUENCE = 100_000  # characters of a string, items of a tuple
+
+
+def _size(value: Any) -> int | None:
+    return len(value) if isinstance(value, str | bytes | tuple | list | frozenset) else None
+
+
+def affordable(op: ast.operator, left: Any, right: Any) -> bool:
+    """Whether `left op right` stays within the evaluator's bounds, judged before computing it."""
+    ints = isinstance(left, int) and isinstance(right, int)
+    if isinstance(op, ast.Pow) and ints:
+        return right <= 0 or abs(left) <= 1 or left.bit_length() * right <= MAX_INT_BITS
+    if isinstance(op, ast.LShift) and ints:
+        return right <= MAX_INT_BITS and left.bit_length() + right <= MAX_INT_BITS
+    if isinstance(op, ast.Mult):
+        if ints:
+            return left.bit_length() + right.bit_length() <= MAX_INT_BITS
+        for seq, count in ((left, right), (right, left)):
+            if _size(seq) is not None and isinstance(count, int):
+                return _size(seq) * max(count, 0) <= MAX_SEQUENCE  # type: ignore[operator]
+    if isinstance(op, ast.Add) and _size(left) is not None and _size(right) is not None:
+        return _size(left) + _size(right) <= MAX_SEQUENCE  # type: ignore[operator]
+    # printf-style formatting (`"%0999999999d" % 1`) can pad to any width
+    return not (isinstance(op, ast.Mod) and isinstance(left, str | bytes))
+
+
+def _replace_affordable(receiver: Any, args: list[Any]) -> bool:
+    if not isinstance(receiver, str) or len(args) < 2 or not isinstance(args[1], str):
+        return True
+    return len(receiver) * max(len(args[1]), 1) <= MAX_SEQUENCE or len(args[1]) <= 1
+
+
 def parse_printed(value: str) -> Any:
     """A value as a log printed it: True/False/None, numbers, else the string."""
     text = value.strip()
@@ -260,7 +295,7 @@ class Evaluator:
         if isinstance(node, ast.BinOp):
             left, right = ev(node.left), ev(node.right)
             fn = _BINOPS.get(type(node.op))
-            if UNKNOWN in (left, right) or fn is None:
+            if UNKNOWN in (left, right) or fn is None or not affordable(node.op, left, right):
                 return UNKNOWN
             return fn(left, right)
         if isinstance(node, ast.Compare):
@@ -354,6 +389,8 @@ class Evaluator:
         if isinstance(node.func, ast.Attribute) and node.func.attr in _STR_METHODS:
             receiver = ev(node.func.value)
             args = [ev(a) for a in node.args]
+            if node.func.attr == "replace" and not _replace_affordable(receiver, args):
+                return UNKNOWN
             if isinstance(receiver, str) and UNKNOWN not in args:
                 return getattr(receiver, node.func.attr)(*args)
             return UNKNOWN

@@ -52,6 +52,8 @@ class Facts:
             "default": RunConfig.default(self.env_overrides),
             "official": RunConfig.official(self.env_overrides),
         }
+        if self.documented_env:  # the documented run command over the defaults, without the logs' claims
+            configs["documented"] = RunConfig.default({**self.documented_env, **self.env_overrides})
         if self.logged_hyperparameters or self.log_lines or self.documented_env is not None:
             configs["logged"] = RunConfig.logged(
                 self.logged_hyperparameters,
@@ -96,6 +98,7 @@ class Facts:
     def reachability(self, node: ast.AST) -> Reachability:
         """Whether `node` runs under the defaults, the official launch and the submitted run (if known)."""
         verdicts: dict[str, Verdict] = {name: r.verdict(node) for name, r in self.reach.items()}
+        documented = verdicts.pop("documented", None)
         default, official, logged = verdicts["default"], verdicts["official"], verdicts.get("logged")
         where = {
             "logged": "in the submitted run configuration",
@@ -113,12 +116,19 @@ class Facts:
             else:
                 groups.append((verdict, [name]))
         parts = [_sentence(_join([where[n] for n in names], verdict.live is not False), verdict) for verdict, names in groups]
-        return Reachability(
+        reach = Reachability(
             default=default.live,
             logged=None if logged is None else logged.live,
             detail="; ".join(p for p in parts if p),
             official=official.live,
+            documented=None if documented is None else documented.live,
         )
+        if reach.logs_disagree:  # logs are claims: say so when they contradict what the code runs
+            by = "the documented run command" if reach.documented is not None else "the code's defaults"
+            reach = Reachability(reach.default, reach.logged, reach.detail + (
+                f"; the logs and the code disagree: {by} run it, and logs can show that code ran but never turn "
+                "off code that runs by default, so it counts as running"), reach.official, reach.documented)
+        return reach
 
 
 def _join(phrases: list[str], positive: bool) -> str:

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from pgaudit.findings import Finding, Report, Severity
 from pgaudit.render.meta import by_severity, clean, committed_line, payload_note
-from pgaudit.render.text import render_text, summary_line
+from pgaudit.render.text import TEXT_WIDTH, render_text, summary_line
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -71,5 +71,5 @@ def wrapped_block(title: str, text: str) -> list[str]:
 
 def _text_report(report: Report) -> str:
     buffer = io.StringIO()
-    render_text(report, Console(file=buffer, color_system=None, width=120, soft_wrap=True, highlight=False))
+    render_text(report, Console(file=buffer, color_system=None, width=TEXT_WIDTH, highlight=False))
     return clean(buffer.getvalue())

@@ -12,7 +12,7 @@ from pgaudit.findings import Finding, InputProblem, Report, Severity
 from pgaudit.render import mdtext as md
 from pgaudit.render.meta import by_severity
 from pgaudit.render.text import summary_line
-from pgaudit.render.verdict import verdict
+from pgaudit.verdict import verdict
 
 MAX_ROWS = 200  # a job summary is capped at 1 MiB; past this many findings, count the rest
 
@@ -28,6 +28,11 @@ def render_markdown(report: Report) -> str:
     suppressed = [f for f in report.findings if f.suppressed]
     if suppressed:
         lines += [f"{len(suppressed)} suppressed finding(s) are not listed (`--format json` shows them).", ""]
+    from pgaudit.render.applied import applied_lines
+
+    applied = applied_lines(report)
+    if applied:
+        lines += ["**What applied:**", "", *[f"- {md.text(line)}" for line in applied], ""]
     lines.append(f"<sub>pgaudit {md.text(report.tool_version)}: static audit, nothing was executed.</sub>")
     return "\n".join(lines) + "\n"
 
@@ -50,12 +55,12 @@ def _scope(scope: dict) -> list[str]:
 
 
 def folders_of(report: Report) -> list[str]:
-    """The record folders the report covers: the PR's under `pgaudit ci`, else the entry scripts' folders."""
+    """The record folders the report covers: the PR's under `pgaudit ci`, else the audited folders that had
+    a script (from the audit result)."""
     scope = report.run_config.get("ci")
     if scope:
         return [f["path"] for f in scope.get("folders", []) if f.get("audited")]
-    found = {f.path.rsplit("/", 1)[0] if "/" in f.path else "." for f in report.files if f.role == "entry"}
-    return sorted(found)
+    return sorted({f.path or "." for f in report.folders if f.scripts})
 
 
 def in_folder(path: str, folder: str) -> bool:

@@ -1,6 +1,7 @@
 """What renderers say about a finding's code: its family, descriptions and help, for any code.
 
-Registered rules (`rules.REGISTRY`) describe themselves. Codes that are not rules (the PG5xx folder validators,
+Static rules are described by their catalogue entry, which the driver puts in the audit result
+(`Report.codes`). Codes that are not rules (the PG5xx folder validators,
 PG511 pr-scope, and rules that land later) are described from the code's family and from the finding itself,
 so a new code renders correctly without a change here.
 """
@@ -11,21 +12,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pgaudit.codes import CodeInfo, family
 from pgaudit.findings import Confidence, Finding, Severity
 
 README_URL = "https://github.com/openai/parameter-golf/blob/main/README.md"
-
-# Code prefix -> what the family checks (DESIGN.md: code ranges).
-FAMILIES: tuple[tuple[str, str], ...] = (
-    ("PG511", "Pull request scope: a submission PR only adds one new folder under records/track_*/ (R29)."),
-    ("PG0", "Input: a file that could not be audited."),
-    ("PG1", "Causality (C1): the prediction at position t may depend only on the artifact and the strict prefix."),
-    ("PG2", "Normalization (C2): a full distribution over the vocabulary, fixed before the token is revealed."),
-    ("PG3", "Score before update and single pass (C3/C4): each token scored once, before any update that used it."),
-    ("PG4", "Data access: no validation data in training or calibration, no training data or network at eval."),
-    ("PG5", "Record-folder validator: artifact size, timing, package contents, claims, seeds, significance."),
-    ("PG6", "Reproduction: a re-run compared with the submission's claims."),
-)
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 _PRECISION = {Confidence.HIGH: "high", Confidence.MEDIUM: "medium", Confidence.LOW: "low"}
@@ -35,13 +25,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def clean(text: str) -> str:
     """Drop control characters (terminal escapes, NUL) from untrusted text; keep tabs and newlines."""
     return _CONTROL.sub("", text)
-
-
-def family(code: str) -> str:
-    for prefix, description in FAMILIES:
-        if code.upper().startswith(prefix):
-            return description
-    return "pgaudit check."
 
 
 def sarif_level(severity: Severity) -> str:
@@ -71,26 +54,24 @@ class RuleMeta:
         return ["parameter-golf", *([self.condition] if self.condition else []), *self.catalogue_ids]
 
 
-def rule_meta(code: str, findings: Iterable[Finding] = ()) -> RuleMeta:
-    """Descriptions of `code`: from the rule registry when it is a rule, else from its findings."""
-    from pgaudit import rules
-
-    cls = rules.get(code)
-    if cls is not None:
-        doc = cls.doc()
+def rule_meta(code: str, findings: Iterable[Finding] = (), info: CodeInfo | None = None) -> RuleMeta:
+    """Descriptions of `code`: from its catalogue entry in the audit result (`Report.codes`) when it is a
+    static rule, else from its family and its findings."""
+    if info is not None and info.kind == "rule":
+        doc = info.doc
         head, _, body = doc.partition("\n")
         return RuleMeta(
-            code=cls.code,
-            name=cls.name,
-            short=head.strip() or cls.name,
+            code=info.code,
+            name=info.name,
+            short=head.strip() or info.name,
             full=_what_it_does(body) or head.strip(),
             help_text=doc,
-            fix=cls.fix,
-            rulings=tuple(cls.ruling_urls),
-            condition=cls.condition,
-            catalogue_ids=tuple(cls.catalogue_ids),
-            severity=cls.severity,
-            confidence=cls.confidence,
+            fix=info.fix,
+            rulings=info.rulings,
+            condition=info.condition,
+            catalogue_ids=info.catalogue_ids,
+            severity=info.severity,
+            confidence=info.confidence or Confidence.MEDIUM,
         )
     found = list(findings)
     first = found[0] if found else None

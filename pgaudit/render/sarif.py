@@ -5,7 +5,9 @@ Locations are the paths of the report (repository-relative under `pgaudit ci`), 
 line (the only line a viewer can show) and names the decoded line in its message and properties.
 `partialFingerprints` hash what stays put when unrelated lines move: code, path and the flagged code text
 (or the message with its numbers blanked when no code is quoted), plus an ordinal among identical ones.
-Suppressed findings are left out. No timestamps or machine paths: the same report gives the same bytes.
+Suppressed findings (an honoured inline directive, or a baseline entry) are results with `suppressions`
+(kind `inSource` or `external`, the reason as `justification`), so a consumer sees what was accepted and why.
+The invocation's properties name the gate mode, the configuration file and the baseline. No timestamps or machine paths: the same report gives the same bytes.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ def render_sarif(report: Report) -> str:
 
 
 def sarif_log(report: Report) -> dict[str, Any]:
-    active = sorted(report.active(), key=Finding.sort_key)
+    active = sorted(report.findings, key=Finding.sort_key)
     by_code: dict[str, list[Finding]] = defaultdict(list)
     for finding in active:
         by_code[finding.code].append(finding)
-    metas = [rule_meta(code, found) for code, found in sorted(by_code.items())]
+    metas = [rule_meta(code, found, report.codes.get(code)) for code, found in sorted(by_code.items())]
     index = {meta.code: i for i, meta in enumerate(metas)}
     fingerprints = _fingerprints(active)
     run: dict[str, Any] = {
@@ -97,6 +99,11 @@ def _invocation(report: Report) -> dict[str, Any]:
         for e in report.errors
     ]
     invocation: dict[str, Any] = {"executionSuccessful": not report.errors}
+    applied = {key: report.run_config[key] for key in ("gate", "config", "baseline") if key in report.run_config}
+    if report.suppressions:
+        applied["suppressions"] = report.suppressions
+    if applied:
+        invocation["properties"] = applied
     if notes:
         invocation["toolExecutionNotifications"] = notes
     return invocation
@@ -123,6 +130,9 @@ def _result(finding: Finding, rule_index: int, fingerprint: str) -> dict[str, An
     related = [_related(i, r) for i, r in enumerate(finding.related)]
     if related:
         result["relatedLocations"] = related
+    if finding.suppressed:
+        result["suppressions"] = [{"kind": finding.suppression_kind or "inSource",
+                                   "justification": clean(finding.suppression_reason or "")}]
     return result
 
 

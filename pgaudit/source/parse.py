@@ -13,12 +13,25 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
+import sys
 import warnings
+from collections import OrderedDict
 
 from pgaudit.errors import InputError
 
-_CACHE: dict[str, ast.Module] = {}
-_NODES: dict[int, list[ast.AST]] = {}
+# Real training scripts nest at most ~20 levels (expressions inside blocks); every analysis pass may recurse
+# per level, so deeper trees are refused before they can exhaust the Python or the C stack.
+MAX_AST_DEPTH = 100
+# CPython's tokenizer refuses more than 200 nested brackets in every version (MAXLEVEL); libcst's parser
+# would crash the process (C stack) on a few thousand, so the text is checked before libcst sees it.
+MAX_BRACKETS = 200
+MAX_OPERATOR_RUN = 100  # `- - - - x`, `not not ...`, `lambda: lambda: ...` chains: nesting without brackets
+# Parsed trees kept for reuse (the whole bound on parse caches lives here): a long-running library user
+# auditing thousands of folders must not keep every tree alive.
+MAX_CACHED_TREES = 64
+
+_CACHE: OrderedDict[str, ast.Module] = OrderedDict()
 
 
 def tree_nodes(tree: ast.Module) -> list[ast.AST]:
@@ -26,14 +39,14 @@ def tree_nodes(tree: ast.Module) -> list[ast.AST]:
 
     Computed once per tree: source loading, the index and the rules all reuse it.
     """
-    nodes = _NODES.get(id(tree))
+    nodes: list[ast.AST] | None = getattr(tree, "pg_nodes", None)  # kept on the tree: freed with it
     if nodes is None:
         nodes = [tree]
         for node in nodes:  # breadth-first, like ast.walk, growing the list as it goes
             for child in ast.iter_child_nodes(node):
                 child.pg_parent = node  # type: ignore[attr-defined]
                 nodes.append(child)
-        _NODES[id(tree)] = nodes
+        tree.pg_nodes = nodes  # type: ignore[attr-defined]
     return nodes
 
 
@@ -42,11 +55,67 @@ def parse_python(text: str, display: str) -> ast.Module:
     key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     cached = _CACHE.get(key)
     if cached is not None:
+        _CACHE.move_to_end(key)
         return cached
     tree = _parse_uncached(text, display)
+    _check_depth(tree, display)
+    while len(_CACHE) >= MAX_CACHED_TREES:  # least recently used first
+        _CACHE.popitem(last=False)
     _CACHE[key] = tree
     tree_nodes(tree)
     return tree
+
+
+def clear_caches() -> None:
+    """Forget every cached tree (for library users between unrelated audits)."""
+    _CACHE.clear()
+
+
+def _check_depth(tree: ast.Module, display: str) -> None:
+    """Refuse trees nested deeper than MAX_AST_DEPTH (iteratively: this check itself cannot overflow)."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_AST_DEPTH:
+            line = getattr(node, "lineno", None)
+            where = f" at line {line}" if line else ""
+            raise InputError(
+                display, f"too deeply nested{where}: over {MAX_AST_DEPTH} levels of nested expressions or blocks"
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _check_nesting_text(text: str, display: str) -> None:
+    """Before libcst parses: refuse bracket or operator nesting that could overflow its C stack."""
+    import io
+    import tokenize
+
+    depth = run = 0
+    unary = {"-", "+", "~", "not", "lambda", "await", "*", "**", "if", "else", ":"}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+                if depth > MAX_BRACKETS:
+                    raise InputError(display, _too_nested_brackets(tok.start[0]))
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth = max(depth - 1, 0)
+            if tok.string in unary and tok.type in (tokenize.OP, tokenize.NAME):
+                run += 1
+                if run > MAX_OPERATOR_RUN:
+                    raise InputError(display, f"too deeply nested at line {tok.start[0]}: a chain of over "
+                                     f"{MAX_OPERATOR_RUN} operators or lambdas")
+            elif tok.type not in (tokenize.NL, tokenize.COMMENT):
+                run = 0
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return  # the parser reports the real error
+
+
+def _too_nested_brackets(line: int | None) -> str:
+    return (
+        f"too deeply nested at line {line}: more than {MAX_BRACKETS} nested brackets, "
+        "which Python refuses in every version"
+    )
 
 
 def _parse_uncached(text: str, display: str) -> ast.Module:
@@ -55,7 +124,15 @@ def _parse_uncached(text: str, display: str) -> ast.Module:
             warnings.simplefilter("ignore")  # invalid escape sequences etc. are the author's business
             return ast.parse(text, filename=display)
     except SyntaxError as host_error:
-        lowered = _lower_statements(text, host_error) or _lower_with_libcst(text)
+        if (host_error.msg or "").startswith("too many nested parentheses"):
+            raise InputError(display, _too_nested_brackets(host_error.lineno)) from None
+        if (host_error.msg or "").startswith("multiple exception types must be parenthesized"):
+            return _parse_pep758(text, display, host_error)
+        _check_nesting_text(text, display)
+        try:
+            lowered = _lower_statements(text, host_error) or _lower_with_libcst(text)
+        except (RecursionError, MemoryError) as exc:
+            raise InputError(display, f"too deeply nested or too large to parse ({type(exc).__name__})") from None
         if lowered is None:
             line = host_error.lineno or 0
             raise InputError(
@@ -69,8 +146,42 @@ def _parse_uncached(text: str, display: str) -> ast.Module:
             raise InputError(
                 display, f"uses Python syntax newer than pgaudit supports (line {exc.lineno}: {exc.msg})"
             ) from None
-    except (ValueError, RecursionError, MemoryError) as exc:
-        raise InputError(display, f"cannot parse: {type(exc).__name__}: {exc}") from None
+        except (RecursionError, MemoryError) as exc:
+            raise InputError(display, f"too deeply nested or too large to parse ({type(exc).__name__})") from None
+    except (RecursionError, MemoryError) as exc:
+        raise InputError(display, f"too deeply nested or too large to parse ({type(exc).__name__})") from None
+    except ValueError as exc:
+        raise InputError(display, f"cannot parse: {exc}") from None
+
+
+_EXCEPT_LIST = re.compile(r"^(\s*except\*?\s+)([^:#]+?,[^:#]+?)(\s*:)")
+
+
+def _parse_pep758(text: str, display: str, error: SyntaxError, attempts: int = 64) -> ast.Module:
+    """Python 3.14 (PEP 758) allows `except A, B:`; older hosts and libcst do not. Parenthesize those clauses
+    in place (same line, same meaning), then parse the rest as usual."""
+    lines = text.split("\n")
+    for _ in range(attempts):
+        index = (error.lineno or 1) - 1
+        match = _EXCEPT_LIST.match(lines[index]) if 0 <= index < len(lines) else None
+        if match is None or re.search(r"\bas\b", match.group(2)):  # `except A, B as e:` is invalid in 3.14 too
+            raise InputError(display, f"syntax error at line {error.lineno}: {error.msg}")
+        lines[index] = f"{match.group(1)}({match.group(2)}){match.group(3)}" + lines[index][match.end():]
+        candidate = "\n".join(lines)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ast.parse(candidate, filename=display)
+        except SyntaxError as exc:
+            if not (exc.msg or "").startswith("multiple exception types must be parenthesized"):
+                return _parse_uncached(candidate, display)  # other newer syntax: the usual lowering
+            error = exc
+    raise InputError(
+        display,
+        f"uses Python 3.14 syntax (`except A, B:` without parentheses, PEP 758, at line {error.lineno}) that "
+        f"neither this Python ({sys.version_info.major}.{sys.version_info.minor}) nor libcst can parse; "
+        "run pgaudit under Python 3.14",
+    )
 
 
 def _lower_statements(text: str, error: SyntaxError, attempts: int = 64) -> str | None:

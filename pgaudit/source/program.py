@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
-from pgaudit.source.guards import count_lines, decode_source, read_source
+from pgaudit.source.guards import count_lines, path_problem, payload_budget, read_source, source_text
 from pgaudit.source.parse import parse_python, tree_nodes
 from pgaudit.source.unwrap import MAX_NESTING, find_payloads, opaque_execs
 
@@ -84,22 +84,36 @@ class Program:
 
 
 def find_entries(folder: Path) -> list[Path]:
-    """The entry scripts of a record folder: train_gpt.py, else the accepted variants."""
+    """The entry scripts of a record folder: train_gpt.py (else the accepted variants), plus every script the
+    folder's documented run command launches (README / *.sh: `torchrun ... train_gpt_fast.py`)."""
+    from pgaudit.analysis.runcmd import launched_scripts
+
+    found = _named_entries(folder)
+    return found + [path for path, _ in launched_scripts(folder) if path not in found]
+
+
+def _named_entries(folder: Path) -> list[Path]:
     for name in ENTRY_NAMES:
-        if (folder / name).is_file():
+        if _entry_like(folder / name):
             return [folder / name]
     for pattern in ENTRY_GLOBS:
-        found = sorted(p for p in folder.glob(pattern) if p.is_file())
+        found = sorted(p for p in folder.glob(pattern) if _entry_like(p))
         found = [p for p in found if not any(h in p.stem for h in READABLE_COPY_HINTS)] or found
         if found:
             return found
-    return sorted(p for p in folder.glob("*.py") if p.is_file())
+    return sorted(p for p in folder.glob("*.py") if _entry_like(p))
+
+
+def _entry_like(path: Path) -> bool:
+    """A file, or a link that does not lead to one (a loop, dangling): loading reports it, never skips it."""
+    return path.is_file() or path.is_symlink()
 
 
 def load_program(entry: Path, root: Path) -> Program:
     """Load the entry script and everything it runs. Raises InputError if the entry itself is unusable."""
     program = Program(root=root, entry=_display(entry, root))
-    _load_file(program, entry, role="entry", seen=set())
+    with payload_budget():  # total decompressed bytes over the whole program, not per payload
+        _load_file(program, entry, role="entry", seen=set())
     return program
 
 
@@ -121,6 +135,9 @@ def inside(path: Path, root: Path) -> bool:
 
 def _load_file(program: Program, path: Path, role: str, seen: set[Path]) -> None:
     display = _display(path, program.root)
+    problem = path_problem(path)  # a link loop or FIFO: named as such, before resolve() or open() trip on it
+    if problem:
+        raise InputError(display, problem)
     resolved = path.resolve()
     if resolved in seen:
         return
@@ -157,7 +174,7 @@ def _add_payloads(program: Program, unit: CodeUnit, depth: int) -> dict | None:
     for payload in payloads:
         if depth > MAX_NESTING:
             raise InputError(unit.path, f"payload nesting deeper than {MAX_NESTING} levels: refused")
-        text = decode_source(payload.text.encode("utf-8"), f"{unit.path} (payload)").text
+        text = source_text(payload.text, None, f"{unit.path} (payload)").text  # already decoded as Python would
         wrapper_line = payload.wrapper_line if not unit.in_payload else unit.wrapper_line
         tree = parse_python(text, f"{unit.path} (payload at line {payload.wrapper_line})")
         inner = CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, payload.codec)

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgaudit.errors import InputError
+from pgaudit.source.guards import current_payload_budget, decode_source
 from pgaudit.source.parse import tree_nodes
 
-MAX_PAYLOAD_BYTES = 50 * 1024 * 1024  # a whole record is < 200 KB; 50 MB is a bomb
+MAX_PAYLOAD_BYTES = 8 * 1024 * 1024  # a whole record is < 200 KB; past a script's size limit is a bomb
 MAX_NESTING = 4
 
 _DECODERS = {
@@ -70,11 +71,11 @@ def find_payloads(tree: ast.Module, display: str) -> list[Payload]:
             value = _evaluate(arg, aliases, constants, steps, display)
         except NotStatic:
             continue
-        if isinstance(value, bytes):
+        if isinstance(value, bytes):  # exec(bytes) decodes like a file (BOM, coding cookie); exec(str) does not
             try:
-                value = value.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(display, f"payload exec'd at line {node.lineno} is not UTF-8 text") from None
+                value = decode_source(value, display).text
+            except InputError as exc:
+                raise InputError(display, f"payload exec'd at line {node.lineno}: {exc.detail}") from None
         if isinstance(value, str):
             found.append(Payload(value, node.lineno, "+".join(steps) or "literal", node))
     return found
@@ -212,7 +213,8 @@ def _decode_text(data: Any, encoding: Any, display: str) -> str:
 
 
 def _decompress(qual: str, data: bytes, kwargs: dict[str, Any], extra: list[Any], steps: list[str], display: str) -> bytes:
-    cap = MAX_PAYLOAD_BYTES
+    budget = current_payload_budget()  # shared by every payload of the program (guards.payload_budget)
+    cap = min(MAX_PAYLOAD_BYTES, budget.remaining()) if budget is not None else MAX_PAYLOAD_BYTES
     try:
         if qual == "lzma.decompress":
             fmt = kwargs.get("format", extra[0] if extra else lzma.FORMAT_AUTO)
@@ -232,6 +234,8 @@ def _decompress(qual: str, data: bytes, kwargs: dict[str, Any], extra: list[Any]
             out = bz2.BZ2Decompressor().decompress(data, max_length=cap + 1)
     except (lzma.LZMAError, zlib.error, OSError, ValueError, TypeError) as exc:
         raise InputError(display, f"payload does not decompress ({qual}): {exc}") from None
+    if budget is not None:
+        budget.charge(len(out), display)
     if len(out) > cap:
         raise InputError(
             display,

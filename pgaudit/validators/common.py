@@ -104,12 +104,12 @@ def seed_label(run: RunLog) -> str:
 
 
 def unique_runs(folder: RecordFolder) -> list[RunLog]:
-    """Every run of every log, dropping exact repeats: a file that prints its results twice, or a second
+    """Every submitted run (the submission context's), dropping exact repeats: a file that prints its results twice, or a second
     file with the same run (`final_model_source.log` next to `train_seed1337.log`)."""
     out: list[RunLog] = []
     seen: set[tuple] = set()
     # Logs named for their seed first, so that a repeat elsewhere is the one dropped.
-    for run in sorted(folder.runs(), key=lambda r: _SEED_NAME.search(r.name) is None):
+    for run in sorted(folder.submitted_runs(), key=lambda r: _SEED_NAME.search(r.name) is None):
         key = (
             run.seed,
             run.train_time_ms,

@@ -121,7 +121,9 @@ def _check_run(
         message = (
             f"{who}: the logged artifact total is {fmt_bytes(total.bytes)} bytes, "
             f"{fmt_bytes(total.bytes - cap)} over the decimal {fmt_bytes(cap)}-byte cap. {interpretations} "
-            "Maintainers judged by the logged total (PR #1835 was ruled ineligible at 16,071,321 bytes)."
+            "Maintainers judged by the logged total (PR #1835 was ruled ineligible at 16,071,321 bytes). Precedent "
+            "differs: PR #1412 logged totals of 16,054,963-16,059,704 bytes and was merged nonetheless; the written "
+            "rule is the decimal cap, so this stays an error for the maintainers to weigh."
             + claimed
         )
         return finding(CODE, NAME, Severity.ERROR, Confidence.HIGH, message,

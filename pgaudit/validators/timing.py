@@ -19,8 +19,9 @@ STEP_STOP_KEYS = ("force_stop_step", "FORCE_STOP_STEP", "stop_step")
 
 
 def timed_runs(ctx: Context) -> list[RunLog]:
-    """Runs held to the clock: record track, and not known to use fewer than 8 GPUs."""
-    if not ctx.folder.is_record_track:
+    """Runs held to the clock: the submitted runs of a record-track submission (the submission context: R32
+    waives the caps for non-record submissions), not known to use fewer than 8 GPUs."""
+    if not ctx.folder.context.time_caps_apply:
         return []
     return [r for r in unique_runs(ctx.folder) if r.world_size is None or r.world_size >= FULL_NODE_GPUS]
 
@@ -207,7 +208,8 @@ def _data_finding(run: RunLog, calibration, end_ms: float, overrun: float, grace
                     "the 600 s cap); PR #1868 re-ran PR #1851 with GPTQ_RESERVE_SECONDS=8 to confirm compliance.")
     elif reserved:
         message += (f" A GPTQ reserve was configured but was too short; the overrun is within {grace_ms / 1000:g} s, "
-                    "like the merged records PR #1787, PR #1855 and PR #1868 (the catalogue's known inconsistency of R6), "
+                    "like the merged records PR #1787, PR #1855, PR #1868 and PR #2135 (accepted on PR #2146; the catalogue's "
+                    "known inconsistency of R6), "
                     "so this is a warning. A strict reading of R6 makes any overrun a violation.")
     else:
         message += (f" The overrun is within {grace_ms / 1000:g} s; merged records with a GPTQ reserve show such "

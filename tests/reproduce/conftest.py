@@ -7,9 +7,13 @@ the same trainer in this process (cheaper than two more torchrun launches), so a
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import statistics
+import subprocess
+import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +21,23 @@ import pytest
 
 from reference_trainer import tinydata
 from tests.conftest import ROOT, run_cli
+
+
+@pytest.fixture(scope="session")
+def torch_import_s() -> float:
+    """Seconds `import torch` takes in a fresh interpreter here, measured once per session."""
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True, timeout=600, capture_output=True)
+    return time.monotonic() - start
+
+
+@pytest.fixture(scope="session")
+def startup_s(torch_import_s: float) -> int:
+    """Seconds torchrun needs before a worker's first line, derived from the measured import time (the
+    launcher imports torch, then starts the worker): three times it plus 2 s, never under 4 s. A loaded machine
+    measures a slower import and so gets a longer allowance."""
+    return max(4, math.ceil(3 * torch_import_s + 2))
+
 
 SEEDS = (1337, 42)
 TINY_ENV = {

@@ -49,14 +49,13 @@ def test_crashing_script_gives_pg602_with_the_log_tail(tiny, tmp_path: Path) -> 
     assert "loading shards" in (out / "seed_1337" / "console.log").read_text()
 
 
-def test_hanging_script_is_killed_at_the_limit_with_nothing_left(tiny, tmp_path: Path) -> None:
+def test_hanging_script_is_killed_at_the_limit_with_nothing_left(tiny, tmp_path: Path, startup_s: int) -> None:
     folder = script_folder(tmp_path, "hang", HANG)
     out, pids = tmp_path / "out", tmp_path / "pids"
-    start = time.monotonic()
-    proc = run_cli("reproduce", str(folder), "--seeds", "1", "--time-limit", "4", "--kill-grace", "1",
-                   *cpu_args(tiny, out, "--env", f"PIDS_FILE={pids}"))  # fmt: skip
+    limit = startup_s  # time for torchrun to start the worker, which then hangs until killed
+    proc = run_cli("reproduce", str(folder), "--seeds", "1", "--time-limit", str(limit), "--kill-grace", "1",
+                   *cpu_args(tiny, out, "--env", f"PIDS_FILE={pids}"), timeout=120 + 2 * limit)  # fmt: skip
     assert proc.returncode == 1, proc.stderr
-    assert time.monotonic() - start < 40
     _gone(*_pids(pids))
     data = json.loads((out / "report.json").read_text())
     (res,) = data["results"]
@@ -64,17 +63,17 @@ def test_hanging_script_is_killed_at_the_limit_with_nothing_left(tiny, tmp_path:
     assert any("killed at the time limit" in f["message"] for f in data["findings"] if f["code"] == "PG602")
     assert "started seed 1337" in (out / "seed_1337" / "console.log").read_text()  # the partial log is kept
     man = json.loads((out / "seed_1337" / "manifest.json").read_text())
-    assert man["exit"]["killed_at_limit"] and man["exit"]["time_limit_s"] == 4
+    assert man["exit"]["killed_at_limit"] and man["exit"]["time_limit_s"] == limit
 
 
-def test_ctrl_c_kills_the_run_and_keeps_partial_results(tiny, tmp_path: Path) -> None:
+def test_ctrl_c_kills_the_run_and_keeps_partial_results(tiny, tmp_path: Path, startup_s: int) -> None:
     folder = script_folder(tmp_path, "hang", HANG)
     out, pids = tmp_path / "out", tmp_path / "pids"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     argv = [sys.executable, "-m", "pgaudit", "reproduce", str(folder), "--seeds", "2", "--kill-grace", "1",
             *cpu_args(tiny, out, "--env", f"PIDS_FILE={pids}")]  # fmt: skip
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 10 * startup_s  # far past the measured start-up, still bounded
     while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)

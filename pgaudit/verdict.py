@@ -1,63 +1,66 @@
-"""The reviewer's view of a report: a verdict and a table of checks, for any code, present or future.
+"""The verdict domain model: a report's verdict and its table of checks, for any code, present or future.
 
-A finding belongs to a check by its `condition` (C1..C4), else by its code: PG1xx C1, PG2xx C2, PG3xx C3,
-PG4xx data access, PG501 artifact size, PG502/PG504 train time, PG503 eval time, PG508 seeds, PG509
-significance, PG510 data access; everything else (line limit, package, claims, PR scope) is "package".
+A finding belongs to a check by its `condition` (C1..C4), else by the check the code catalogue
+(`pgaudit.codes`) gives it, else by its family: PG1xx C1, PG2xx C2, PG3xx C3, PG4xx data access; everything
+else (line limit, package, claims) is "package".
 
-A check says `pass` only when something that can fail it actually ran: a registered rule for it ran on an
-audited script. Validators report only problems and stay silent when a log lacks the numbers, so a silent
-validator is `n.a.`, never `pass`; a check nothing in this build covers is `not checked`.
+A check says `pass` only when something that can fail it actually ran: the audit result records which rules
+ran on how many scripts and which validators ran (`Report.folders`); nothing here consults a registry.
+Validators report only problems and stay silent when a log lacks the numbers, so a silent validator is
+`n.a.`, never `pass`; a check nothing in this run covers is `not checked`. The review and the Markdown
+renderer read this model; it holds no rendering.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pgaudit.findings import Finding, Report, Severity
+from pgaudit import codes
+from pgaudit.findings import Finding, Severity
 
 CONDITIONS = ("C1", "C2", "C3", "C4")
-VALIDATOR_CODES = frozenset(f"PG5{n:02d}" for n in range(1, 11))  # PG501..PG510, run by `check` on folders
 
 
 @dataclass(frozen=True)
 class Check:
     key: str
     title: str
-    codes: tuple[str, ...] = ()  # code prefixes that belong here when a finding names no condition
+    family: str = ""  # the code family that falls here when neither condition nor catalogue decides
 
     @property
     def validator_codes(self) -> tuple[str, ...]:
-        """The PG5xx validator codes of this check (static rules are found in the registry)."""
-        return tuple(c for c in self.codes if c in VALIDATOR_CODES)
+        """The PG5xx validator codes of this check, from the code catalogue."""
+        return tuple(c for c, info in codes.all_codes().items() if info.kind == "validator" and info.check == self.key)
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("C1", "C1 causality", ("PG1",)),
-    Check("C2", "C2 normalization", ("PG2",)),
-    Check("C3", "C3 score before update", ("PG3",)),
+    Check("C1", "C1 causality", "PG1"),
+    Check("C2", "C2 normalization", "PG2"),
+    Check("C3", "C3 score before update", "PG3"),
     Check("C4", "C4 single pass"),
-    Check("data", "data access", ("PG4", "PG510")),
-    Check("size", "artifact size", ("PG501",)),
-    Check("train", "train time", ("PG502", "PG504")),
-    Check("eval", "eval time", ("PG503",)),
-    Check("seeds", "seeds", ("PG508",)),
-    Check("significance", "significance", ("PG509",)),
-    Check("package", "package and claims", ("PG505", "PG506", "PG507", "PG5")),
-    Check("scope", "pull request scope (R29)", ("PG511",)),
+    Check("data", "data access", "PG4"),
+    Check("size", "artifact size"),
+    Check("train", "train time"),
+    Check("eval", "eval time"),
+    Check("seeds", "seeds"),
+    Check("significance", "significance"),
+    Check("package", "package and claims", "PG5"),
+    Check("scope", "pull request scope (R29)"),
 )
 _BY_KEY = {c.key: c for c in CHECKS}
 
 
 def check_key(code: str, condition: str | None) -> str:
-    """The check a code (with its condition) belongs to: the longest matching prefix; unknown codes fall
-    into "package"."""
+    """The check a code (with its condition) belongs to: its condition, else the catalogue's check, else its
+    family; unknown codes fall into "package"."""
     if condition in CONDITIONS:
         return condition  # type: ignore[return-value]
+    info = codes.describe(code)
+    if info is not None and info.check:
+        return info.check
     code = code.upper()
-    matches = [(len(prefix), check.key) for check in CHECKS for prefix in check.codes if code.startswith(prefix)]
-    return max(matches)[1] if matches else "package"
+    return next((check.key for check in CHECKS if check.family and code.startswith(check.family)), "package")
 
 
 @dataclass(frozen=True)
@@ -68,25 +71,37 @@ class CheckResult:
     findings: tuple[Finding, ...]
 
 
-def check_results(report: Report, findings: list[Finding], scripts: int, validators_ran: bool,
-                  also_ran: tuple[str, ...] = ()) -> list[CheckResult]:
-    """One result per check for `findings` (one folder's), given how many scripts the rules audited.
+def check_results(findings: list[Finding], rules: Iterable[str], validators: Iterable[str], scripts: int,
+                  also_ran: Iterable[str] = ()) -> list[CheckResult]:
+    """One result per check for `findings` (one folder's), given the rules that ran on `scripts` scripts and
+    the validators that ran (both read from the audit result, `FolderAudit`).
 
     `also_ran`: codes that are neither rules nor validators but ran on the whole pull request (PG511).
     """
     grouped: dict[str, list[Finding]] = {c.key: [] for c in CHECKS}
     for finding in findings:
         grouped[check_key(finding.code, finding.condition)].append(finding)
-    rules_by_check = _selected_rules(report)
+    rules_by_check: dict[str, list[str]] = {}
+    for code in rules:
+        rules_by_check.setdefault(check_key(code, _condition(code)), []).append(code)
+    validators_by_check: dict[str, list[str]] = {}
+    for code in validators:
+        validators_by_check.setdefault(check_key(code, None), []).append(code)
     results = []
     for check in CHECKS:
         extra = [c for c in also_ran if check_key(c, None) == check.key]
-        results.append(_result(check, grouped[check.key], rules_by_check.get(check.key, []), scripts,
-                               validators_ran, extra))
+        results.append(_result(check, grouped[check.key], rules_by_check.get(check.key, []),
+                               tuple(validators_by_check.get(check.key, ())), scripts, extra))
     return results
 
 
-def _result(check: Check, found: list[Finding], rules: list[str], scripts: int, validators_ran: bool,
+def _condition(code: str) -> str | None:
+    """A static rule's condition (C1..C4), from the code catalogue."""
+    info = codes.describe(code)
+    return info.condition if info is not None else None
+
+
+def _result(check: Check, found: list[Finding], rules: list[str], validators: tuple[str, ...], scripts: int,
             extra: list[str]) -> CheckResult:
     active = [f for f in found if not f.suppressed]
     worst = max((f.severity for f in active), default=None)
@@ -96,7 +111,6 @@ def _result(check: Check, found: list[Finding], rules: list[str], scripts: int, 
         return CheckResult(check, "warn", _cite(active, Severity.WARNING) + ".", tuple(found))
     notes = _notes(found)
     info = f" Information only: {_cite(active, Severity.INFO)}." if active else ""
-    validators = check.validator_codes if validators_ran else ()
     ran = [*rules, *validators]
     if rules and scripts:
         return CheckResult(check, "pass", f"{', '.join(ran)} ran on {_scripts(scripts)}: no problem found."
@@ -121,7 +135,7 @@ def _why_not(check: Check, rules: list[str], scripts: int) -> str:
     if rules and not scripts:
         return "No script could be audited."
     parts = []
-    if not check.codes or any(not c.startswith("PG5") for c in check.codes):
+    if not check.validator_codes or (check.family and not check.family.startswith("PG5")):
         parts.append("no static rule for it in this pgaudit version")
     if check.key == "scope":
         return "Checked by `pgaudit ci` on the pull request's git diff, not on a folder alone."
@@ -153,33 +167,12 @@ def _where(finding: Finding) -> str:
     return f"{name}:{loc.line}" + (" (payload)" if loc.in_payload else "")
 
 
-def _selected_rules(report: Report) -> dict[str, list[str]]:
-    """Registered rule codes per check, less those --select/--ignore left out of this run."""
-    from pgaudit import rules
-
-    select = [s.upper() for s in report.run_config.get("select", [])]
-    ignore = [s.upper() for s in report.run_config.get("ignore", [])]
-    out: dict[str, list[str]] = {}
-    for code, cls in rules.REGISTRY.items():
-        if select and not any(code.startswith(p) for p in select):
-            continue
-        if any(code.startswith(p) for p in ignore):
-            continue
-        out.setdefault(check_key(code, cls.condition), []).append(code)
-    return out
-
-
-def validators_available() -> bool:
-    """Whether this build has the record-folder validators (PG5xx) that `check` runs on folders."""
-    return importlib.util.find_spec("pgaudit.validators") is not None
-
-
 # --- verdict ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Verdict:
-    label: str  # "LOOKS CLEAN", "NEEDS FIXES", "ILLEGAL under C3", ...
+    label: str  # "LOOKS CLEAN", "PASSES WITH WARNINGS", "NEEDS FIXES", "ILLEGAL under C3", ...
     reason: str  # prose with backticked code
 
 
@@ -198,14 +191,19 @@ def verdict(findings: list[Finding], input_errors: int = 0) -> Verdict:
         others = [f for f in errors if f not in illegal]
         also = f" Also {_count(others, 'other error')}: {_cite(others, Severity.ERROR)}." if others else ""
         return Verdict(label, f"{_count(illegal, 'error')}: {_cite(illegal, Severity.ERROR)}.{also}")
-    if errors or warnings or input_errors:
+    # The headline follows errors only: warnings are borderline practices the catalogue accepts (a short GPTQ
+    # reserve, two seeds, a p value between the policies); they are listed, not allowed to fail a record.
+    if errors or input_errors:
         parts = [p for p in (_count(errors, "error"), _count(warnings, "warning")) if p]
         if input_errors:
             parts.append(f"{input_errors} file(s) could not be audited")
-        cites = _cite(errors or warnings, Severity.ERROR if errors else Severity.WARNING)
+        cites = _cite(errors, Severity.ERROR) if errors else ""
         return Verdict("NEEDS FIXES", ", ".join(parts) + (f": {cites}." if cites else "."))
     infos = [f for f in active if f.severity == Severity.INFO]
     tail = f" ({_count(infos, 'informational note')})" if infos else ""
+    if warnings:
+        return Verdict("PASSES WITH WARNINGS", f"No error from the checks that ran; {_count(warnings, 'warning')} "
+                       f"for the reviewer to read: {_cite(warnings, Severity.WARNING)}{tail}.")
     return Verdict("LOOKS CLEAN", f"No error or warning from the checks that ran{tail}.")
 
 
