@@ -115,7 +115,7 @@ class RescoreAfterAdapt(Rule):
         for first in timeline:
             if first.order >= score.order or first.via is None or first.kind != "update":
                 continue
-            if not can_follow(first.node, score.node, score.scope):
+            if not can_follow(first.node, score.node, score.scope) or _exclusive(first.node, score.node):
                 continue
             kinds = facts.events.of(first.via).kinds
             if "score" not in kinds or first.self_contained:
@@ -134,6 +134,23 @@ class RescoreAfterAdapt(Rule):
                 related=[(first.scope.unit, first.node)],
             )
         return None
+
+
+def _exclusive(first: ast.AST, later: ast.AST) -> bool:
+    """`first` and `later` sit in different branches of one `if` (TTT in the body, a plain sliding eval in the
+    `else`): one run executes only one of them, so the second is not a rescore of the first."""
+    child: ast.AST = first
+    for anc in ancestors(first):
+        if isinstance(anc, ast.If):
+            for mine, other in (("body", "orelse"), ("orelse", "body")):
+                if _holds(getattr(anc, mine), child) and _holds(getattr(anc, other), later):
+                    return True
+        child = anc
+    return False
+
+
+def _holds(block: list[ast.stmt], node: ast.AST) -> bool:
+    return any(node is n for stmt in block for n in ast.walk(stmt))
 
 
 def _guards_in_loop(event: Event, loop: ast.AST) -> list[ast.expr]:
@@ -289,6 +306,45 @@ if __name__ == "__main__":
         logged={"ttt_mode": "lora", "ttt_epochs": "2"},
         message="only in the last pass",
     ),
+    Example(
+        title="an optional TTT pass, then a plain eval after the if that overwrites the reported score",
+        code=_SETUP
+        + '''
+@torch.inference_mode()
+def eval_val(model, val_tokens):
+    return F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item()
+
+def eval_val_ttt(args, model, val_tokens, chunk=1024):
+    opt = torch.optim.SGD(model.parameters(), lr=args.ttt_lr)
+    total = 0.0
+    for start in range(0, len(val_tokens) - 1, chunk):
+        piece = val_tokens[start : start + chunk + 1]
+        with torch.no_grad():
+            total += F.cross_entropy(model(piece[:-1]), piece[1:], reduction="sum").item()
+        loss = F.cross_entropy(model(piece[:-1]), piece[1:])
+        loss.backward()
+        opt.step()
+    return total
+
+class Knobs(Hyperparameters):
+    ttt_enabled = int(os.environ.get("TTT_ENABLED", "0"))
+
+def main():
+    args = Knobs()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        print("legal_ttt:start chunked score-first pass")
+        score = eval_val_ttt(args, model, val_tokens)
+    score = eval_val(model, val_tokens)  # <- expected
+    print(f"final_exact {score}")
+
+if __name__ == "__main__":
+    main()
+''',
+        log="legal_ttt:start chunked score-first pass\nfinal_exact 2.0\n",
+        message="score, train, rescore",
+    ),
 )
 
 RescoreAfterAdapt.valid = (
@@ -389,5 +445,44 @@ if __name__ == "__main__":
     main()
 ''',
         logged={"ttt_mode": "none", "ttt_epochs": "2"},
+    ),
+    Example(
+        title="TTT in the if-branch, the plain sliding eval in the else: one run takes only one of them",
+        code=_SETUP
+        + '''
+@torch.inference_mode()
+def eval_val(model, val_tokens):
+    return F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item()
+
+def eval_val_ttt(args, model, val_tokens, chunk=1024):
+    opt = torch.optim.SGD(model.parameters(), lr=args.ttt_lr)
+    total = 0.0
+    for start in range(0, len(val_tokens) - 1, chunk):
+        piece = val_tokens[start : start + chunk + 1]
+        with torch.no_grad():
+            total += F.cross_entropy(model(piece[:-1]), piece[1:], reduction="sum").item()
+        loss = F.cross_entropy(model(piece[:-1]), piece[1:])
+        loss.backward()
+        opt.step()
+    return total
+
+class Knobs(Hyperparameters):
+    ttt_enabled = int(os.environ.get("TTT_ENABLED", "0"))
+
+def main():
+    args = Knobs()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        print("legal_ttt:start chunked score-first pass")
+        score = eval_val_ttt(args, model, val_tokens)
+    else:
+        score = eval_val(model, val_tokens)
+    print(f"final_exact {score}")
+
+if __name__ == "__main__":
+    main()
+''',
+        log="legal_ttt:start chunked score-first pass\nfinal_exact 2.0\n",
     ),
 )
