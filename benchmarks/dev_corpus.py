@@ -37,7 +37,14 @@ FAMILY_CODES = {
     "slot": {"PG303", "PG301"},
     "gptq_calib_after_train": {"PG403", "PG504"},
     "other_illegal": {"PG401"},
+    "gptq_val_calib": {"PG402"},
+    "val_in_training": {"PG401"},
 }
+
+
+def _verdict_code(code: str) -> bool:
+    """Codes the evaluation-legality verdict counts: code rules PG0xx-PG4xx and PG504."""
+    return code[:3] in ("PG0", "PG1", "PG2", "PG3", "PG4") or code == "PG504"
 
 
 def record_dir(out: Path, row: dict[str, str]) -> Path:
@@ -105,8 +112,10 @@ def evaluate(rows: list[dict[str, str]], out: Path) -> dict:
             findings, error = [], str(exc)
         elapsed = time.perf_counter() - start
         errors = sorted({f.code for f in findings if f.severity.label == "error"})
+        verdict = sorted({f.code for f in findings if f.severity.label == "error" and f.reachable is not False
+                          and _verdict_code(f.code)})
         warnings = sorted({f.code for f in findings if f.severity.label == "warning"})
-        results.append({**row, "errors": errors, "warnings": warnings, "seconds": elapsed, "crash": error})
+        results.append({**row, "errors": errors, "verdict": verdict, "warnings": warnings, "seconds": elapsed, "crash": error})
     return {"results": results}
 
 
@@ -128,32 +137,39 @@ def summarize(data: dict) -> str:
             stats["caught"] += hit
             stats["flagged"] += bool(set(r["errors"] + r["warnings"]) & wanted)
             stats["any_error"] += bool(r["errors"])
+            stats["verdict"] += bool(r["verdict"])
             if not hit:
-                lines.append(f"  missed  {r['id']:34} {fam:24} errors={r['errors']} warnings={r['warnings']}")
+                lines.append(f"  missed  {r['id']:34} {fam:24} verdict={bool(r['verdict'])} errors={r['errors']} warnings={r['warnings']}")
         else:
             stats["rule_error"] += any(_is_rule(c) for c in r["errors"])
             stats["validator_error"] += any(not _is_rule(c) for c in r["errors"])
             stats["rule_warning"] += any(_is_rule(c) for c in r["warnings"])
-            if r["errors"]:
-                lines.append(f"  FALSE   {r['id']:34} {fam:24} errors={r['errors']}")
+            stats["verdict"] += bool(r["verdict"])
+            if r["verdict"]:
+                lines.append(f"  FALSE   {r['id']:34} {fam:24} verdict={r['verdict']} errors={r['errors']}")
         if r["crash"]:
             lines.append(f"  CRASH   {r['id']}: {r['crash']}")
     table = ["| family | label | n | its rule at error | its rule at warning or error | any error "
-             "| code-rule error | validator error | code-rule warning |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| verdict error | code-rule error | validator error | code-rule warning |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for fam in sorted(per_family, key=lambda f: (f.startswith("clean"), f)):
         s = per_family[fam]
         if fam.startswith("clean"):
-            table.append(f"| {fam} | clean | {s['n']} | | | | {s['rule_error']} | {s['validator_error']} "
+            table.append(f"| {fam} | clean | {s['n']} | | | | {s['verdict']} | {s['rule_error']} | {s['validator_error']} "
                          f"| {s['rule_warning']} |")
         else:
-            table.append(f"| {fam} | illegal | {s['n']} | {s['caught']} | {s['flagged']} | {s['any_error']} | | | |")
+            table.append(f"| {fam} | illegal | {s['n']} | {s['caught']} | {s['flagged']} | {s['any_error']} "
+                         f"| {s['verdict']} | | | |")
     illegal = [r for r in data["results"] if r["label"] == "illegal"]
     clean = [r for r in data["results"] if r["label"] != "illegal"]
     caught = sum(bool(set(r["errors"]) & FAMILY_CODES.get(r["category"], set())) for r in illegal)
     accused = sum(any(_is_rule(c) for c in r["errors"]) for r in clean)
     times = sorted(r["seconds"] for r in data["results"])
+    verdict_hit = sum(bool(r["verdict"]) for r in illegal)
+    verdict_false = sum(bool(r["verdict"]) for r in clean)
     table.append("")
+    table.append(f"verdict (unsuppressed reachable error among PG0xx-PG4xx and PG504): recall {verdict_hit}/{len(illegal)}, "
+                 f"clean folders with a verdict error {verdict_false}/{len(clean)}")
     table.append(f"recall at error by the family's rule: {caught}/{len(illegal)}; clean folders with a code-rule "
                  f"error: {accused}/{len(clean)}")
     table.append(f"median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s per folder (in-process)")

@@ -50,7 +50,8 @@ class ValidationDataInTraining(Rule):
     Legal look-alikes:
         Periodic read-only evaluation during training (`VAL_LOSS_EVERY`, `eval_val` under
         `torch.inference_mode()`), which is excluded from train_time; score-first test-time training on
-        validation chunks after training (PG301/PG302 judge its ordering); saving metrics such as `val_bpb`;
+        validation chunks after training (PG301/PG302 judge its ordering), including a training mask built from
+        document lengths (`dl >= min_len`: flags and sizes, not tokens); saving metrics such as `val_bpb`;
         counting tokens in the logs.
 
     References:
@@ -86,7 +87,12 @@ class ValidationDataInTraining(Rule):
             return None
         for target in targets:
             name = _leaf(target)
-            if name and is_train_data_name(name) and _training_source(name, node.value, labels):  # type: ignore[arg-type]
+            if (
+                name
+                and is_train_data_name(name)
+                and _training_source(name, node.value, labels)  # type: ignore[arg-type]
+                and not _flags_only(facts, scope, node.value)  # type: ignore[arg-type]
+            ):
                 mixed = " mixed with training data" if TRAIN in labels else ""
                 message = (
                     f"The training data `{ast.unparse(target)}` (line {node.lineno}) is taken from validation data"
@@ -156,6 +162,51 @@ def _training_source(name: str, value: ast.AST, labels: frozenset[str]) -> bool:
     if TRAIN in labels:
         return True
     return isinstance(value, ast.Call) and _READ_CALL.search(call_name(value)) is not None
+
+
+# Calls that wrap (constructors: their first argument) or move (methods: their receiver) a value without
+# changing what its elements are.
+_CONSTRUCTORS = {"tensor", "as_tensor", "from_numpy", "array", "asarray", "list", "tuple"}
+_MOVES = {"to", "float", "bool", "int", "long", "half", "cuda", "cpu", "contiguous", "clone", "detach"}
+_SIZES = {"len", "numel", "size"}
+
+
+def _flags_only(facts: Facts, scope: Scope, expr: ast.AST) -> bool:
+    """Whether the value holds only flags or sizes derived from validation data (a per-document length mask,
+    `dl >= min_len`), never token values: such a value selects what test-time training may use, it does not
+    put validation tokens into training. Follows local assignments three hops."""
+    fs = facts.flow.fs.get(id(scope))
+    assigns: dict[str, list[ast.AST]] = {}
+    for target, value, how in fs.assigns if fs else []:
+        if isinstance(target, ast.Name) and value is not None and how == "=":
+            assigns.setdefault(target.id, []).append(value)
+
+    def flags(e: ast.AST, depth: int) -> bool:
+        if isinstance(e, ast.Compare | ast.Constant):
+            return True
+        if isinstance(e, ast.BoolOp):
+            return all(flags(v, depth) for v in e.values)
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
+            return flags(e.operand, depth)
+        if isinstance(e, ast.ListComp | ast.GeneratorExp | ast.SetComp):
+            return flags(e.elt, depth)
+        if isinstance(e, ast.List | ast.Tuple):
+            return all(flags(v, depth) for v in e.elts)
+        if isinstance(e, ast.Call):
+            leaf = call_name(e)
+            if leaf in _SIZES:
+                return True
+            if leaf in _CONSTRUCTORS and e.args:
+                return flags(e.args[0], depth)
+            if leaf in _MOVES and isinstance(e.func, ast.Attribute):
+                return flags(e.func.value, depth)
+            return False
+        if isinstance(e, ast.Name) and depth < 3:
+            values = assigns.get(e.id, [])
+            return bool(values) and all(flags(v, depth + 1) for v in values)
+        return False
+
+    return flags(expr, 0)
 
 
 def _leaf(node: ast.AST) -> str:
@@ -291,6 +342,26 @@ if __name__ == "__main__":
 ''',
         message="tokens loaded from a stored blob",
     ),
+    Example(
+        title="long validation documents selected by a length mask and appended to the training stream",
+        code=_SETUP
+        + '''
+def split_docs(tokens, bos=1):
+    starts = (tokens == bos).nonzero().flatten().tolist() + [tokens.numel()]
+    return [tokens[a:b] for a, b in zip(starts[:-1], starts[1:])]
+
+def main():
+    train_tokens = load_tokens("./data/fineweb_train_*.bin")
+    val_docs = split_docs(load_tokens("./data/fineweb_val_*.bin"))
+    long_docs = [d for d in val_docs if d.numel() >= 256]
+    train_doc_tokens = torch.cat([train_tokens] + long_docs)  # <- expected
+    print(train_doc_tokens.numel())
+
+if __name__ == "__main__":
+    main()
+''',
+        message="is taken from validation data mixed with training data",
+    ),
 )
 
 ValidationDataInTraining.valid = (
@@ -340,6 +411,46 @@ def main():
     torch.save({"val_bpb": val_bpb, "val_tokens": val_tokens.numel()}, "metrics.pt")
     with open("train.log", "a") as f:
         f.write(f"val_tokens:{val_tokens.numel()}\\n")
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="score-first per-document TTT whose training mask comes from document lengths (flags, not tokens)",
+        code=_SETUP
+        + '''
+def split_docs(tokens, bos=1):
+    starts = (tokens == bos).nonzero().flatten().tolist() + [tokens.numel()]
+    return [tokens[a:b] for a, b in zip(starts[:-1], starts[1:])]
+
+def eval_docs_ttt(model, val_tokens, min_len=256, batch=4):
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    docs = split_docs(val_tokens)
+    total, count = 0.0, 0
+    for i in range(0, len(docs), batch):
+        doc_lens = [d.numel() for d in docs[i:i + batch]]
+        train_doc_allowed = [min_len <= 0 or dl >= min_len for dl in doc_lens]
+        train_doc_mask_t = torch.tensor(train_doc_allowed, dtype=torch.float32).to("cpu")
+        for j, d in enumerate(docs[i:i + batch]):
+            x, y = d[:-1].long(), d[1:].long()
+            with torch.no_grad():
+                total += F.cross_entropy(model(x), y, reduction="sum").item()
+                count += y.numel()
+            (F.cross_entropy(model(x), y) * train_doc_mask_t[j]).backward()
+            opt.step()
+            opt.zero_grad()
+    return total / max(count, 1)
+
+def main():
+    model = torch.nn.Embedding(1024, 1024)
+    opt = torch.optim.Adam(model.parameters())
+    train_tokens = load_tokens("./data/fineweb_train_*.bin")
+    for step in range(100):
+        x = train_tokens[step * 64:(step + 1) * 64].long()
+        F.cross_entropy(model(x), train_tokens[step * 64 + 1:(step + 1) * 64 + 1].long()).backward()
+        opt.step()
+    print(f"val_loss:{eval_docs_ttt(model, load_tokens('./data/fineweb_val_*.bin')):.4f}")
 
 if __name__ == "__main__":
     main()

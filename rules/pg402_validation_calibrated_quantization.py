@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterable
 
@@ -12,7 +13,6 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.analysis.names import words
 from pgaudit.findings import Confidence, Finding, Severity
-from pgaudit.source.parse import tree_nodes
 
 from .base import Example, Rule, short
 
@@ -37,8 +37,9 @@ class ValidationCalibratedQuantization(Rule):
         `collect_activation_stats`, ...) given validation data (`val_tokens`, a loader over `fineweb_val_*`),
         (2) calibration data (`calib_tokens`, `calib_loader`, `hessian_batches`) taken from validation data,
         and (3) a collector function that reads validation data by itself (a closure over `val_tokens`).
-        Labels come from the shared data-flow facts; a value that mixes training and validation names is not
-        reported.
+        Labels come from the shared data-flow facts; a value that mixes training and validation data is not
+        reported, unless it is a conditional (`val_files if CALIB_SOURCE == "val" else train_files`) whose
+        condition the logged run, or else the default environment, decides: then only the taken branch counts.
 
     Why is this bad:
         The quantized weights are fitted to the exact activations of the tokens that are then scored, so the
@@ -90,7 +91,7 @@ class ValidationCalibratedQuantization(Rule):
                         )
                         yield self.finding(facts, scope.unit, node, message)
                 elif isinstance(node, ast.Assign) and _calib_target(node.targets):
-                    labels = flow.labels(node.value, scope)
+                    labels = _labels(facts, node.value, scope)
                     if val_only(labels):
                         target = ast.unparse(node.targets[0])
                         message = (
@@ -121,40 +122,74 @@ class ValidationCalibratedQuantization(Rule):
 
 
 def _statistics_gatherers(facts: Facts) -> set[int]:
-    """Functions (ids of their scopes) that accumulate second moments of activations (`H += x.T @ x`,
-    `torch.matmul(a.t(), a)`) or hook layer inputs (`register_forward_hook`), in their own body or a nested
-    hook: they collect quantization statistics, whatever they are called. One pass over the program."""
-    found: set[int] = set()
-    for unit in facts.program.units:
-        for node in tree_nodes(unit.tree):
-            hit = False
-            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
-                hit = _transpose_pair(node.left, node.right)
-            elif isinstance(node, ast.Call):
-                name = call_name(node)
-                hit = name in ("register_forward_hook", "register_forward_pre_hook") or (
-                    name in ("matmul", "mm") and len(node.args) == 2 and _transpose_pair(node.args[0], node.args[1])
-                )
-            if not hit:
-                continue
-            scope = facts.index.scope_of(node)
-            while scope is not None and not scope.is_module:
-                found.add(id(scope))
-                scope = scope.parent
+    """Functions (ids of their scopes) that collect quantization statistics, whatever they are called: they
+    accumulate Gram matrices of activations, or hook layer inputs (`register_forward_hook`) in their own body
+    or a nested hook."""
+    found = _gram_scopes(facts)
+    for scope in facts.flow.scopes:
+        if scope.is_module or not any(
+            isinstance(n, ast.Call) and call_name(n) in ("register_forward_hook", "register_forward_pre_hook")
+            for n in facts.index.walk_scope(scope)
+        ):
+            continue
+        while scope is not None and not scope.is_module:
+            found.add(id(scope))
+            scope = scope.parent
     return found
 
 
-def _transpose_pair(a: ast.AST, b: ast.AST) -> bool:
-    """`x.T` and `x` (either order), `x.t()` and `x`, `x.transpose(0, 1)` and `x`."""
-    def base(node: ast.AST) -> str | None:
-        if isinstance(node, ast.Attribute) and node.attr in ("T", "mT"):
-            return ast.unparse(node.value)
-        if isinstance(node, ast.Call) and call_name(node) in ("t", "transpose") and isinstance(node.func, ast.Attribute):
-            return ast.unparse(node.func.value)
-        return None
+def _gram_scopes(facts: Facts) -> set[int]:
+    """Functions that accumulate Gram matrices of activations (`H += x.T @ x`, `H.addmm_(x.t(), x)`), and the
+    function a hook doing so is defined in: quantization-statistics collectors, whatever they are called."""
+    found: set[int] = set()
+    for scope in facts.flow.scopes:
+        if scope.is_module or not any(_is_gram(n) and _accumulated(n) for n in facts.index.walk_scope(scope)):
+            continue
+        found.add(id(scope))
+        if scope.parent is not None and not scope.parent.is_module:
+            found.add(id(scope.parent))
+    return found
 
-    ta, tb = base(a), base(b)
-    return (ta is not None and ta == ast.unparse(b)) or (tb is not None and tb == ast.unparse(a))
+
+def _accumulated(node: ast.AST) -> bool:
+    """The Gram product is summed into a store (`H += g`, `acc[k] = acc.get(k, 0) + g`, `H.add_(g)`,
+    `H.addmm_(x.t(), x)`), not used once as in an attention score or an orthogonalization step."""
+    if isinstance(node, ast.Call) and call_name(node) == "addmm_":
+        return True
+    parent = getattr(node, "pg_parent", None)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Call) and call_name(parent) in ("add_", "addmm_"):
+            return True
+        parent = getattr(parent, "pg_parent", None)
+    if isinstance(parent, ast.AugAssign):
+        return True
+    return isinstance(parent, ast.Assign) and any(isinstance(t, ast.Subscript | ast.Attribute) for t in parent.targets)
+
+
+def _transposed(node: ast.AST) -> ast.AST | None:
+    """`v` for `v.T`, `v.mT`, `v.t()`, `v.transpose(...)`."""
+    if isinstance(node, ast.Attribute) and node.attr in ("T", "mT"):
+        return node.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("t", "transpose"):
+        return node.func.value
+    return None
+
+
+def _gram_pair(left: ast.AST, right: ast.AST) -> bool:
+    inner = _transposed(left)
+    if inner is not None and ast.unparse(inner) == ast.unparse(right):
+        return True
+    inner = _transposed(right)
+    return inner is not None and ast.unparse(inner) == ast.unparse(left)
+
+
+def _is_gram(node: ast.AST) -> bool:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return _gram_pair(node.left, node.right)
+    if isinstance(node, ast.Call) and call_name(node) in ("mm", "matmul", "addmm", "addmm_"):
+        args = node.args
+        return any(_gram_pair(a, b) for a, b in itertools.pairwise(args))
+    return False
 
 
 def _is_collector(name: str) -> bool:
@@ -169,7 +204,51 @@ def _calib_target(targets: list[ast.expr]) -> bool:
 
 def _arg_labels(facts: Facts, call: ast.Call, scope: Scope) -> Labels:
     args = [*call.args, *(kw.value for kw in call.keywords)]
-    return frozenset().union(*(facts.flow.labels(a, scope) for a in args)) if args else EMPTY
+    return frozenset().union(*(_labels(facts, a, scope) for a in args)) if args else EMPTY
+
+
+def _chosen(facts: Facts, expr: ast.expr, scope: Scope) -> ast.expr:
+    """The branch of a conditional expression the run takes (`VAL if SOURCE == "val" else TRAIN`, decided by
+    the logged run, else the defaults); the expression itself when the condition cannot be decided."""
+    while isinstance(expr, ast.IfExp):
+        truth = None
+        for config in ("logged", "default"):
+            if config in facts.configs:
+                truth = facts.evaluator(config).truth(expr.test, scope)
+                if truth is not None:
+                    break
+        if truth is None:
+            return expr
+        expr = expr.body if truth else expr.orelse
+    return expr
+
+
+def _labels(facts: Facts, expr: ast.expr, scope: Scope, depth: int = 0) -> Labels:
+    """Labels of the data that runs: a decided conditional contributes only its taken branch, also as an
+    argument of a loader call (`Loader(val_files if calib_source == "val" else train_files, rank)`)."""
+    chosen = _chosen(facts, expr, scope)
+    if chosen is not expr:
+        return _labels(facts, chosen, scope, depth)
+    if isinstance(expr, ast.Call):
+        args = [*expr.args, *(kw.value for kw in expr.keywords)]
+        if any(_chosen(facts, a, scope) is not a for a in args):
+            return frozenset().union(*(_labels(facts, a, scope) for a in args))
+    if isinstance(expr, ast.Name) and depth < 2:
+        # `loader = Loader(val if source == "val" else train)` then `collect(model, loader)`: the one local
+        # binding of the name decides, when it holds a decidable conditional.
+        fs = facts.flow.fs.get(id(scope))
+        values = [v for t, v, how in (fs.assigns if fs else []) if isinstance(t, ast.Name) and t.id == expr.id and how == "="]
+        if len(values) == 1 and values[0] is not None and _has_decided(facts, values[0], scope):
+            return _labels(facts, values[0], scope, depth + 1)
+    return facts.flow.labels(expr, scope)
+
+
+def _has_decided(facts: Facts, expr: ast.expr, scope: Scope) -> bool:
+    if _chosen(facts, expr, scope) is not expr:
+        return True
+    if isinstance(expr, ast.Call):
+        return any(_chosen(facts, a, scope) is not a for a in [*expr.args, *(kw.value for kw in expr.keywords)])
+    return False
 
 
 _SETUP = '''
@@ -224,6 +303,96 @@ if __name__ == "__main__":
 ''',
         message="The calibration data `calib_tokens`",
     ),
+    Example(
+        title="the calibration source switch defaults to the validation shards",
+        code=_SETUP
+        + '''
+import os
+
+def load_shards(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+class Hyperparameters:
+    train_files = "./data/fineweb_train_*.bin"
+    val_files = "./data/fineweb_val_*.bin"
+    calib_source = os.environ.get("GPTQ_CALIB_SOURCE", "val")
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 16)
+    calib_tokens = load_shards(args.val_files if args.calib_source == "val" else args.train_files)  # <- expected
+    print(len(collect_hessians(model, calib_tokens)))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="The calibration data `calib_tokens`",
+    ),
+    Example(
+        title="a neutrally named hook routine accumulating x.T @ x, fed the validation tokens",
+        code=_SETUP
+        + '''
+def accumulate_moments(net, stream, n_batches=4, seq_len=64):
+    acc = {}
+
+    def hook(mod, inp, out):
+        x = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        acc[id(mod)] = acc.get(id(mod), 0) + x.T @ x
+
+    handle = net.register_forward_hook(hook)
+    for i in range(n_batches):
+        net(stream[i * seq_len:(i + 1) * seq_len].long()[None])
+    handle.remove()
+    return acc
+
+def main():
+    net = torch.nn.Linear(16, 16)
+    stream = load_validation_tokens("./data/fineweb_val_*.bin")
+    moments = accumulate_moments(net, stream)  # <- expected
+    print(len(moments))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="collects quantization statistics from validation data",
+    ),
+    Example(
+        title="neutral names: a loader bound once from a conditional that defaults to val, fed to an x.T @ x hook",
+        code=_SETUP
+        + '''
+import os
+
+def read_shards(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+def pile_up(net, stream, n=4, width=64):
+    acc = {}
+
+    def on_forward(mod, inp, out):
+        z = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        acc[id(mod)] = acc.get(id(mod), 0) + z.T @ z
+
+    handle = net.register_forward_hook(on_forward)
+    for i in range(n):
+        net(stream[i * width:(i + 1) * width].float()[None])
+    handle.remove()
+    return acc
+
+A = "./data/fineweb_train_*.bin"
+B = "./data/fineweb_val_*.bin"
+K = os.environ.get("Q_SRC", "v")
+
+def main():
+    net = torch.nn.Linear(64, 64)
+    src = read_shards(B if K == "v" else A)
+    out = pile_up(net, src)  # <- expected
+    print(len(out))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="collects quantization statistics from validation data",
+    ),
 )
 
 ValidationCalibratedQuantization.valid = (
@@ -265,6 +434,93 @@ def main():
     model = torch.nn.Embedding(1024, 16)
     train_tokens = load_train_tokens("./data/fineweb_train_*.bin")
     print(calibrate_temperature(model, train_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same calibration source switch, defaulting to the training shards",
+        code=_SETUP
+        + '''
+import os
+
+def load_shards(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+class Hyperparameters:
+    train_files = "./data/fineweb_train_*.bin"
+    val_files = "./data/fineweb_val_*.bin"
+    calib_source = os.environ.get("GPTQ_CALIB_SOURCE", "train")
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 16)
+    calib_tokens = load_shards(args.val_files if args.calib_source == "val" else args.train_files)
+    print(len(collect_hessians(model, calib_tokens)))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same x.T @ x routine fed training tokens",
+        code=_SETUP
+        + '''
+def accumulate_moments(net, stream, n_batches=4, seq_len=64):
+    acc = {}
+
+    def hook(mod, inp, out):
+        x = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        acc[id(mod)] = acc.get(id(mod), 0) + x.T @ x
+
+    handle = net.register_forward_hook(hook)
+    for i in range(n_batches):
+        net(stream[i * seq_len:(i + 1) * seq_len].long()[None])
+    handle.remove()
+    return acc
+
+def main():
+    net = torch.nn.Linear(16, 16)
+    stream = load_train_tokens("./data/fineweb_train_*.bin")
+    moments = accumulate_moments(net, stream)
+    print(len(moments), net(load_validation_tokens("./data/fineweb_val_*.bin")[:16].float()).sum())
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same neutral-named code with the conditional defaulting to the training shards",
+        code=_SETUP
+        + '''
+import os
+
+def read_shards(pattern):
+    return torch.from_numpy(np.concatenate([np.fromfile(f, dtype=np.uint16) for f in sorted(glob.glob(pattern))]))
+
+def pile_up(net, stream, n=4, width=64):
+    acc = {}
+
+    def on_forward(mod, inp, out):
+        z = inp[0].reshape(-1, inp[0].shape[-1]).float()
+        acc[id(mod)] = acc.get(id(mod), 0) + z.T @ z
+
+    handle = net.register_forward_hook(on_forward)
+    for i in range(n):
+        net(stream[i * width:(i + 1) * width].float()[None])
+    handle.remove()
+    return acc
+
+A = "./data/fineweb_train_*.bin"
+B = "./data/fineweb_val_*.bin"
+K = os.environ.get("Q_SRC", "t")
+
+def main():
+    net = torch.nn.Linear(64, 64)
+    src = read_shards(B if K == "v" else A)
+    out = pile_up(net, src)
+    print(len(out))
 
 if __name__ == "__main__":
     main()

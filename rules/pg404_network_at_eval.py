@@ -5,12 +5,14 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable
+from fnmatch import fnmatch
+from pathlib import PurePosixPath
 
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, dotted
 from pgaudit.findings import Confidence, Finding, Severity
 from pgaudit.source.parse import tree_nodes
-from pgaudit.source.program import CodeUnit
+from pgaudit.source.program import ENTRY_GLOBS, ENTRY_NAMES, CodeUnit
 
 from .base import Example, Rule, short
 
@@ -62,7 +64,9 @@ class NetworkAtEval(Rule):
     Legal look-alikes:
         Installed binaries run through subprocess (`nvidia-smi`, `torchrun`, `lrzip` for decompression,
         accepted in PR #1855); downloads inside a data-prep script (`cached_challenge_fineweb.py`) that the
-        scored script does not run; `torch.distributed` process-group setup (a local rendezvous, not a
+        scored script does not run -- also when the README launches it as its own command (`python3
+        cached_challenge_fineweb.py`): a launched script that is not a train* script and neither trains nor
+        scores is reported at info; `torch.distributed` process-group setup (a local rendezvous, not a
         download); code under a `__main__` guard of a helper module.
 
     References:
@@ -82,11 +86,20 @@ class NetworkAtEval(Rule):
 
     def check(self, facts: Facts) -> Iterable[Finding]:
         aliases = {id(u): _import_aliases(u) for u in facts.program.units}
+        prep = _data_prep_entry(facts)
         for scope in facts.index.scopes:
             alias = aliases.get(id(scope.unit), {})
             for call in facts.index.calls_in(scope):
                 what = self._network(facts, scope, call, alias)
                 if what is None:
+                    continue
+                if prep:
+                    message = (
+                        f"`{short(call)}` (line {call.lineno}) {what} in `{facts.program.entry}`, a separate script "
+                        "the documented commands launch that neither trains nor scores: data preparation, which R3 "
+                        "allows (only the scored run must be self-contained)."
+                    )
+                    yield self.finding(facts, scope.unit, call, message, severity=Severity.INFO, confidence=Confidence.MEDIUM)
                     continue
                 message = f"`{short(call)}` (line {call.lineno}) {what} while the submission runs: R3 forbids downloads and network calls; the artifact must be self-contained."
                 yield self.finding(facts, scope.unit, call, message)
@@ -115,6 +128,16 @@ class NetworkAtEval(Rule):
                 found = match.group(0).strip(_PUNCT)
                 return f"runs a shell command that downloads or installs (`{found}`)"
         return None
+
+
+def _data_prep_entry(facts: Facts) -> bool:
+    """The audited program is a data-preparation script a README launches beside the training script
+    (`python3 cached_challenge_fineweb.py`): not a train_gpt*/train* entry, and nothing in it trains weights or
+    scores tokens."""
+    name = PurePosixPath(facts.program.entry.replace("\\", "/")).name
+    if name in ENTRY_NAMES or any(fnmatch(name, pattern) for pattern in ENTRY_GLOBS):
+        return False
+    return not any(facts.events.of(scope).all for scope in facts.flow.scopes)
 
 
 def _import_aliases(unit: CodeUnit) -> dict[str, str]:

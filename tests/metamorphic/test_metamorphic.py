@@ -30,6 +30,7 @@ KNOWN_GAPS = {
     "PG401-invalid-0-rename": "the training role of a file pattern comes from its name",
     "PG401-invalid-1-rename": "the training role of a token array comes from its name",
     "PG401-invalid-3-rename": "the training role of a loader comes from its name",
+    "PG401-invalid-4-rename": "the training role of a token array comes from its name (no training loop uses it)",
     "PG402-invalid-1-rename": "calibration tokens are recognised by their name",
 }
 
