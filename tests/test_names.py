@@ -25,3 +25,11 @@ def test_shard_literals_name_their_split():
     assert literal_data_kind("./data/fineweb_val_*.bin") == "val"
     assert literal_data_kind("fineweb_train_000001.bin") == "train"
     assert literal_data_kind("final_model.pt") is None
+
+
+def test_a_model_path_for_evaluation_is_not_validation_data():
+    # a merged record's `eval_only_quantized_path` (a checkpoint), read while loading the model for eval
+    assert not is_val_data_name("eval_only_quantized_path")
+    assert not is_val_data_name("eval_model_path")
+    assert not is_val_data_name("val_checkpoint_path")
+    assert is_val_data_name("eval_tokens") and is_val_data_name("val_files")

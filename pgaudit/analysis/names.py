@@ -21,6 +21,8 @@ _NOT_DATA_WORDS = {
     "loss", "losses", "bpb", "acc", "accuracy", "score", "nll", "every", "freq", "size", "steps", "step", "len",
     "length", "count", "counts", "num", "n", "frac", "ratio", "time", "ms", "interval", "bytes", "log", "lr",
     "batch", "batches", "tokens_per", "max", "min", "ppl", "metric", "metrics", "mode", "enabled", "limit",
+    # a model or checkpoint for evaluation (`eval_only_quantized_path`, `eval_model_path`) is not data
+    "model", "models", "ckpt", "checkpoint", "quantized", "quant", "weights", "artifact", "ptz", "state",
 }  # fmt: skip
 _TARGET_HEADS = {"y", "ys", "yb", "yw", "yv", "yt", "tgt", "tgts", "target", "targets", "label", "labels", "lbl"}
 _TARGET_EXACT = {"next_tok", "next_toks", "next_token", "next_tokens", "true_tok", "true_tokens", "gold", "gold_ids"}
