@@ -189,6 +189,35 @@ if __name__ == "__main__":
         message="context-only SLOT",
         severity=Severity.WARNING,
     ),
+    Example(
+        title="neutral names, no no_grad around the scoring loss: the result it returns makes it the score",
+        code=_SETUP
+        + '''
+def f1(a1, m1, m2, t1, w1=1024):
+    a2 = 0.0
+    for a3 in range(0, len(t1) - 1, w1):
+        a4 = t1[a3 : a3 + w1 + 1]
+        a5, a6 = a4[:-1], a4[1:]
+        with torch.no_grad():
+            a7 = m1(a5)
+        a8 = torch.zeros(1, a7.size(-1), requires_grad=True)
+        a9 = torch.optim.AdamW([a8], lr=a1.slot_lr)
+        for _ in range(a1.slot_steps):
+            a9.zero_grad()
+            a10 = F.cross_entropy(m2(a7 + a8), a6)
+            a10.backward()  # <- expected
+            a9.step()
+        a11 = F.cross_entropy(m2(a7 + a8.detach()), a6, reduction="none")
+        a12 = a11[1:]
+        a2 += a12.sum().item()
+    a13 = a2 / len(t1)
+    return a13
+
+if __name__ == "__main__":
+    print(f1(Hyperparameters(), torch.nn.Embedding(8, 8), torch.nn.Linear(8, 8), load_validation_tokens("fineweb_val_0.bin")))
+''',
+        message="the score at each position depends on the target it was fitted to",
+    ),
 )
 
 SlotOnScoredPositions.valid = (
@@ -241,5 +270,30 @@ if __name__ == "__main__":
     eval_val(Hyperparameters(), torch.nn.Embedding(8, 8), torch.nn.Linear(8, 8), load_validation_tokens("fineweb_val_0.bin"))
 ''',
         logged={"slot_enabled": "False"},
+    ),
+    Example(
+        title="neutral names: a delta fitted on training tokens, then a plain validation score it returns",
+        code=_SETUP
+        + '''
+def f1(a1, m1, m2, t1, t2):
+    a5, a6 = t2[:-1], t2[1:]
+    with torch.no_grad():
+        a7 = m1(a5)
+    a8 = torch.zeros(a7.size(-1), requires_grad=True)
+    a9 = torch.optim.AdamW([a8], lr=a1.slot_lr)
+    for _ in range(a1.slot_steps):
+        a9.zero_grad()
+        a10 = F.cross_entropy(m2(a7 + a8), a6)
+        a10.backward()
+        a9.step()
+    b1, b2 = t1[:-1], t1[1:]
+    a11 = F.cross_entropy(m2(m1(b1) + a8.detach()), b2, reduction="none")
+    a12 = a11.mean().item()
+    return a12
+
+if __name__ == "__main__":
+    print(f1(Hyperparameters(), torch.nn.Embedding(8, 8), torch.nn.Linear(8, 8),
+             load_validation_tokens("fineweb_val_0.bin"), torch.load("fineweb_train_000000.bin")))
+''',
     ),
 )

@@ -204,7 +204,8 @@ class Events:
             labels = self._scored_labels(call, scope)
             if not val_only(labels):
                 continue
-            if self._no_grad(call, scope) or (_EVAL_FUNC.search(scope.name) and not self._feeds_backward(call, trained_names)):
+            evaluates = _EVAL_FUNC.search(scope.name) or (call_name(call) in _LOSS_CALLS and self._feeds_return(call, scope))
+            if self._no_grad(call, scope) or (evaluates and not self._feeds_backward(call, trained_names)):
                 se.inline.append(Event("score", scope, call, labels))
         scored_lines = {e.line for e in se.inline if e.kind == "score"}
         for acc in accumulations:
@@ -249,6 +250,34 @@ class Events:
             if not grown:
                 break
         return names
+
+    def _feeds_return(self, call: ast.Call, scope: Scope) -> bool:
+        """The loss flows, through assignments and accumulations, into what the function returns: it computes
+        the function's result (a reported metric), whatever the function is called."""
+        target = _assigned_name(call)
+        if target is None:
+            return False
+        returned = {
+            n.id
+            for node in self.index.walk_scope(scope)
+            if isinstance(node, ast.Return) and node.value is not None
+            for n in ast.walk(node.value)
+            if isinstance(n, ast.Name)
+        }
+        assigns = [
+            (t, v) for t, v, how in self.flow.fs[id(scope)].assigns if v is not None and how in ("=", "aug")
+        ]
+        for _ in range(8):
+            grown = False
+            for tgt, value in assigns:
+                if any(isinstance(n, ast.Name) and n.id in returned for n in ast.walk(tgt)):
+                    for n in ast.walk(value):
+                        if isinstance(n, ast.Name) and n.id not in returned:
+                            returned.add(n.id)
+                            grown = True
+            if not grown:
+                break
+        return target in returned
 
     def _feeds_backward(self, call: ast.Call, trained_names: set[str]) -> bool:
         """The loss is assigned to a name that a backward pass later differentiates."""
@@ -545,3 +574,13 @@ def _is_param_ref(node: ast.AST) -> bool:
 
 def _is_param_update(target: ast.AST, value: ast.AST) -> bool:
     return _is_param_ref(target) and any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in ast.walk(value))
+
+
+def _assigned_name(call: ast.Call) -> str | None:
+    """The single name a call's value is assigned to (`nll = ce(...).reshape(...)`), if any."""
+    parent = getattr(call, "pg_parent", None)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        parent = getattr(parent, "pg_parent", None)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+        return parent.targets[0].id
+    return None
