@@ -242,3 +242,13 @@ def test_a_reused_name_takes_the_labels_of_the_assignment_that_reaches_it(tmp_pa
     # the previous iteration's binding reaches the top of the loop; a binding in a branch may not run: unknown
     assert reaching_labels(facts.flow, uses[2], main) >= {"train", "val"}
     assert reaching_labels(facts.flow, uses[3], main) >= {"train", "val"}
+
+
+def test_an_indented_hyperparameter_dump_line_is_not_the_output_of_a_guarded_print(tmp_path: Path):
+    code = CONFIG.replace("        ngram_eval()\n", '        print(f"ngram_order_used: {args.ngram_order}")\n        ngram_eval()\n')
+    dump = [LogLine("train.log", 2, "Hyperparameters:"), LogLine("train.log", 3, "  ngram_order_used: 5")]
+    facts = facts_for(tmp_path, code, log_lines=dump)
+    assert facts.reachability(call_in(facts, "main", "ngram_eval")).logged is not True
+    facts = facts_for(tmp_path, code, log_lines=[*dump, LogLine("train.log", 9, "ngram_order_used: 5")])
+    reach = facts.reachability(call_in(facts, "main", "ngram_eval"))
+    assert reach.logged is True and "(train.log:9)" in reach.detail
