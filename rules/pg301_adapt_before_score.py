@@ -511,4 +511,28 @@ if __name__ == "__main__":
     main()
 ''',
     ),
+    Example(
+        title="TTT-with-scoring in the if, a plain eval in its else: only one of them runs",
+        code=_SETUP
+        + '''
+def adapt(args, model, val_tokens):
+    opt = torch.optim.AdamW(model.parameters(), lr=args.ttt_lr)
+    for epoch in range(args.ttt_epochs):
+        loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+        loss.backward()
+        opt.step()
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        adapt(args, model, val_tokens)
+    else:
+        print("final val_loss", eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
 )
