@@ -252,3 +252,40 @@ def test_an_indented_hyperparameter_dump_line_is_not_the_output_of_a_guarded_pri
     facts = facts_for(tmp_path, code, log_lines=[*dump, LogLine("train.log", 9, "ngram_order_used: 5")])
     reach = facts.reachability(call_in(facts, "main", "ngram_eval"))
     assert reach.logged is True and "(train.log:9)" in reach.detail
+
+
+LAST_PASS = '''
+import os
+
+class Hyperparameters:
+    ttt_mode = os.environ.get("TTT_MODE", "none")
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", "4"))
+
+def report(total):
+    print(total)
+
+def adapt(args):
+    total = 0.0
+    for epoch in range(args.ttt_epochs):
+        if epoch == args.ttt_epochs - 1:
+            report(total)
+
+def main():
+    args = Hyperparameters()
+    if args.ttt_mode == "lora":
+        adapt(args)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_condition_on_a_runtime_value_in_code_the_logged_run_reaches_means_may_run(tmp_path: Path):
+    facts = facts_for(tmp_path, LAST_PASS, logged_hyperparameters={"ttt_mode": "lora"})
+    reach = facts.reachability(call_in(facts, "adapt", "report"))
+    assert reach.default is False and reach.logged is None
+    assert reach.runtime_only and reach.effective is None  # may run: the logged run enters the loop
+    # a setting the logs leave out is not a runtime value: the defaults decide, as before
+    facts = facts_for(tmp_path, LAST_PASS, logged_hyperparameters={"ttt_epochs": "2"})
+    reach = facts.reachability(call_in(facts, "adapt", "report"))
+    assert reach.effective is False and not reach.runtime_only
