@@ -79,17 +79,23 @@ class Reachability:
     detail: str = ""
     official: bool | None = None  # under the official 8-GPU torchrun launch (WORLD_SIZE=8)
     documented: bool | None = None  # with the documented run command's variables over the defaults
+    # `logged` is None only because of conditions on values the program computes as it runs (`epoch == last`,
+    # a rank): the submitted run reaches the code as far as its configuration goes, so it may run
+    runtime_only: bool = False
 
     @property
     def effective(self) -> bool | None:
         """The verdict that decides severity. What runs is decided by the code's defaults plus the documented run
         command; logs are claims: they may show that code ran (raise) or settle what the code cannot (explain),
-        but never turn off code that the defaults or the documented command run."""
+        but never turn off code that the defaults or the documented command run. Code the logged run reaches
+        up to a condition no configuration decides may run, whatever the defaults say."""
         base = self.documented if self.documented is not None else self.default
         if self.logged is True or base is True:
             return True
         if self.logged is False:
             return False
+        if self.logged is None and self.runtime_only:
+            return None
         return base
 
     @property

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.index import dotted
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -127,12 +128,20 @@ def throwaway(facts: Facts, update: Event, score: Event) -> bool:
     assigned = set(facts.flow.fs[id(scope)].env)
     score_names = {n.id for n in ast.walk(score.node) if isinstance(n, ast.Name)}
     deleted: set[str] = set()
+    exported: set[str] = set()  # `sd = ttt_model.state_dict()` before the `del`: the adapted weights live on
     for node in facts.index.walk_scope(scope):
         if isinstance(node, ast.Delete) and update.line <= node.lineno <= score.line:
             deleted |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        if (
+            isinstance(node, ast.Call)
+            and update.line < node.lineno <= score.line
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "state_dict"
+        ):
+            exported.add(dotted(node.func.value).split(".")[0])
     for obj in update.updated:
         base = obj.split(".")[0]
-        if base in scope.params or base not in assigned or base in score_names or base not in deleted:
+        if base in scope.params or base not in assigned or base in score_names or base not in deleted or base in exported:
             return False
     return True
 
@@ -335,6 +344,46 @@ if __name__ == "__main__":
 ''',
         message="`timed('post-ttt', eval_val, model, val_tokens)` at line",
     ),
+    Example(
+        title="`loss` reused by the training loop and an inline TTT loop in main; the adapted weights are exported",
+        code=_SETUP
+        + '''
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    train_tokens = torch.load("data/fineweb_train_000000.bin")
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    opt = torch.optim.AdamW(model.parameters())
+    for step in range(100):
+        x, y = train_tokens[step : step + 1024], train_tokens[step + 1 : step + 1025]
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    state = model.state_dict()
+    if args.ttt_enabled:
+        ttt_model = torch.nn.Embedding(1024, 1024)
+        ttt_model.load_state_dict(state)
+        ttt_opt = torch.optim.AdamW(ttt_model.parameters(), lr=args.ttt_lr)
+        for epoch in range(args.ttt_epochs):
+            for start in range(0, val_tokens.numel() - 1025, 1024):
+                chunk = val_tokens[start : start + 1025]
+                ttt_opt.zero_grad()
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+                    loss = F.cross_entropy(ttt_model(chunk[:-1]), chunk[1:])
+                loss.backward()  # <- expected
+                ttt_opt.step()
+        state = ttt_model.state_dict()
+        del ttt_model, ttt_opt
+    final = torch.nn.Embedding(1024, 1024)
+    final.load_state_dict(state)
+    print("final val_loss", eval_val(final, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="a backward pass on a loss computed from validation tokens (line",
+    ),
 )
 
 AdaptBeforeScore.valid = (
@@ -436,5 +485,54 @@ if __name__ == "__main__":
     main()
 ''',
         logged={"ttt_enabled": "False"},
+    ),
+    Example(
+        title="`loss` reused in one loop: a no-grad validation loss, then the training loss that is differentiated",
+        code=_SETUP
+        + '''
+def main():
+    model = torch.nn.Embedding(1024, 1024)
+    opt = torch.optim.AdamW(model.parameters())
+    train_tokens = torch.load("data/fineweb_train_000000.bin")
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    for step in range(100):
+        if step % 10 == 0:
+            with torch.no_grad():
+                loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+            print("val_loss", loss.item())
+        x, y = train_tokens[step : step + 1024], train_tokens[step + 1 : step + 1025]
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    print("final", eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="TTT-with-scoring in the if, a plain eval in its else: only one of them runs",
+        code=_SETUP
+        + '''
+def adapt(args, model, val_tokens):
+    opt = torch.optim.AdamW(model.parameters(), lr=args.ttt_lr)
+    for epoch in range(args.ttt_epochs):
+        loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+        loss.backward()
+        opt.step()
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(1024, 1024)
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        adapt(args, model, val_tokens)
+    else:
+        print("final val_loss", eval_val(model, val_tokens))
+
+if __name__ == "__main__":
+    main()
+''',
     ),
 )

@@ -8,6 +8,8 @@ from pathlib import Path
 from pgaudit.analysis.config import UNKNOWN, RunConfig
 from pgaudit.analysis.evidence import LogLine
 from pgaudit.analysis.facts import Facts
+from pgaudit.analysis.index import call_name
+from pgaudit.analysis.reaching import reaching_labels
 from pgaudit.analysis.runcmd import documented_env
 from pgaudit.source.program import load_program
 
@@ -205,3 +207,85 @@ def test_the_token_after_a_validation_context_is_a_target(tmp_path: Path):
     _, bigram = ret.value.elts  # type: ignore[union-attr]
     [(origin_scope, origin)] = facts.flow.tkey_origin(facts.flow.labels(bigram.slice, lookup))
     assert origin_scope is lookup and origin.lineno == 15
+
+
+REUSED = '''
+import torch
+
+def main(model, opt):
+    train_tokens = torch.load("fineweb_train_000000.bin")
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    for step in range(10):
+        loss = model(train_tokens[step:])
+        loss.backward()
+    for step in range(10):
+        with torch.autocast("cuda"):
+            loss = model(val_tokens[step:])
+        loss.backward()
+    for step in range(10):
+        loss.backward()
+        loss = model(val_tokens[step:])
+    if step:
+        loss = model(val_tokens[step:])
+    loss.backward()
+'''
+
+
+def test_a_reused_name_takes_the_labels_of_the_assignment_that_reaches_it(tmp_path: Path):
+    facts = facts_for(tmp_path, REUSED)
+    main = next(s for s in facts.index.scopes if s.name == "main")
+    uses = [n.func.value for n in facts.index.walk_scope(main) if isinstance(n, ast.Call) and call_name(n) == "backward"]
+    assert [u.lineno for u in uses] == [9, 13, 15, 19]
+    assert facts.flow.labels(uses[0], main) >= {"train", "val"}  # flow-insensitive: every `loss` of main
+    assert {"train", "val"} & reaching_labels(facts.flow, uses[0], main) == {"train"}
+    assert {"train", "val"} & reaching_labels(facts.flow, uses[1], main) == {"val"}  # through the `with` body
+    # the previous iteration's binding reaches the top of the loop; a binding in a branch may not run: unknown
+    assert reaching_labels(facts.flow, uses[2], main) >= {"train", "val"}
+    assert reaching_labels(facts.flow, uses[3], main) >= {"train", "val"}
+
+
+def test_an_indented_hyperparameter_dump_line_is_not_the_output_of_a_guarded_print(tmp_path: Path):
+    code = CONFIG.replace("        ngram_eval()\n", '        print(f"ngram_order_used: {args.ngram_order}")\n        ngram_eval()\n')
+    dump = [LogLine("train.log", 2, "Hyperparameters:"), LogLine("train.log", 3, "  ngram_order_used: 5")]
+    facts = facts_for(tmp_path, code, log_lines=dump)
+    assert facts.reachability(call_in(facts, "main", "ngram_eval")).logged is not True
+    facts = facts_for(tmp_path, code, log_lines=[*dump, LogLine("train.log", 9, "ngram_order_used: 5")])
+    reach = facts.reachability(call_in(facts, "main", "ngram_eval"))
+    assert reach.logged is True and "(train.log:9)" in reach.detail
+
+
+LAST_PASS = '''
+import os
+
+class Hyperparameters:
+    ttt_mode = os.environ.get("TTT_MODE", "none")
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", "4"))
+
+def report(total):
+    print(total)
+
+def adapt(args):
+    total = 0.0
+    for epoch in range(args.ttt_epochs):
+        if epoch == args.ttt_epochs - 1:
+            report(total)
+
+def main():
+    args = Hyperparameters()
+    if args.ttt_mode == "lora":
+        adapt(args)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_condition_on_a_runtime_value_in_code_the_logged_run_reaches_means_may_run(tmp_path: Path):
+    facts = facts_for(tmp_path, LAST_PASS, logged_hyperparameters={"ttt_mode": "lora"})
+    reach = facts.reachability(call_in(facts, "adapt", "report"))
+    assert reach.default is False and reach.logged is None
+    assert reach.runtime_only and reach.effective is None  # may run: the logged run enters the loop
+    # a setting the logs leave out is not a runtime value: the defaults decide, as before
+    facts = facts_for(tmp_path, LAST_PASS, logged_hyperparameters={"ttt_epochs": "2"})
+    reach = facts.reachability(call_in(facts, "adapt", "report"))
+    assert reach.effective is False and not reach.runtime_only

@@ -5,8 +5,10 @@ optimizer (or updates parameters in place). A *score* is a loss/NLL computed on 
 gradients (or inside an eval function). Calls to functions that do either become events at the call site,
 so `main()` reads as a sequence: `ttt_adapt(val)` (update) ... `eval_val_sliding(val)` (score).
 
-Labels are "validation-only" when they carry `val` and not `train`: flow-insensitive labels can mix both
-when a big `main()` reuses names like `x` and `loss`, and then we stay silent rather than accuse.
+Labels are "validation-only" when they carry `val` and not `train`. Flow labels are per name, so a big
+`main()` that reuses `loss` in its training loop and in an inline TTT loop mixes both: losses take the labels
+of the assignment that reaches them (analysis/reaching.py), and where that is not certain a mix stays a mix
+and we stay silent rather than accuse.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels
 from pgaudit.analysis.index import ProgramIndex, Scope, ancestors, call_name, dotted
+from pgaudit.analysis.reaching import reaching_labels
 
 _NO_GRAD = re.compile(r"(no_grad|inference_mode)$")
 _ENABLE_GRAD = re.compile(r"enable_grad$")
@@ -191,7 +194,7 @@ class Events:
             dict.fromkeys(o for ctor in optimizers.values() for o in _optimized_objects(ctor, assigns))
         )
         for call, loss in backwards:
-            labels = self.flow.labels(loss, scope)
+            labels = reaching_labels(self.flow, loss, scope)  # `loss` reused by a training loop and a TTT loop
             if val_only(labels):
                 stepped = _optimizer_after(call.lineno, steps, optimizers, assigns)
                 free = bool(stepped) and all(_is_free_tensor(o, assigns) for o in stepped)
@@ -209,7 +212,7 @@ class Events:
                 se.inline.append(Event("score", scope, call, labels))
         scored_lines = {e.line for e in se.inline if e.kind == "score"}
         for acc in accumulations:
-            labels = self.flow.labels(acc.value, scope)
+            labels = reaching_labels(self.flow, acc.value, scope)
             if not val_only(labels) or acc.lineno in scored_lines:
                 continue
             uses_trained = any(isinstance(n, ast.Name) and n.id in trained_names for n in ast.walk(acc.value))
@@ -222,10 +225,10 @@ class Events:
         """What a loss scores is decided by its labels: `cross_entropy(logits, y)` scores y's tokens, even when
         the logits mix in a table built from other data."""
         if call_name(call) in ("cross_entropy", "nll_loss") and len(call.args) >= 2:
-            target = self.flow.labels(call.args[1], scope)
+            target = reaching_labels(self.flow, call.args[1], scope)
             if target & {VAL, TRAIN}:
                 return target
-        return self.flow.labels(call, scope)
+        return reaching_labels(self.flow, call, scope)
 
     def _has_target_arg(self, call: ast.Call, scope: Scope) -> bool:
         """`model(x, y)`, `loss_fn(logits, targets)`: a call given the targets computes a loss."""

@@ -56,7 +56,7 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
             pattern, anchor = _template(node.args[0])
             if pattern is None or anchor not in text:
                 continue
-            hit = _first_match(pattern, anchor, lines)
+            hit = _first_match(pattern, anchor, lines, _indented(node.args[0]))
             if hit is None:
                 continue
             for guard, in_body in guards:
@@ -97,8 +97,18 @@ def _template(arg: ast.expr) -> tuple[re.Pattern[str] | None, str]:
         return None, ""
 
 
-def _first_match(pattern: re.Pattern[str], anchor: str, lines: Sequence[LogLine]) -> LogLine | None:
+def _first_match(pattern: re.Pattern[str], anchor: str, lines: Sequence[LogLine], indented: bool = False) -> LogLine | None:
     for line in lines:
+        if line.text[:1].isspace() and not indented:
+            # `  ttt_weight_decay: 0.5` in the indented hyperparameter dump is not the output of an unindented
+            # `log(f"ttt_weight_decay: {wd}")` inside a branch: the dump lists every setting, run or not
+            continue
         if anchor in line.text and not _CODE_LINE.search(line.text) and pattern.search(line.text):
             return line
     return None
+
+
+def _indented(arg: ast.expr) -> bool:
+    """The printed line starts with whitespace."""
+    first = arg.values[0] if isinstance(arg, ast.JoinedStr) and arg.values else arg
+    return isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value[:1].isspace()

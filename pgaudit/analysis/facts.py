@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 
 from pgaudit.analysis.config import ConfigAttributes, Evaluator, RunConfig
@@ -14,7 +15,7 @@ from pgaudit.analysis.dataflow import Flow
 from pgaudit.analysis.events import Events
 from pgaudit.analysis.evidence import LogLine, guard_evidence, world_size_from_logs
 from pgaudit.analysis.index import ProgramIndex, Scope
-from pgaudit.analysis.reach import Reach, ReferenceTable, Verdict
+from pgaudit.analysis.reach import Reach, ReferenceTable, Verdict, guards_of
 from pgaudit.findings import Reachability
 from pgaudit.source.program import CodeUnit, Program
 
@@ -122,13 +123,30 @@ class Facts:
             detail="; ".join(p for p in parts if p),
             official=official.live,
             documented=None if documented is None else documented.live,
+            runtime_only=logged is not None and logged.live is None and self._runtime_only(node),
         )
         if reach.logs_disagree:  # logs are claims: say so when they contradict what the code runs
             by = "the documented run command" if reach.documented is not None else "the code's defaults"
-            reach = Reachability(reach.default, reach.logged, reach.detail + (
+            reach = replace(reach, detail=reach.detail + (
                 f"; the logs and the code disagree: {by} run it, and logs can show that code ran but never turn "
-                "off code that runs by default, so it counts as running"), reach.official, reach.documented)
+                "off code that runs by default, so it counts as running"))
         return reach
+
+    def _runtime_only(self, node: ast.AST) -> bool:
+        """Every guard the logged run cannot decide is undecidable with the defaults too: it tests a value the
+        program computes (a loop counter, a rank, a file's existence), not a setting the logs leave out."""
+        scope = self.index.scope_of(node)
+        if scope is None:
+            return False
+        logged, default = self.reach["logged"], self.reach["default"]
+        undecided = []
+        seen: set[int] = set()
+        at: ast.AST | None = node
+        while at is not None and scope is not None and id(scope) not in seen:  # the node, then the calls that reach it
+            seen.add(id(scope))
+            undecided += [(g, scope) for g, _ in guards_of(at, scope) if logged.guard_truth(g, scope)[0] is None]
+            scope, at = logged.caller.get(id(scope), (None, None))
+        return bool(undecided) and all(default.guard_truth(g, s)[0] is None for g, s in undecided)
 
 
 def _join(phrases: list[str], positive: bool) -> str:
