@@ -239,10 +239,16 @@ class Events:
     def _feeding_names(self, scope: Scope, losses: list[ast.AST]) -> set[str]:
         """Names whose values flow into a differentiated loss (`per_tok = ce(...)`; `loss = (per_tok * w).sum()`)."""
         names = {n.id for loss in losses for n in ast.walk(loss) if isinstance(n, ast.Name)}
+        return self._names_flowing_into(scope, names, rounds=6)
+
+    def _names_flowing_into(self, scope: Scope, names: set[str], rounds: int) -> set[str]:
+        """`names` grown backwards through the scope's assignments and accumulations (`x = f(a, b)` adds a and b
+        when x is in the set), for at most `rounds` rounds."""
+        names = set(names)
         assigns = [
             (t, v) for t, v, how in self.flow.fs[id(scope)].assigns if v is not None and how in ("=", "aug")
         ]
-        for _ in range(6):
+        for _ in range(rounds):
             grown = False
             for target, value in assigns:
                 if any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(target)):
@@ -267,20 +273,7 @@ class Events:
             for n in ast.walk(node.value)
             if isinstance(n, ast.Name)
         }
-        assigns = [
-            (t, v) for t, v, how in self.flow.fs[id(scope)].assigns if v is not None and how in ("=", "aug")
-        ]
-        for _ in range(8):
-            grown = False
-            for tgt, value in assigns:
-                if any(isinstance(n, ast.Name) and n.id in returned for n in ast.walk(tgt)):
-                    for n in ast.walk(value):
-                        if isinstance(n, ast.Name) and n.id not in returned:
-                            returned.add(n.id)
-                            grown = True
-            if not grown:
-                break
-        return target in returned
+        return target in self._names_flowing_into(scope, returned, rounds=8)
 
     def _feeds_backward(self, call: ast.Call, trained_names: set[str]) -> bool:
         """The loss is assigned to a name that a backward pass later differentiates."""
