@@ -289,3 +289,40 @@ def test_a_condition_on_a_runtime_value_in_code_the_logged_run_reaches_means_may
     facts = facts_for(tmp_path, LAST_PASS, logged_hyperparameters={"ttt_epochs": "2"})
     reach = facts.reachability(call_in(facts, "adapt", "report"))
     assert reach.effective is False and not reach.runtime_only
+
+
+LBFGS_CLOSURE = '''
+import torch
+import torch.nn.functional as F
+
+def a1(m, w, s):
+    h = m(s[:-1].unsqueeze(0)).detach()
+    nxt = s[1:].reshape(-1)
+    d = torch.zeros(1, 1, h.size(-1), requires_grad=True)
+    o = torch.optim.LBFGS([d], lr=0.1, max_iter=5)
+    def q():
+        o.zero_grad()
+        e = F.cross_entropy((h + d) @ w.T, nxt)
+        e.backward()
+        return e
+    o.step(q)
+    with torch.no_grad():
+        return F.cross_entropy((h + d) @ w.T, nxt).item()
+
+def main():
+    s = torch.from_file("fineweb_val_000000.bin", size=1024, dtype=torch.int16).long()
+    m = torch.nn.Embedding(1024, 64)
+    print(f"val_loss:{a1(m, m.weight, s):.4f}")
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_closure_handed_to_an_optimizer_step_is_an_update_on_the_enclosing_arguments(tmp_path: Path):
+    facts = facts_for(tmp_path, LBFGS_CLOSURE)
+    closure = scope_named(facts, "q")
+    assert [e.kind for e in facts.events.of(closure).inline] == ["update"]
+    assert "val" in facts.events.of(closure).inline[0].labels  # `s` is the enclosing function's argument
+    outer = [e.kind for e in facts.events.of(scope_named(facts, "a1")).all]
+    assert "update" in outer and outer.index("update") < outer.index("score")

@@ -121,12 +121,22 @@ class Flow:
     def concretize(self, labels: Labels, scope: Scope) -> Labels:
         if not any(lab.startswith(PARAM) for lab in labels):
             return labels
-        params = self.concrete.get(id(scope), {})
         out = {lab for lab in labels if not lab.startswith(PARAM)}
         for lab in labels:
             if lab.startswith(PARAM):
-                out |= params.get(lab[len(PARAM) :], EMPTY)
+                out |= self._param_labels(lab[len(PARAM) :], scope)
         return frozenset(o for o in out if not o.startswith(PARAM))
+
+    def _param_labels(self, param: str, scope: Scope) -> Labels:
+        """What `param` holds, seen from `scope`: its own parameter, else that of the nearest enclosing
+        function (a closure such as an L-BFGS `closure()` reads the enclosing function's arguments)."""
+        cur: Scope | None = scope
+        while cur is not None:
+            params = self.concrete.get(id(cur), {})
+            if param in params:
+                return params[param]
+            cur = cur.parent
+        return EMPTY
 
     def tkey_origin(self, labels: Labels) -> list[tuple[Scope, ast.AST]]:
         return [self.tkey_origins[int(lab[len(TKEY) :])] for lab in sorted(labels) if lab.startswith(TKEY)]

@@ -23,7 +23,7 @@ from pgaudit.analysis.reaching import reaching_labels
 
 _NO_GRAD = re.compile(r"(no_grad|inference_mode)$")
 _ENABLE_GRAD = re.compile(r"enable_grad$")
-_OPTIMIZER_CTOR = re.compile(r"(?i)(adam|sgd|muon|optim|lamb|lion|rmsprop|adagrad|shampoo|soap|adafactor)")
+_OPTIMIZER_CTOR = re.compile(r"(?i)(adam|sgd|muon|optim|lamb|lion|rmsprop|adagrad|adadelta|shampoo|soap|adafactor|lbfgs|rprop)")
 _OPTIMIZER_NAME = re.compile(r"(?i)(^|_)(opt|optim|optimizer|optimizers|opts)(\d*|_\w+)?$")
 _LOSS_CALLS = {"cross_entropy", "nll_loss", "log_softmax", "binary_cross_entropy", "kl_div"}
 _EVAL_FUNC = re.compile(r"(?i)^_*(eval|evaluate|score|compute_val|run_eval|val_)")

@@ -17,6 +17,10 @@ from pgaudit.source.program import CodeUnit, Program
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
+# Library calls that call a function passed to them before returning.
+_CALLS_ITS_ARGUMENT = frozenset({"step", "checkpoint"})
+
+
 @dataclass(eq=False)
 class Scope:
     """A function body, or a unit's module-level code (node is the ast.Module)."""
@@ -171,7 +175,7 @@ class ProgramIndex:
         found = self._resolved.get(key)
         if found is None:
             direct = self._resolve_call(call, caller)
-            found = self._resolved[key] = direct + self._forwarded(call, direct, caller)
+            found = self._resolved[key] = direct + self._forwarded(call, direct, caller) + self._closures(call, caller)
         return found
 
     def _forwarded(self, call: ast.Call, callees: list[Scope], caller: Scope | None) -> list[Scope]:
@@ -192,6 +196,19 @@ class ProgramIndex:
             for param, value in passed:
                 if param in called and isinstance(value, ast.Name):
                     found += [s for s in self.resolve_name(value.id, caller) if s.name == value.id and s not in found]
+        return found
+
+    def _closures(self, call: ast.Call, caller: Scope | None) -> list[Scope]:
+        """Functions of ours handed to a library call that calls them at once: `opt.step(closure)` (L-BFGS
+        re-evaluates the loss through its closure), `checkpoint(fn, x)`."""
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name not in _CALLS_ITS_ARGUMENT:
+            return []
+        found: list[Scope] = []
+        for value in [*call.args, *(kw.value for kw in call.keywords)]:
+            if isinstance(value, ast.Name):
+                found += [s for s in self.resolve_name(value.id, caller) if s.name == value.id and s not in found]
         return found
 
     def _resolve_call(self, call: ast.Call, caller: Scope | None) -> list[Scope]:
