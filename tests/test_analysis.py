@@ -134,6 +134,18 @@ def test_log_lines_printed_under_a_guard_prove_it_ran(tmp_path: Path):
     assert "the log shows `ngram_eval:enabled order=5` (train.log:7)" in reach.detail
 
 
+def test_a_print_through_a_helper_of_any_name_proves_it_ran(tmp_path: Path):
+    """`v7(f"...")` where `v7` writes its argument to a file: the output is evidence whatever v7 is called."""
+    helper = "def v7(m):\n    with open('run.txt', 'a') as fh:\n        fh.write(m + '\\n')\n\n"
+    code = helper + CONFIG.replace("        ngram_eval()\n", '        v7(f"ngram_eval:enabled order={args.ngram_order}")\n        ngram_eval()\n')
+    lines = [LogLine("train.log", 7, "ngram_eval:enabled order=5")]
+    facts = facts_for(tmp_path, code, log_lines=lines)
+    assert facts.reachability(call_in(facts, "main", "ngram_eval")).logged is True
+    silent = code.replace("fh.write(m + '\\n')", "fh.flush()")  # a function that writes nothing is no evidence
+    quiet = facts_for(tmp_path, silent, log_lines=lines)
+    assert quiet.reachability(call_in(quiet, "main", "ngram_eval")).logged is not True
+
+
 def test_echoed_source_in_logs_is_not_evidence(tmp_path: Path):
     code = CONFIG.replace("        ngram_eval()\n", '        print(f"ngram_eval:enabled order={args.ngram_order}")\n        ngram_eval()\n')
     lines = [LogLine("train.log", 3, '        print(f"ngram_eval:enabled order={args.ngram_order}")')]

@@ -17,6 +17,7 @@ from pgaudit.analysis.index import ProgramIndex, call_name
 from pgaudit.analysis.reach import guards_of
 
 _PRINTERS = re.compile(r"(?i)(print|log)")
+_OUTPUT_CALLS = frozenset({"print", "write", "info", "warning"})
 _MIN_LITERAL = 8  # a template needs this much fixed text to be recognisable in a log
 _CODE_LINE = re.compile(r"""(\bf["']|\bprint\(|\blog\w*\(|\bdef |\bimport |\breturn |\bif .*:\s*$|^\s*#)""")
 
@@ -46,9 +47,10 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
         return {}
     text = "\n".join(line.text for line in lines if not _CODE_LINE.search(line.text))
     evidence: dict[tuple[int, str], tuple[bool, LogLine]] = {}
+    printers = _printer_scopes(index)
     for scope in index.scopes:
         for node in index.walk_scope(scope):
-            if not (isinstance(node, ast.Call) and _PRINTERS.search(call_name(node)) and node.args):
+            if not (isinstance(node, ast.Call) and node.args and _prints(node, scope, index, printers)):
                 continue
             guards = guards_of(node, scope)
             if not guards:
@@ -62,6 +64,32 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
             for guard, in_body in guards:
                 evidence.setdefault(condition_key(guard, scope), (in_body, hit))
     return evidence
+
+
+def _prints(call: ast.Call, scope: object, index: ProgramIndex, printers: set[int]) -> bool:
+    """`print(...)`, `log0(...)`, or a call of a function of ours that prints, whatever it is called."""
+    if _PRINTERS.search(call_name(call)):
+        return True
+    return any(id(s) in printers for s in index.resolve_call(call, scope))  # type: ignore[arg-type]
+
+
+def _printer_scopes(index: ProgramIndex) -> set[int]:
+    """Functions that write their output somewhere: they call print, a logger, `.write`, or such a function."""
+    printers: set[int] = set()
+    for _ in range(4):
+        grew = False
+        for scope in index.scopes:
+            if id(scope) in printers or scope.is_module:
+                continue
+            for call in index.calls_in(scope):
+                name = call_name(call)
+                if name in _OUTPUT_CALLS or any(id(s) in printers for s in index.resolve_call(call, scope)):
+                    printers.add(id(scope))
+                    grew = True
+                    break
+        if not grew:
+            break
+    return printers
 
 
 def condition_key(guard: ast.If | ast.While | ast.IfExp, scope: object) -> tuple[int, str]:
