@@ -46,9 +46,14 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
         return {}
     text = "\n".join(line.text for line in lines if not _CODE_LINE.search(line.text))
     evidence: dict[tuple[int, str], tuple[bool, LogLine]] = {}
+    printers = _printing_functions(index)
     for scope in index.scopes:
         for node in index.walk_scope(scope):
-            if not (isinstance(node, ast.Call) and _PRINTERS.search(call_name(node)) and node.args):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            if not _PRINTERS.search(call_name(node)) and not any(
+                id(c) in printers for c in index.resolve_call(node, scope)
+            ):
                 continue
             guards = guards_of(node, scope)
             if not guards:
@@ -62,6 +67,27 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
             for guard, in_body in guards:
                 evidence.setdefault(condition_key(guard, scope), (in_body, hit))
     return evidence
+
+
+def _printing_functions(index: ProgramIndex) -> set[int]:
+    """Functions of the program (ids of their scopes) that print or write their first parameter, whatever
+    they are called: `def v430(msg): print(msg, file=f)` is the script's `log0`."""
+    found: set[int] = set()
+    for scope in index.scopes:
+        if not isinstance(scope.node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        params = [a.arg for a in scope.node.args.args if a.arg not in ("self", "cls")]
+        if not params:
+            continue
+        for node in index.walk_scope(scope):
+            if (
+                isinstance(node, ast.Call)
+                and (_PRINTERS.search(call_name(node)) or call_name(node) == "write")
+                and any(isinstance(n, ast.Name) and n.id == params[0] for a in node.args for n in ast.walk(a))
+            ):
+                found.add(id(scope))
+                break
+    return found
 
 
 def condition_key(guard: ast.If | ast.While | ast.IfExp, scope: object) -> tuple[int, str]:
