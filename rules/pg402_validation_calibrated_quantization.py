@@ -75,12 +75,15 @@ class ValidationCalibratedQuantization(Rule):
         reported_callees: set[int] = set()
         collectors: list[Scope] = []
         by_shape = _statistics_gatherers(facts)
+        # a routine whose nested closure accumulates the Gram matrices (a forward wrapper made by a factory
+        # inside it) collects them too when it is called with data
+        called = by_shape | _gram_owners(facts)
         for scope in flow.scopes:
             if _is_collector(scope.name) or id(scope) in by_shape:
                 collectors.append(scope)
             for node in facts.index.walk_scope(scope):
                 if isinstance(node, ast.Call) and (
-                    _is_collector(call_name(node)) or any(id(c) in by_shape for c in flow.resolve(node, scope))
+                    _is_collector(call_name(node)) or any(id(c) in called for c in flow.resolve(node, scope))
                 ):
                     labels = _arg_labels(facts, node, scope)
                     if val_only(labels):
@@ -148,6 +151,18 @@ def _gram_scopes(facts: Facts) -> set[int]:
         found.add(id(scope))
         if scope.parent is not None and not scope.parent.is_module:
             found.add(id(scope.parent))
+    return found
+
+
+def _gram_owners(facts: Facts) -> set[int]:
+    """Every function enclosing a Gram accumulation, however deeply it is nested."""
+    found: set[int] = set()
+    for scope in facts.flow.scopes:
+        if scope.is_module or not any(_is_gram(n) and _accumulated(n) for n in facts.index.walk_scope(scope)):
+            continue
+        while scope is not None and not scope.is_module:
+            found.add(id(scope))
+            scope = scope.parent
     return found
 
 
