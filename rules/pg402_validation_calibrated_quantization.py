@@ -94,8 +94,9 @@ class ValidationCalibratedQuantization(Rule):
                         )
                         yield self.finding(facts, scope.unit, node, message)
                 elif isinstance(node, ast.Assign) and _calib_target(node.targets):
+                    # the name only says where to point; what decides is that the value is handed to a collector
                     labels = _labels(facts, node.value, scope)
-                    if val_only(labels):
+                    if val_only(labels) and _fed_to_collector(facts, scope, node, called):
                         target = ast.unparse(node.targets[0])
                         message = (
                             f"The calibration data `{target}` (line {node.lineno}) is taken from validation data "
@@ -211,6 +212,23 @@ def _is_collector(name: str) -> bool:
     return bool(name) and _COLLECTOR.search(name) is not None and _NOT_QUANT.search(name) is None and "quantize_weight" not in name
 
 
+def _fed_to_collector(facts: Facts, scope: Scope, node: ast.Assign, called: set[int]) -> bool:
+    """The assigned name reaches the arguments of a statistics collector in the same function, directly or
+    through one local binding (`batches = calib[:n]`, `collect(model, batches)`)."""
+    names = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    fs = facts.flow.fs.get(id(scope))
+    for target, value, how in fs.assigns if fs else []:
+        if how == "=" and value is not None and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(value)):
+            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    for call in facts.index.calls_in(scope):
+        if not (_is_collector(call_name(call)) or any(id(c) in called for c in facts.flow.resolve(call, scope))):
+            continue
+        args = [*call.args, *(kw.value for kw in call.keywords)]
+        if any(isinstance(n, ast.Name) and n.id in names for a in args for n in ast.walk(a)):
+            return True
+    return False
+
+
 def _calib_target(targets: list[ast.expr]) -> bool:
     if len(targets) != 1 or not isinstance(targets[0], ast.Name):
         return False
@@ -311,7 +329,7 @@ def main():
     model = torch.nn.Embedding(1024, 16)
     val_tokens = load_validation_tokens("./data/fineweb_val_*.bin")
     calib_tokens = val_tokens[: 8 * 64]  # <- expected
-    print(sum(model(calib_tokens.long()).shape))
+    print(len(collect_hessians(model, calib_tokens)))
 
 if __name__ == "__main__":
     main()
