@@ -568,6 +568,54 @@ if __name__ == "__main__":
 ''',
         message="is taken from validation data mixed with training data",
     ),
+    Example(
+        title="neutral names: a holder object's attribute points at the validation shards, a generator feeds the loop",
+        code=_SETUP
+        + '''
+class Box:
+    pass
+
+def feed(box, n=64):
+    stream = load_tokens(box.src)
+    for i in range(10):
+        yield stream[i * n:(i + 1) * n].long(), stream[i * n + 1:(i + 1) * n + 1].long()
+
+def main():
+    box = Box()
+    box.src = os.path.join(os.environ.get("ROOT", "./data"), "fineweb_val_*.bin")  # <- expected
+    net = torch.nn.Embedding(1024, 1024)
+    upd = torch.optim.Adam(net.parameters())
+    for a, b in feed(box):
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+
+if __name__ == "__main__":
+    main()
+''',
+        message="and the training loop (line",
+    ),
+    Example(
+        title="neutral names: the trainer receives validation tokens as a parameter",
+        code=_SETUP
+        + '''
+def fit(net, source, n=64):
+    upd = torch.optim.SGD(net.parameters(), lr=0.1)
+    for i in range(100):
+        a, b = source[i * n:(i + 1) * n].long(), source[i * n + 1:(i + 1) * n + 1].long()  # <- expected
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+
+def main():
+    net = torch.nn.Embedding(1024, 1024)
+    fit(net, load_tokens("./data/fineweb_val_*.bin"))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="and the training loop (line",
+    ),
 )
 
 ValidationDataInTraining.valid = (
@@ -657,6 +705,69 @@ def main():
         F.cross_entropy(model(x), train_tokens[step * 64 + 1:(step + 1) * 64 + 1].long()).backward()
         opt.step()
     print(f"val_loss:{eval_docs_ttt(model, load_tokens('./data/fineweb_val_*.bin')):.4f}")
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same holder object and generator over the training shards; validation read only to score",
+        code=_SETUP
+        + '''
+class Box:
+    pass
+
+def feed(box, n=64):
+    stream = load_tokens(box.src)
+    for i in range(10):
+        yield stream[i * n:(i + 1) * n].long(), stream[i * n + 1:(i + 1) * n + 1].long()
+
+def main():
+    box = Box()
+    box.src = os.path.join(os.environ.get("ROOT", "./data"), "fineweb_train_*.bin")
+    box.other = os.path.join(os.environ.get("ROOT", "./data"), "fineweb_val_*.bin")
+    net = torch.nn.Embedding(1024, 1024)
+    upd = torch.optim.Adam(net.parameters())
+    for a, b in feed(box):
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+    held = load_tokens(box.other)
+    with torch.no_grad():
+        print(F.cross_entropy(net(held[:-1].long()), held[1:].long()).item())
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same trainer given training tokens, then a neutrally named score-first pass over validation",
+        code=_SETUP
+        + '''
+def fit(net, source, n=64):
+    upd = torch.optim.SGD(net.parameters(), lr=0.1)
+    for i in range(100):
+        a, b = source[i * n:(i + 1) * n].long(), source[i * n + 1:(i + 1) * n + 1].long()
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+
+def pass_over(net, source, n=64):
+    upd = torch.optim.SGD(net.parameters(), lr=0.01)
+    total = 0.0
+    for i in range(0, source.numel() - n - 1, n):
+        a, b = source[i:i + n].long(), source[i + 1:i + n + 1].long()
+        with torch.no_grad():
+            total += F.cross_entropy(net(a), b).item()
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+    return total
+
+def main():
+    net = torch.nn.Embedding(1024, 1024)
+    fit(net, load_tokens("./data/fineweb_train_*.bin"))
+    print(pass_over(net, load_tokens("./data/fineweb_val_*.bin")))
 
 if __name__ == "__main__":
     main()

@@ -426,6 +426,38 @@ if __name__ == "__main__":
 ''',
         message="collects quantization statistics from validation data",
     ),
+    Example(
+        title="neutral names: validation batches gathered in a list on a holder object, replayed through a hooked net",
+        code=_SETUP
+        + '''
+class Pool:
+    def __init__(self, stream, n=4, width=64):
+        self.items = [stream[i * width:(i + 1) * width].float()[None] for i in range(n)]
+
+def replay(net, pool):
+    acc = {}
+
+    def seen(mod, inp, out):
+        z = inp[0].reshape(-1, inp[0].shape[-1])
+        acc[id(mod)] = acc.get(id(mod), 0) + z.T @ z
+
+    handle = net.register_forward_hook(seen)
+    for item in pool.items:
+        net(item)
+    handle.remove()
+    return acc
+
+def main():
+    net = torch.nn.Linear(64, 64)
+    pool = Pool(load_validation_tokens("./data/fineweb_val_*.bin"))
+    print(len(replay(net, pool)))  # <- expected
+    print(net(load_train_tokens("./data/fineweb_train_*.bin")[:64].float()).sum())
+
+if __name__ == "__main__":
+    main()
+''',
+        message="collects quantization statistics from validation data",
+    ),
 )
 
 ValidationCalibratedQuantization.valid = (
@@ -554,6 +586,38 @@ def main():
     src = read_shards(B if K == "v" else A)
     out = pile_up(net, src)
     print(len(out))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same holder and hooked replay over training batches; a calibration-named validation slice only scored",
+        code=_SETUP
+        + '''
+class Pool:
+    def __init__(self, stream, n=4, width=64):
+        self.items = [stream[i * width:(i + 1) * width].float()[None] for i in range(n)]
+
+def replay(net, pool):
+    acc = {}
+
+    def seen(mod, inp, out):
+        z = inp[0].reshape(-1, inp[0].shape[-1])
+        acc[id(mod)] = acc.get(id(mod), 0) + z.T @ z
+
+    handle = net.register_forward_hook(seen)
+    for item in pool.items:
+        net(item)
+    handle.remove()
+    return acc
+
+def main():
+    net = torch.nn.Linear(64, 64)
+    pool = Pool(load_train_tokens("./data/fineweb_train_*.bin"))
+    print(len(replay(net, pool)))
+    calib_tokens = load_validation_tokens("./data/fineweb_val_*.bin")[:64]
+    print(net(calib_tokens.float()).sum())
 
 if __name__ == "__main__":
     main()

@@ -152,19 +152,45 @@ def _grow(facts: Facts, scope: Scope, exprs: list[ast.AST], rounds: int = 8) -> 
                 _collect(value, names, attrs)
         if len(names) + len(attrs) == size:
             break
+    # `feed(box)`: the attributes the program's own functions in the chain read (`box.src`), one level down
+    for target, value in [(None, e) for e in exprs] + assigns:
+        if target is not None and not (_stored(target) & names):
+            continue
+        for call in (n for n in ast.walk(value) if isinstance(n, ast.Call)):
+            for callee in facts.flow.resolve(call, scope):
+                if callee is not scope:
+                    attrs |= {n.attr for n in facts.index.walk_scope(callee) if isinstance(n, ast.Attribute)}
     return names, attrs
+
+
+def _stored(target: ast.AST) -> set[str]:
+    names: set[str] = set()
+    _collect(target, names, set(), store=True)
+    return names
 
 
 def _collect(node: ast.AST, names: set[str], attrs: set[str], store: bool = False) -> None:
     """Names read by `node`, and attribute names (`args.files`, `self.loader`); for a store target, the
     names and attributes it binds."""
+    if store and isinstance(node, ast.Attribute | ast.Subscript):
+        # `box.src = v`, `box[k] = v` bind the attribute and change what the root object holds
+        if isinstance(node, ast.Attribute):
+            attrs.add(node.attr)
+        root = _root(node)
+        if root and root not in ("self", "cls"):
+            names.add(root)
+        return
     for n in ast.walk(node):
         if isinstance(n, ast.Name) and n.id not in ("self", "cls"):
             names.add(n.id)
         elif isinstance(n, ast.Attribute):
             attrs.add(n.attr)
-            if store:
-                break  # `a.b.c = v` binds `c`, it does not read `a.b` into it
+
+
+def _root(node: ast.AST) -> str:
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
 
 
 def _assignments(facts: Facts, scope: Scope) -> list[ast.Assign | ast.AnnAssign]:
