@@ -10,7 +10,7 @@ from pgaudit.analysis.dataflow import TARGET, TRAIN, VAL, Labels
 from pgaudit.analysis.events import val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, ancestors, call_name, dotted
-from pgaudit.analysis.names import is_paid_prefix_name, is_train_data_name, words
+from pgaudit.analysis.names import is_paid_prefix_name, is_train_data_name, literal_data_kind, words
 from pgaudit.analysis.training import TrainingLoop, first_training_loop
 from pgaudit.findings import Confidence, Finding, Severity
 
@@ -209,27 +209,41 @@ def _training_on_val(facts: Facts) -> tuple[TrainingLoop | None, list[tuple[Scop
     training = first_training_loop(facts)
     if training is None:
         return None, []
-    for event in facts.events.of(training.scope).all:
-        if event.kind == "score" and _every_pass(event.node, training.loop):
-            return None, []
+    labels = training.labels(facts)
+    for event in facts.events.of(training.scope).inline:
+        if event.kind == "score" and _inside(event.node, training.loop):
+            return None, []  # it scores validation tokens as it trains on them: test-time training
     sources = [
         (scope, a)
         for scope, a in training.sources(facts)
         if a.value is not None and _selects_val(facts, scope, a.value) and not _flags_only(facts, scope, a.value)
     ]
-    if sources or val_only(training.labels(facts)):
-        return training, sources
+    origins = _origins(facts, sources)
+    # the loss carries validation data, or the chain reaches an assignment of the validation shards' pattern
+    # (a generator or loader the flow labels do not cross)
+    if (VAL in labels and sources) or val_only(labels) or any(_names_val_shards(a) for _scope, a in origins):
+        return training, origins
     return None, []
 
 
-def _every_pass(node: ast.AST, loop: ast.AST) -> bool:
-    """`node` lies in `loop` and no `if` inside the loop guards it."""
-    for anc in ancestors(node):
-        if anc is loop:
-            return True
-        if isinstance(anc, ast.If | ast.IfExp):
-            return False
-    return False
+def _origins(
+    facts: Facts, sources: list[tuple[Scope, ast.Assign | ast.AnnAssign]]
+) -> list[tuple[Scope, ast.Assign | ast.AnnAssign]]:
+    """Where validation data enters what the loop trains on: the assignments that name the validation shards
+    (a path literal, a switch set to them), else the first of the chain; not every copy along the way."""
+    named = [(scope, a) for scope, a in sources if _names_val_shards(a)]
+    return named or sources[:1]
+
+
+def _names_val_shards(node: ast.Assign | ast.AnnAssign) -> bool:
+    return node.value is not None and any(
+        isinstance(n, ast.Constant) and isinstance(n.value, str) and literal_data_kind(n.value) == "val"
+        for n in ast.walk(node.value)
+    )
+
+
+def _inside(node: ast.AST, loop: ast.AST) -> bool:
+    return any(anc is loop for anc in ancestors(node))
 
 
 def _decided_branches(facts: Facts, scope: Scope, expr: ast.AST) -> list[tuple[ast.expr, ast.expr]]:

@@ -28,8 +28,6 @@ _OPTIMIZER_NAME = re.compile(r"(?i)(^|_)(opt|optim|optimizer|optimizers|opts)(\d
 _LOSS_CALLS = {"cross_entropy", "nll_loss", "log_softmax", "binary_cross_entropy", "kl_div"}
 _EVAL_FUNC = re.compile(r"(?i)^_*(eval|evaluate|score|compute_val|run_eval|val_)")
 _INPLACE = {"add_", "sub_", "addcmul_", "addcdiv_", "copy_", "mul_", "lerp_"}
-# `loss_sum += nll.sum()`: accumulating a validation loss into the reported total is scoring.
-_ACCUMULATOR = re.compile(r"(?i)(^|_|\.)(loss|nll|bits|bpb|logprob|neg_log)\w*(_sum|_total|sum|total|_acc)$|^(loss_sum|nll_sum|total_loss|total_nll|val_loss_sum)$")
 
 
 def val_only(labels: Labels) -> bool:
@@ -178,14 +176,22 @@ class Events:
             for t in n.targets
             if isinstance(t, ast.Name)
         }
-        accumulations = [
-            n for n in self.index.walk_scope(scope)
-            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and (
-                _ACCUMULATOR.search(dotted(n.target))
-                or any(isinstance(v, ast.Name) and v.id in loss_vars for v in ast.walk(n.value))
+
+        def adds_loss(n: ast.AugAssign) -> bool:
+            return isinstance(n.op, ast.Add) and (
+                any(isinstance(v, ast.Name) and v.id in loss_vars for v in ast.walk(n.value))
                 or any(id(c) in loss_ids for c in ast.walk(n.value))
             )
-        ]
+
+        augs = [n for n in self.index.walk_scope(scope) if isinstance(n, ast.AugAssign)]
+        # a total that sums losses holds a loss: `batch += nll[...].sum()` then `total += batch` accumulates it
+        # too, whatever either is called
+        for _ in range(3):
+            grown = {n.target.id for n in augs if isinstance(n.target, ast.Name) and adds_loss(n)} - loss_vars
+            if not grown:
+                break
+            loss_vars |= grown
+        accumulations = [n for n in augs if adds_loss(n)]
         assigns: dict[str, list[ast.AST]] = {}
         for target, value, how in self.flow.fs[id(scope)].assigns:
             if (isinstance(target, ast.Name) and value is not None and how == "=") or (isinstance(target, ast.Name) and how == "iter" and value is not None):

@@ -83,11 +83,13 @@ def _first_in(
     for node in facts.index.walk_scope(scope):
         if isinstance(node, _LOOPS):
             losses = _trained(facts, scope, node)
-            if losses and facts.reachability(node).effective is not False:  # not a disabled phase
+            # only code that surely runs: an eval-only branch (`if ttt_only: ...; return`) that may run is not
+            # the training phase
+            if losses and facts.reachability(node).effective is True:
                 return TrainingLoop(scope, node, tuple(losses), path)
         elif isinstance(node, ast.Call) and depth < _DEPTH:
             callees = _followed(facts, scope, node)
-            if not callees or facts.reachability(node).effective is False:
+            if not callees or facts.reachability(node).effective is not True:
                 continue
             for callee in callees:
                 found = _first_in(facts, callee, depth + 1, seen, (*path, (scope, node)))
