@@ -33,12 +33,17 @@ class ValidationDataInTraining(Rule):
     """Validation tokens used to train the model or packed into the artifact ("paid prefix").
 
     What it does:
-        Finds (1) training data that points at validation data: a training file pattern, loader or token
-        array (`train_files`, `train_loader`, `train_tokens`) assigned from `fineweb_val_*`, `val_files` or
-        `val_tokens` (alone or mixed with training tokens); (2) validation tokens serialized into a file or
-        blob (`torch.save`, `np.save`, `lzma.compress`, a state-dict entry, `register_buffer`), i.e. packed
-        into the artifact; (3) a "paid prefix": validation targets compared with tokens loaded from a stored
-        blob, so the stored copy of the validation stream decides the loss.
+        Finds (1) training data taken from validation data, by use: the training loop is the first loop the
+        entry surely runs that differentiates a loss and steps an optimizer (not one that scores validation
+        tokens as it goes: test-time training is PG301/PG302's business); what it trains on is what that loss
+        is computed from, followed back through assignments, attributes, loaders and the caller's arguments to
+        where the validation shards enter (a `fineweb_val_*` pattern, a switch the run sets to it); also a
+        stream joined from training and validation tokens (`torch.cat([train, val])`), whatever it is called.
+        A name alone (`train_tokens` holding validation data that no training loop is shown to use) is a
+        warning. (2) validation tokens serialized into a file or blob (`torch.save`, `np.save`,
+        `lzma.compress`, a state-dict entry, `register_buffer`), i.e. packed into the artifact; (3) a "paid
+        prefix": validation targets compared with tokens decoded from a stored, compressed blob, so the stored
+        copy of the validation stream decides the loss.
 
     Why is this bad:
         "You CANNOT access validation data during training, e.g. by compressing it into your 16mb with 'paid

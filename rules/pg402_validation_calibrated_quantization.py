@@ -34,9 +34,11 @@ class ValidationCalibratedQuantization(Rule):
 
     What it does:
         Finds (1) calls to calibration/statistics collectors (`collect_hessians`, `gptq_calibrate`,
-        `collect_activation_stats`, ...) given validation data (`val_tokens`, a loader over `fineweb_val_*`),
-        (2) calibration data (`calib_tokens`, `calib_loader`, `hessian_batches`) taken from validation data,
-        and (3) a collector function that reads validation data by itself (a closure over `val_tokens`).
+        `collect_activation_stats`, ...) or to routines that accumulate Gram matrices of hooked activations
+        (`H += x.T @ x`, also in a nested forward wrapper), whatever they are called, given validation data
+        (`val_tokens`, a loader over `fineweb_val_*`), (2) calibration data (`calib_tokens`, `calib_loader`,
+        `hessian_batches`) taken from validation data and handed to such a collector (the name only says
+        where to point, the use decides), and (3) a collector function that reads validation data by itself (a closure over `val_tokens`).
         Labels come from the shared data-flow facts; a value that mixes training and validation data is not
         reported, unless it is a conditional (`val_files if CALIB_SOURCE == "val" else train_files`) whose
         condition the logged run, or else the default environment, decides: then only the taken branch counts.
