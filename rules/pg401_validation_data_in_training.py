@@ -215,9 +215,14 @@ def _training_on_val(facts: Facts) -> tuple[TrainingLoop | None, list[tuple[Scop
     if training is None:
         return None, []
     labels = training.labels(facts)
-    for event in facts.events.of(training.scope).inline:
-        if event.kind == "score" and _inside(event.node, training.loop):
-            return None, []  # it scores validation tokens as it trains on them: test-time training
+    if val_only(labels) and any("score" in facts.events.of(s).kinds for s in facts.flow.scopes):
+        return None, []  # adapting on validation tokens, then scoring them: PG301's adapt-before-score
+    events = facts.events.of(training.scope)
+    for event in events.all:
+        # it scores validation tokens as it trains on them (inline, or a call on every pass, not a periodic
+        # eval under `if step % every == 0`): test-time training of an eval-only script
+        if event.kind == "score" and (_inside(event.node, training.loop) if event.via is None else _every_pass(event.node, training.loop)):
+            return None, []
     sources = [
         (scope, a)
         for scope, a in training.sources(facts)
@@ -249,6 +254,16 @@ def _names_val_shards(node: ast.Assign | ast.AnnAssign) -> bool:
 
 def _inside(node: ast.AST, loop: ast.AST) -> bool:
     return any(anc is loop for anc in ancestors(node))
+
+
+def _every_pass(node: ast.AST, loop: ast.AST) -> bool:
+    """`node` lies in `loop` and no `if` inside the loop guards it."""
+    for anc in ancestors(node):
+        if anc is loop:
+            return True
+        if isinstance(anc, ast.If | ast.IfExp):
+            return False
+    return False
 
 
 def _decided_branches(facts: Facts, scope: Scope, expr: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
@@ -787,6 +802,34 @@ def main():
     net = torch.nn.Embedding(1024, 1024)
     fit(net, load_tokens("./data/fineweb_train_*.bin"))
     print(pass_over(net, load_tokens("./data/fineweb_val_*.bin")))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="an eval-only script: score-first test-time training whose scoring is a helper call on every chunk",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def judge(net, a, b):
+    return F.cross_entropy(net(a), b, reduction="sum").item()
+
+def run(net, source, n=64):
+    upd = torch.optim.SGD(net.parameters(), lr=0.01)
+    total = 0.0
+    for i in range(0, source.numel() - n - 1, n):
+        a, b = source[i:i + n].long(), source[i + 1:i + n + 1].long()
+        total += judge(net, a, b)
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+    return total
+
+def main():
+    net = torch.nn.Embedding(1024, 1024)
+    net.load_state_dict(torch.load("final_model.pt"))
+    print(f"val_loss:{run(net, load_tokens('./data/fineweb_val_*.bin')):.4f}")
 
 if __name__ == "__main__":
     main()
