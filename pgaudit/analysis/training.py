@@ -44,16 +44,19 @@ class TrainingLoop:
         exprs: list[ast.AST] = list(self.losses)
         scope = self.scope
         path = list(self.path)
+        # only what runs before the data is used: a name `main()` rebinds after its training loop (an inline
+        # eval reusing `x, y`) does not feed the loop
+        until = getattr(self.loop, "end_lineno", None) or self.loop.lineno
         while True:
-            names, found_attrs = _grow(facts, scope, exprs)
+            names, found_attrs = _grow(facts, scope, exprs, until)
             attrs |= found_attrs
-            out.extend((scope, a) for a in _assignments(facts, scope) if _bound_names(a) & names)
+            out.extend((scope, a) for a in _assignments(facts, scope) if _bound_names(a) & names and a.lineno <= until)
             params = [p for p in scope.params if p in names]
             if not params or not path:
                 break
             caller, call = path.pop()
             exprs = [arg for name, arg in _arguments(call, scope) if name in params]
-            scope = caller
+            scope, until = caller, call.lineno
         for other in facts.flow.scopes:
             for a in _assignments(facts, other):
                 if _bound_attrs(a) & attrs and (other, a) not in out:
@@ -135,15 +138,19 @@ def _is_step(call: ast.Call) -> bool:
     return call_name(call) == "step" and isinstance(call.func, ast.Attribute) and not call.args
 
 
-def _grow(facts: Facts, scope: Scope, exprs: list[ast.AST], rounds: int = 8) -> tuple[set[str], set[str]]:
+def _grow(
+    facts: Facts, scope: Scope, exprs: list[ast.AST], until: int, rounds: int = 8
+) -> tuple[set[str], set[str]]:
     """Local names and attribute names the expressions are computed from, grown backwards through the
-    scope's assignments and in-place fills for at most `rounds` rounds."""
+    scope's assignments and in-place fills up to line `until`, for at most `rounds` rounds."""
     names: set[str] = set()
     attrs: set[str] = set()
     for e in exprs:
         _collect(e, names, attrs)
     fs = facts.flow.fs.get(id(scope))
-    assigns = [(t, v) for t, v, _how in (fs.assigns if fs else []) if v is not None]
+    assigns = [
+        (t, v) for t, v, _how in (fs.assigns if fs else []) if v is not None and getattr(t, "lineno", 0) <= until
+    ]
     for _ in range(rounds):
         size = len(names) + len(attrs)
         for target, value in assigns:
