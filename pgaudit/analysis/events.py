@@ -191,7 +191,7 @@ class Events:
             if not grown:
                 break
             loss_vars |= grown
-        accumulations = [n for n in augs if adds_loss(n)]
+        accumulations = [n for n in augs if adds_loss(n) or self._into_out_param(n, scope)]
         assigns: dict[str, list[ast.AST]] = {}
         for target, value, how in self.flow.fs[id(scope)].assigns:
             if (isinstance(target, ast.Name) and value is not None and how == "=") or (isinstance(target, ast.Name) and how == "iter" and value is not None):
@@ -226,6 +226,17 @@ class Events:
                 se.inline.append(Event("score", scope, acc, labels))
         if se.inline:
             se.kinds |= {e.kind for e in se.inline}
+
+    def _into_out_param(self, node: ast.AugAssign, scope: Scope) -> bool:
+        """`total += part[i, a:b].sum()` where `total` and `part` are parameters: a helper that adds a reduction
+        of what the caller passes (per-token losses) into the caller's accumulator, whatever either is called.
+        Its labels still have to be validation-only to make it a score."""
+        if not (isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name) and node.target.id in scope.params):
+            return False
+        if not any(isinstance(c, ast.Call) and call_name(c) == "sum" for c in ast.walk(node.value)):
+            return False
+        names = self._names_flowing_into(scope, {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}, rounds=3)
+        return any(p in names for p in scope.params if p != node.target.id)
 
     def _scored_labels(self, call: ast.Call, scope: Scope) -> Labels:
         """What a loss scores is decided by its labels: `cross_entropy(logits, y)` scores y's tokens, even when
