@@ -23,10 +23,12 @@ class CalibrationOnScoredTokens(Rule):
     """Temperature or other calibration fitted on validation tokens and applied to their scores.
 
     What it does:
-        Finds (1) a grid search over candidate values (`for T in [0.9, 0.95, 1.0]:`, `np.linspace(...)`)
-        whose loop body computes a loss on validation tokens with the logits scaled by the candidate, and
-        (2) calls to calibration routines (`find_temp`, `calibrate_temperature`, `fit_logit_bias`...) given
-        validation tokens.
+        Finds (1) a grid search over candidate values (`for T in [0.9, 0.95, 1.0]:`, `np.linspace(...)`, or a
+        comprehension over such a grid) whose body computes a loss on validation tokens with the logits scaled
+        by the candidate, whatever the names, and (2) calls to calibration routines (`find_temp`,
+        `calibrate_temperature`, `fit_logit_bias`...) given validation tokens, when the routine searches
+        candidates or optimizes; a library routine known only by its name is a warning, and the program's own
+        routine that tunes nothing is not reported.
 
     Why is this bad:
         The calibration parameter is chosen to minimize the loss of the very tokens that are then scored,
@@ -56,8 +58,8 @@ class CalibrationOnScoredTokens(Rule):
     def check(self, facts: Facts) -> Iterable[Finding]:
         for scope in facts.flow.scopes:
             for node in facts.index.walk_scope(scope):
-                if isinstance(node, ast.For) and _is_grid(node.iter):
-                    finding = self._grid(facts, scope, node)
+                if _grid_loop(node):
+                    finding = self._grid(facts, scope, node)  # type: ignore[arg-type]
                 elif isinstance(node, ast.Call) and _CALIBRATOR.search(call_name(node) or ""):
                     finding = self._call(facts, scope, node)
                 else:
@@ -65,9 +67,19 @@ class CalibrationOnScoredTokens(Rule):
                 if finding is not None:
                     yield finding
 
-    def _grid(self, facts: Facts, scope: Scope, loop: ast.For) -> Finding | None:
-        names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
-        for node in (n for stmt in loop.body for n in ast.walk(stmt)):
+    def _grid(self, facts: Facts, scope: Scope, loop: ast.For | ast.GeneratorExp | ast.ListComp) -> Finding | None:
+        """A loop (or comprehension, `min((loss(logits / t), t) for t in (0.9, 1.0))`) over candidate values
+        whose body scales the logits by the candidate inside a loss on validation tokens."""
+        if isinstance(loop, ast.For):
+            names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+            body: list[ast.AST] = list(loop.body)
+            head = f"for {ast.unparse(loop.target)} in {short(loop.iter, 40)}"
+        else:
+            grid = next(g for g in loop.generators if _is_grid(g.iter))
+            names = {n.id for n in ast.walk(grid.target) if isinstance(n, ast.Name)}
+            body = [loop.elt]
+            head = f"for {ast.unparse(grid.target)} in {short(grid.iter, 40)}"
+        for node in (n for stmt in body for n in ast.walk(stmt)):
             if not (isinstance(node, ast.Call) and call_name(node) in _LOSSES and node.args):
                 continue
             scaled = any(
@@ -78,7 +90,7 @@ class CalibrationOnScoredTokens(Rule):
             labels = facts.flow.labels(node, scope)
             if scaled and VAL in labels and TRAIN not in labels:
                 message = (
-                    f"The loop `for {ast.unparse(loop.target)} in {short(loop.iter, 40)}` (line {loop.lineno}) picks a "
+                    f"The loop `{head}` (line {loop.lineno}) picks a "
                     f"calibration value by the loss on validation tokens (`{short(node, 60)}`, line {node.lineno}): "
                     "the value is tuned on the tokens it is then used to score."
                 )
@@ -90,11 +102,34 @@ class CalibrationOnScoredTokens(Rule):
         labels = frozenset().union(*(facts.flow.labels(a, scope) for a in args)) if args else frozenset()
         if VAL not in labels or TRAIN in labels:
             return None
+        callees = facts.flow.resolve(call, scope)
+        if callees and not any(_searches(facts, c) for c in callees):
+            return None  # the program's own function, and it tunes nothing: the name was wrong
         message = (
             f"`{short(call)}` (line {call.lineno}) fits a calibration on validation tokens: the calibrated "
             "value is tuned on the tokens it is then used to score."
         )
+        if not callees:  # a library routine known only by its name: the name raises a suspicion, no more
+            return self.finding(facts, scope.unit, call, message, severity=Severity.WARNING, confidence=Confidence.LOW)
         return self.finding(facts, scope.unit, call, message, confidence=Confidence.LOW)
+
+
+def _searches(facts: Facts, scope: Scope) -> bool:
+    """The function tries candidate values (a grid loop or comprehension) or optimizes (an optimizer step,
+    a backward pass)."""
+    for node in facts.index.walk_scope(scope):
+        if _grid_loop(node):
+            return True
+        if isinstance(node, ast.Call) and call_name(node) in ("backward", "step", "minimize", "minimize_scalar"):
+            return True
+    return False
+
+
+def _grid_loop(node: ast.AST) -> bool:
+    """`for t in (0.9, 1.0):` or a comprehension over such a grid."""
+    if isinstance(node, ast.For):
+        return _is_grid(node.iter)
+    return isinstance(node, ast.GeneratorExp | ast.ListComp) and any(_is_grid(g.iter) for g in node.generators)
 
 
 def _is_grid(node: ast.AST) -> bool:
@@ -132,6 +167,21 @@ if __name__ == "__main__":
 ''',
         message="picks a calibration value by the loss on validation tokens",
     ),
+    Example(
+        title="neutral names: a comprehension over candidate scales picks the one that minimises the validation loss",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def settle(net, stream):
+    out = net(stream[:-1])
+    k = min((F.cross_entropy(out / c, stream[1:]).item(), c) for c in (0.85, 0.9, 1.0, 1.1))[1]  # <- expected
+    return F.cross_entropy(out / k, stream[1:]).item()
+
+if __name__ == "__main__":
+    print(settle(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin")))
+''',
+        message="picks a calibration value by the loss on validation tokens",
+    ),
 )
 
 CalibrationOnScoredTokens.valid = (
@@ -164,6 +214,18 @@ def main():
 
 if __name__ == "__main__":
     main()
+''',
+    ),
+    Example(
+        title="a routine named like a calibrator that only applies a fixed temperature to the validation logits",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def calibrate_temperature(model, val_tokens, temperature=0.95):
+    return F.cross_entropy(model(val_tokens[:-1]) / temperature, val_tokens[1:]).item()
+
+if __name__ == "__main__":
+    print(calibrate_temperature(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin")))
 ''',
     ),
 )

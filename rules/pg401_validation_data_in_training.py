@@ -6,11 +6,12 @@ import ast
 import re
 from collections.abc import Iterable
 
-from pgaudit.analysis.dataflow import TARGET, TRAIN, VAL
+from pgaudit.analysis.dataflow import TARGET, TRAIN, VAL, Labels
 from pgaudit.analysis.events import val_only
 from pgaudit.analysis.facts import Facts
-from pgaudit.analysis.index import Scope, call_name, dotted
-from pgaudit.analysis.names import is_train_data_name, words
+from pgaudit.analysis.index import Scope, ancestors, call_name, dotted
+from pgaudit.analysis.names import is_paid_prefix_name, is_train_data_name, literal_data_kind, words
+from pgaudit.analysis.training import TrainingLoop, first_training_loop
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -32,12 +33,17 @@ class ValidationDataInTraining(Rule):
     """Validation tokens used to train the model or packed into the artifact ("paid prefix").
 
     What it does:
-        Finds (1) training data that points at validation data: a training file pattern, loader or token
-        array (`train_files`, `train_loader`, `train_tokens`) assigned from `fineweb_val_*`, `val_files` or
-        `val_tokens` (alone or mixed with training tokens); (2) validation tokens serialized into a file or
-        blob (`torch.save`, `np.save`, `lzma.compress`, a state-dict entry, `register_buffer`), i.e. packed
-        into the artifact; (3) a "paid prefix": validation targets compared with tokens loaded from a stored
-        blob, so the stored copy of the validation stream decides the loss.
+        Finds (1) training data taken from validation data, by use: the training loop is the first loop the
+        entry surely runs that differentiates a loss and steps an optimizer (not one that scores validation
+        tokens as it goes: test-time training is PG301/PG302's business); what it trains on is what that loss
+        is computed from, followed back through assignments, attributes, loaders and the caller's arguments to
+        where the validation shards enter (a `fineweb_val_*` pattern, a switch the run sets to it); also a
+        stream joined from training and validation tokens (`torch.cat([train, val])`), whatever it is called.
+        A name alone (`train_tokens` holding validation data that no training loop is shown to use) is a
+        warning. (2) validation tokens serialized into a file or blob (`torch.save`, `np.save`,
+        `lzma.compress`, a state-dict entry, `register_buffer`), i.e. packed into the artifact; (3) a "paid
+        prefix": validation targets compared with tokens decoded from a stored, compressed blob, so the stored
+        copy of the validation stream decides the loss.
 
     Why is this bad:
         "You CANNOT access validation data during training, e.g. by compressing it into your 16mb with 'paid
@@ -68,37 +74,72 @@ class ValidationDataInTraining(Rule):
 
     def check(self, facts: Facts) -> Iterable[Finding]:
         flow = facts.flow
+        training, sources = _training_on_val(facts)
+        feeding = {id(a) for _scope, a in sources}
+        reported = False
         for scope in flow.scopes:
             for node in facts.index.walk_scope(scope):
                 finding = None
                 if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-                    finding = self._assignment(facts, scope, node)
+                    finding = self._assignment(facts, scope, node, training, feeding)
                 elif isinstance(node, ast.Call):
                     finding = self._serialized(facts, scope, node)
                 elif isinstance(node, ast.Compare):
                     finding = self._paid_prefix(facts, scope, node)
                 if finding is not None:
+                    reported = reported or (finding.code == self.code and finding.severity == Severity.ERROR)
                     yield finding
+        if training is not None and not reported and val_only(training.labels(facts)):
+            loss = training.losses[0]
+            message = (
+                f"The training loop (line {training.loop.lineno}) differentiates a loss on validation data "
+                f"(`{short(loss, 60)}`, line {getattr(loss, 'lineno', training.loop.lineno)}) and steps the "
+                "optimizer: the model trains on the tokens it is then scored on."
+            )
+            yield self.finding(facts, training.scope.unit, loss, message)
 
-    def _assignment(self, facts: Facts, scope: Scope, node: ast.Assign | ast.AnnAssign) -> Finding | None:
+    def _assignment(
+        self, facts: Facts, scope: Scope, node: ast.Assign | ast.AnnAssign, training: TrainingLoop | None,
+        feeding: set[int],
+    ) -> Finding | None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         labels = facts.flow.labels(node.value, scope)  # type: ignore[arg-type]
         if VAL not in labels:
             return None
         for target in targets:
             name = _leaf(target)
+            mixed = " mixed with training data" if TRAIN in labels else ""
+            if _concatenates_train_and_val(facts, scope, node.value):  # type: ignore[arg-type]
+                message = (
+                    f"The training data `{ast.unparse(target)}` (line {node.lineno}) is taken from validation data"
+                    f" mixed with training data (`{short(node.value, 60)}` joins tokens of both): the model trains on "
+                    "the tokens it is then scored on."
+                )
+                return self.finding(facts, scope.unit, node, message)
+            if training is not None and id(node) in feeding:
+                if _decided_branches(facts, scope, node.value):  # type: ignore[arg-type]
+                    mixed = ", the side of its switch the run takes,"
+                message = (
+                    f"The training data `{ast.unparse(target)}` (line {node.lineno}) is taken from validation data"
+                    f"{mixed} (`{short(node.value, 60)}`), and the training loop (line {training.loop.lineno}) trains on "
+                    "it: the model trains on the tokens it is then scored on."
+                )
+                return self.finding(facts, scope.unit, node, message)
             if (
                 name
                 and is_train_data_name(name)
                 and _training_source(name, node.value, labels)  # type: ignore[arg-type]
                 and not _flags_only(facts, scope, node.value)  # type: ignore[arg-type]
             ):
-                mixed = " mixed with training data" if TRAIN in labels else ""
+                # the name alone says "training data": no training loop is shown to use it
                 message = (
-                    f"The training data `{ast.unparse(target)}` (line {node.lineno}) is taken from validation data"
-                    f"{mixed} (`{short(node.value, 60)}`): the model trains on the tokens it is then scored on."
+                    f"`{ast.unparse(target)}` (line {node.lineno}) is named as training data and is taken from "
+                    f"validation data{mixed} (`{short(node.value, 60)}`), but no training loop is shown to train on "
+                    "it: check that the model never trains on the tokens it is scored on."
                 )
-                return self.finding(facts, scope.unit, node, message)
+                return self.finding(
+                    facts, scope.unit, node, message, severity=Severity.WARNING, confidence=Confidence.MEDIUM
+                )
             if isinstance(target, ast.Subscript) and _ARTIFACT_CONTAINER.search(_leaf(target.value) or "") and val_only(labels):
                 message = (
                     f"Validation tokens are stored in `{short(target, 50)}` (line {node.lineno}), which is saved with "
@@ -141,11 +182,13 @@ class ValidationDataInTraining(Rule):
             origin = _paid_origin(facts, scope, other)
             if origin:
                 message = (
-                    f"`{short(node)}` (line {node.lineno}) compares the validation targets with `{origin}`, tokens "
-                    "loaded from a stored blob: a copy of the validation stream shipped with the submission "
-                    "(\"paid prefix\") decides the loss."
+                    f"`{short(node)}` (line {node.lineno}) compares the validation targets with `{short(other, 40)}`, "
+                    f"tokens decoded from a stored blob (`{origin}`): a copy of the validation stream shipped with the "
+                    "submission (\"paid prefix\") decides the loss."
                 )
-                return self.finding(facts, scope.unit, node, message, confidence=Confidence.MEDIUM)
+                # a name that says "paid prefix" raises the confidence; the decoded blob decides
+                confidence = Confidence.HIGH if _named_paid(other) else Confidence.MEDIUM
+                return self.finding(facts, scope.unit, node, message, confidence=confidence)
         return None
 
 
@@ -162,6 +205,159 @@ def _training_source(name: str, value: ast.AST, labels: frozenset[str]) -> bool:
     if TRAIN in labels:
         return True
     return isinstance(value, ast.Call) and _READ_CALL.search(call_name(value)) is not None
+
+
+def _training_on_val(facts: Facts) -> tuple[TrainingLoop | None, list[tuple[Scope, ast.Assign | ast.AnnAssign]]]:
+    """The program's training loop when it trains on validation data, and the assignments that put validation
+    data into what it trains on. A first loop that scores validation tokens on every pass is test-time
+    training of an eval-only script (PG301/PG302 judge its order), not the training phase."""
+    training = first_training_loop(facts)
+    if training is None:
+        return None, []
+    labels = training.labels(facts)
+    if val_only(labels) and any("score" in facts.events.of(s).kinds for s in facts.flow.scopes):
+        return None, []  # adapting on validation tokens, then scoring them: PG301's adapt-before-score
+    events = facts.events.of(training.scope)
+    for event in events.all:
+        # it scores validation tokens as it trains on them (inline, or a call on every pass, not a periodic
+        # eval under `if step % every == 0`): test-time training of an eval-only script
+        if event.kind == "score" and (_inside(event.node, training.loop) if event.via is None else _every_pass(event.node, training.loop)):
+            return None, []
+    sources = [
+        (scope, a)
+        for scope, a in training.sources(facts)
+        if a.value is not None and _selects_val(facts, scope, a.value) and not _flags_only(facts, scope, a.value)
+    ]
+    origins = _origins(facts, sources)
+    # the loss carries validation data, or the chain reaches an assignment of the validation shards' pattern
+    # (a generator or loader the flow labels do not cross)
+    if (VAL in labels and sources) or val_only(labels) or any(_names_val_shards(a) for _scope, a in origins):
+        return training, origins
+    return None, []
+
+
+def _origins(
+    facts: Facts, sources: list[tuple[Scope, ast.Assign | ast.AnnAssign]]
+) -> list[tuple[Scope, ast.Assign | ast.AnnAssign]]:
+    """Where validation data enters what the loop trains on: the assignments that name the validation shards
+    (a path literal, a switch set to them), else the first of the chain; not every copy along the way."""
+    named = [(scope, a) for scope, a in sources if _names_val_shards(a)]
+    return named or sources[:1]
+
+
+def _names_val_shards(node: ast.Assign | ast.AnnAssign) -> bool:
+    return node.value is not None and any(
+        isinstance(n, ast.Constant) and isinstance(n.value, str) and literal_data_kind(n.value) == "val"
+        for n in ast.walk(node.value)
+    )
+
+
+def _inside(node: ast.AST, loop: ast.AST) -> bool:
+    return any(anc is loop for anc in ancestors(node))
+
+
+def _every_pass(node: ast.AST, loop: ast.AST) -> bool:
+    """`node` lies in `loop` and no `if` inside the loop guards it."""
+    for anc in ancestors(node):
+        if anc is loop:
+            return True
+        if isinstance(anc, ast.If | ast.IfExp):
+            return False
+    return False
+
+
+def _decided_branches(facts: Facts, scope: Scope, expr: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
+    """(taken, not taken) for every conditional expression in `expr` whose condition the logged run, else the
+    default environment, decides (`"fineweb_val_*" if TRAIN_ON_VAL else "fineweb_train_*"`)."""
+    out = []
+    for node in ast.walk(expr):
+        if not isinstance(node, ast.IfExp):
+            continue
+        for config in ("logged", "default"):
+            if config not in facts.configs:
+                continue
+            truth = facts.evaluator(config).truth(node.test, scope)
+            if truth is not None:
+                out.append((node.body, node.orelse) if truth else (node.orelse, node.body))
+                break
+    return out
+
+
+def _selects_val(facts: Facts, scope: Scope, value: ast.expr) -> bool:
+    """The value is validation data in the run: validation data only, or a switch the run sets to the
+    validation side."""
+    labels = facts.flow.labels(value, scope)
+    for taken, other in _decided_branches(facts, scope, value):
+        taken_labels, other_labels = facts.flow.labels(taken, scope), facts.flow.labels(other, scope)
+        if val_only(taken_labels):
+            return True
+        if VAL in other_labels and VAL not in taken_labels:
+            return False  # the validation side of the switch is not the one that runs
+    return val_only(labels)
+
+
+_JOINS = {"cat", "concatenate", "concat", "hstack", "vstack", "column_stack", "row_stack", "chain", "append"}
+
+
+def _concatenates_train_and_val(facts: Facts, scope: Scope, value: ast.expr) -> bool:
+    """One stream joined from training tokens and validation tokens (`torch.cat([train, val])`,
+    `np.concatenate([train] + long_val_docs)`): whatever the result is called, it trains on validation data
+    or hands it on as training data. Flags and sizes of validation data (a length mask) are not tokens."""
+    fs = facts.flow.fs.get(id(scope))
+    lists: dict[str, list[ast.AST]] = {}  # `parts = [train] + val_docs` then `torch.cat(parts)`
+    for target, v, how in fs.assigns if fs else []:
+        if how == "=" and isinstance(target, ast.Name) and isinstance(v, ast.List | ast.Tuple | ast.BinOp):
+            lists.setdefault(target.id, []).append(v)
+
+    def expand(arg: ast.AST) -> list[ast.AST]:
+        if isinstance(arg, ast.Name) and len(lists.get(arg.id, [])) == 1:
+            return _parts(lists[arg.id][0])
+        return _parts(arg)
+
+    for node in ast.walk(value):
+        parts: list[ast.AST] = []
+        if isinstance(node, ast.Call) and call_name(node) in _JOINS and node.args:
+            if call_name(node) in ("chain", "append"):
+                parts = [p for a in node.args for p in expand(a)]
+            else:
+                parts = expand(node.args[0])
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and _is_list(node):
+            parts = _parts(node)
+        kinds = {_part_kind(facts, scope, p) for p in parts}
+        if "train" in kinds and "val" in kinds:
+            return True
+    return False
+
+
+def _is_list(node: ast.BinOp) -> bool:
+    return any(isinstance(side, ast.List | ast.ListComp) for side in (node.left, node.right))
+
+
+def _parts(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, ast.List | ast.Tuple):
+        return [p for e in node.elts for p in _parts(e)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and _is_list(node):
+        return [*_parts(node.left), *_parts(node.right)]
+    if isinstance(node, ast.Starred):
+        return _parts(node.value)
+    return [node]
+
+
+def _part_kind(facts: Facts, scope: Scope, part: ast.AST) -> str:
+    if isinstance(part, ast.IfExp) or _is_metric(part) or _scalar(part):
+        return ""
+    labels: Labels = facts.flow.labels(part, scope)
+    if val_only(labels):
+        return "" if _flags_only(facts, scope, part) else "val"
+    return "train" if TRAIN in labels and VAL not in labels else ""
+
+
+def _scalar(node: ast.AST) -> bool:
+    """A loss or metric value, not tokens: `.item()`, a loss call."""
+    return any(
+        isinstance(n, ast.Call) and call_name(n) in ("item", "cross_entropy", "nll_loss", "mean", "sum", "tolist")
+        for n in ast.walk(node)
+    )
 
 
 # Calls that wrap (constructors: their first argument) or move (methods: their receiver) a value without
@@ -221,29 +417,73 @@ def _is_metric(node: ast.AST) -> bool:
     return isinstance(node, ast.JoinedStr | ast.Dict | ast.Constant)
 
 
+_DECOMPRESS = {"decompress", "decompressobj", "decode_blob"}
+_DESERIALIZE = {"load", "loads", "load_state_dict"}
+
+
 def _paid_origin(facts: Facts, scope: Scope, expr: ast.AST) -> str:
-    """The name of a "paid prefix" store the expression reads, following local assignments (3 hops)."""
-    fs = facts.flow.fs.get(id(scope))
-    assigns: dict[str, list[ast.AST]] = {}
-    for target, value, how in fs.assigns if fs else []:
-        if isinstance(target, ast.Name) and value is not None and how == "=":
-            assigns.setdefault(target.id, []).append(value)
-    frontier = [expr]
-    seen: set[str] = set()
-    for _ in range(4):
-        nxt: list[ast.AST] = []
-        for e in frontier:
-            for n in ast.walk(e):
-                ident = _leaf(n) if isinstance(n, ast.Name | ast.Attribute) else ""
-                if not ident or ident in seen:
-                    continue
-                seen.add(ident)
-                ws = words(ident)
-                if "paid" in ws or ("prefix" in ws and ("blob" in ws or "stored" in ws)):
-                    return ident
-                nxt.extend(assigns.get(ident, []))
-        frontier = nxt
-    return ""
+    """Where the expression's values come from when they are tokens decoded from a stored, compressed blob
+    (`np.frombuffer(lzma.decompress(f.read()), dtype=np.uint16)`), followed through local assignments,
+    the arguments the function's callers pass, and the returns of the program's own functions; "" when
+    they are not. Shards are never compressed, and a blob that `torch.load` turns into weights is the model."""
+    callers: dict[int, list[tuple[Scope, ast.Call]]] = {}
+
+    def call_sites(callee: Scope) -> list[tuple[Scope, ast.Call]]:
+        if not callers:
+            for s in facts.flow.scopes:
+                for c in facts.index.calls_in(s):
+                    for target in facts.flow.resolve(c, s):
+                        callers.setdefault(id(target), []).append((s, c))
+        return callers.get(id(callee), [])
+
+    seen: set[int] = set()
+
+    def origin(e: ast.AST, sc: Scope, depth: int) -> str:
+        if depth > 4 or id(e) in seen:
+            return ""
+        seen.add(id(e))
+        fs = facts.flow.fs.get(id(sc))
+        for n in ast.walk(e):
+            if isinstance(n, ast.Call):
+                if call_name(n) in _DESERIALIZE:
+                    return ""
+                if call_name(n) in _DECOMPRESS:
+                    return short(n, 50)
+                for callee in facts.flow.resolve(n, sc):
+                    if callee is sc:
+                        continue
+                    for ret in (r for r in facts.index.walk_scope(callee) if isinstance(r, ast.Return) and r.value):
+                        found = origin(ret.value, callee, depth + 1)
+                        if found:
+                            return found
+            elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                for target, value, how in fs.assigns if fs else []:
+                    if how == "=" and value is not None and isinstance(target, ast.Name) and target.id == n.id:
+                        found = origin(value, sc, depth + 1)
+                        if found:
+                            return found
+                if n.id in sc.params:
+                    for caller, call in call_sites(sc):
+                        for param, arg in _call_arguments(call, sc):
+                            if param == n.id:
+                                found = origin(arg, caller, depth + 1)
+                                if found:
+                                    return found
+        return ""
+
+    return origin(expr, scope, 0)
+
+
+def _call_arguments(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
+    params = list(callee.params)
+    if params and params[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
+        params = params[1:]
+    out = [(p, a) for p, a in zip(params, call.args, strict=False) if not isinstance(a, ast.Starred)]
+    return out + [(kw.arg, kw.value) for kw in call.keywords if kw.arg]
+
+
+def _named_paid(expr: ast.AST) -> bool:
+    return any(is_paid_prefix_name(_leaf(n)) for n in ast.walk(expr) if isinstance(n, ast.Name | ast.Attribute))
 
 
 _SETUP = '''
@@ -340,7 +580,7 @@ def main():
 if __name__ == "__main__":
     main()
 ''',
-        message="tokens loaded from a stored blob",
+        message="tokens decoded from a stored blob",
     ),
     Example(
         title="long validation documents selected by a length mask and appended to the training stream",
@@ -361,6 +601,54 @@ if __name__ == "__main__":
     main()
 ''',
         message="is taken from validation data mixed with training data",
+    ),
+    Example(
+        title="neutral names: a holder object's attribute points at the validation shards, a generator feeds the loop",
+        code=_SETUP
+        + '''
+class Box:
+    pass
+
+def feed(box, n=64):
+    stream = load_tokens(box.src)
+    for i in range(10):
+        yield stream[i * n:(i + 1) * n].long(), stream[i * n + 1:(i + 1) * n + 1].long()
+
+def main():
+    box = Box()
+    box.src = os.path.join(os.environ.get("ROOT", "./data"), "fineweb_val_*.bin")  # <- expected
+    net = torch.nn.Embedding(1024, 1024)
+    upd = torch.optim.Adam(net.parameters())
+    for a, b in feed(box):
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+
+if __name__ == "__main__":
+    main()
+''',
+        message="and the training loop (line",
+    ),
+    Example(
+        title="neutral names: the trainer receives validation tokens as a parameter",
+        code=_SETUP
+        + '''
+def fit(net, source, n=64):
+    upd = torch.optim.SGD(net.parameters(), lr=0.1)
+    for i in range(100):
+        a, b = source[i * n:(i + 1) * n].long(), source[i * n + 1:(i + 1) * n + 1].long()  # <- expected
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+
+def main():
+    net = torch.nn.Embedding(1024, 1024)
+    fit(net, load_tokens("./data/fineweb_val_*.bin"))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="and the training loop (line",
     ),
 )
 
@@ -451,6 +739,97 @@ def main():
         F.cross_entropy(model(x), train_tokens[step * 64 + 1:(step + 1) * 64 + 1].long()).backward()
         opt.step()
     print(f"val_loss:{eval_docs_ttt(model, load_tokens('./data/fineweb_val_*.bin')):.4f}")
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same holder object and generator over the training shards; validation read only to score",
+        code=_SETUP
+        + '''
+class Box:
+    pass
+
+def feed(box, n=64):
+    stream = load_tokens(box.src)
+    for i in range(10):
+        yield stream[i * n:(i + 1) * n].long(), stream[i * n + 1:(i + 1) * n + 1].long()
+
+def main():
+    box = Box()
+    box.src = os.path.join(os.environ.get("ROOT", "./data"), "fineweb_train_*.bin")
+    box.other = os.path.join(os.environ.get("ROOT", "./data"), "fineweb_val_*.bin")
+    net = torch.nn.Embedding(1024, 1024)
+    upd = torch.optim.Adam(net.parameters())
+    for a, b in feed(box):
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+    held = load_tokens(box.other)
+    with torch.no_grad():
+        print(F.cross_entropy(net(held[:-1].long()), held[1:].long()).item())
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same trainer given training tokens, then a neutrally named score-first pass over validation",
+        code=_SETUP
+        + '''
+def fit(net, source, n=64):
+    upd = torch.optim.SGD(net.parameters(), lr=0.1)
+    for i in range(100):
+        a, b = source[i * n:(i + 1) * n].long(), source[i * n + 1:(i + 1) * n + 1].long()
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+
+def pass_over(net, source, n=64):
+    upd = torch.optim.SGD(net.parameters(), lr=0.01)
+    total = 0.0
+    for i in range(0, source.numel() - n - 1, n):
+        a, b = source[i:i + n].long(), source[i + 1:i + n + 1].long()
+        with torch.no_grad():
+            total += F.cross_entropy(net(a), b).item()
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+    return total
+
+def main():
+    net = torch.nn.Embedding(1024, 1024)
+    fit(net, load_tokens("./data/fineweb_train_*.bin"))
+    print(pass_over(net, load_tokens("./data/fineweb_val_*.bin")))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="an eval-only script: score-first test-time training whose scoring is a helper call on every chunk",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def judge(net, a, b):
+    return F.cross_entropy(net(a), b, reduction="sum").item()
+
+def run(net, source, n=64):
+    upd = torch.optim.SGD(net.parameters(), lr=0.01)
+    total = 0.0
+    for i in range(0, source.numel() - n - 1, n):
+        a, b = source[i:i + n].long(), source[i + 1:i + n + 1].long()
+        total += judge(net, a, b)
+        F.cross_entropy(net(a), b).backward()
+        upd.step()
+        upd.zero_grad()
+    return total
+
+def main():
+    net = torch.nn.Embedding(1024, 1024)
+    net.load_state_dict(torch.load("final_model.pt"))
+    print(f"val_loss:{run(net, load_tokens('./data/fineweb_val_*.bin')):.4f}")
 
 if __name__ == "__main__":
     main()

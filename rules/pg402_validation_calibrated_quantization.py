@@ -34,9 +34,11 @@ class ValidationCalibratedQuantization(Rule):
 
     What it does:
         Finds (1) calls to calibration/statistics collectors (`collect_hessians`, `gptq_calibrate`,
-        `collect_activation_stats`, ...) given validation data (`val_tokens`, a loader over `fineweb_val_*`),
-        (2) calibration data (`calib_tokens`, `calib_loader`, `hessian_batches`) taken from validation data,
-        and (3) a collector function that reads validation data by itself (a closure over `val_tokens`).
+        `collect_activation_stats`, ...) or to routines that accumulate Gram matrices of hooked activations
+        (`H += x.T @ x`, also in a nested forward wrapper), whatever they are called, given validation data
+        (`val_tokens`, a loader over `fineweb_val_*`), (2) calibration data (`calib_tokens`, `calib_loader`,
+        `hessian_batches`) taken from validation data and handed to such a collector (the name only says
+        where to point, the use decides), and (3) a collector function that reads validation data by itself (a closure over `val_tokens`).
         Labels come from the shared data-flow facts; a value that mixes training and validation data is not
         reported, unless it is a conditional (`val_files if CALIB_SOURCE == "val" else train_files`) whose
         condition the logged run, or else the default environment, decides: then only the taken branch counts.
@@ -75,12 +77,15 @@ class ValidationCalibratedQuantization(Rule):
         reported_callees: set[int] = set()
         collectors: list[Scope] = []
         by_shape = _statistics_gatherers(facts)
+        # a routine whose nested closure accumulates the Gram matrices (a forward wrapper made by a factory
+        # inside it) collects them too when it is called with data
+        called = by_shape | _gram_owners(facts)
         for scope in flow.scopes:
             if _is_collector(scope.name) or id(scope) in by_shape:
                 collectors.append(scope)
             for node in facts.index.walk_scope(scope):
                 if isinstance(node, ast.Call) and (
-                    _is_collector(call_name(node)) or any(id(c) in by_shape for c in flow.resolve(node, scope))
+                    _is_collector(call_name(node)) or any(id(c) in called for c in flow.resolve(node, scope))
                 ):
                     labels = _arg_labels(facts, node, scope)
                     if val_only(labels):
@@ -91,8 +96,9 @@ class ValidationCalibratedQuantization(Rule):
                         )
                         yield self.finding(facts, scope.unit, node, message)
                 elif isinstance(node, ast.Assign) and _calib_target(node.targets):
+                    # the name only says where to point; what decides is that the value is handed to a collector
                     labels = _labels(facts, node.value, scope)
-                    if val_only(labels):
+                    if val_only(labels) and _fed_to_collector(facts, scope, node, called):
                         target = ast.unparse(node.targets[0])
                         message = (
                             f"The calibration data `{target}` (line {node.lineno}) is taken from validation data "
@@ -151,6 +157,18 @@ def _gram_scopes(facts: Facts) -> set[int]:
     return found
 
 
+def _gram_owners(facts: Facts) -> set[int]:
+    """Every function enclosing a Gram accumulation, however deeply it is nested."""
+    found: set[int] = set()
+    for scope in facts.flow.scopes:
+        if scope.is_module or not any(_is_gram(n) and _accumulated(n) for n in facts.index.walk_scope(scope)):
+            continue
+        while scope is not None and not scope.is_module:
+            found.add(id(scope))
+            scope = scope.parent
+    return found
+
+
 def _accumulated(node: ast.AST) -> bool:
     """The Gram product is summed into a store (`H += g`, `acc[k] = acc.get(k, 0) + g`, `H.add_(g)`,
     `H.addmm_(x.t(), x)`), not used once as in an attention score or an orthogonalization step."""
@@ -194,6 +212,23 @@ def _is_gram(node: ast.AST) -> bool:
 
 def _is_collector(name: str) -> bool:
     return bool(name) and _COLLECTOR.search(name) is not None and _NOT_QUANT.search(name) is None and "quantize_weight" not in name
+
+
+def _fed_to_collector(facts: Facts, scope: Scope, node: ast.Assign, called: set[int]) -> bool:
+    """The assigned name reaches the arguments of a statistics collector in the same function, directly or
+    through one local binding (`batches = calib[:n]`, `collect(model, batches)`)."""
+    names = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    fs = facts.flow.fs.get(id(scope))
+    for target, value, how in fs.assigns if fs else []:
+        if how == "=" and value is not None and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(value)):
+            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    for call in facts.index.calls_in(scope):
+        if not (_is_collector(call_name(call)) or any(id(c) in called for c in facts.flow.resolve(call, scope))):
+            continue
+        args = [*call.args, *(kw.value for kw in call.keywords)]
+        if any(isinstance(n, ast.Name) and n.id in names for a in args for n in ast.walk(a)):
+            return True
+    return False
 
 
 def _calib_target(targets: list[ast.expr]) -> bool:
@@ -296,7 +331,7 @@ def main():
     model = torch.nn.Embedding(1024, 16)
     val_tokens = load_validation_tokens("./data/fineweb_val_*.bin")
     calib_tokens = val_tokens[: 8 * 64]  # <- expected
-    print(sum(model(calib_tokens.long()).shape))
+    print(len(collect_hessians(model, calib_tokens)))
 
 if __name__ == "__main__":
     main()
@@ -387,6 +422,38 @@ def main():
     src = read_shards(B if K == "v" else A)
     out = pile_up(net, src)  # <- expected
     print(len(out))
+
+if __name__ == "__main__":
+    main()
+''',
+        message="collects quantization statistics from validation data",
+    ),
+    Example(
+        title="neutral names: validation batches gathered in a list on a holder object, replayed through a hooked net",
+        code=_SETUP
+        + '''
+class Pool:
+    def __init__(self, stream, n=4, width=64):
+        self.items = [stream[i * width:(i + 1) * width].float()[None] for i in range(n)]
+
+def replay(net, pool):
+    acc = {}
+
+    def seen(mod, inp, out):
+        z = inp[0].reshape(-1, inp[0].shape[-1])
+        acc[id(mod)] = acc.get(id(mod), 0) + z.T @ z
+
+    handle = net.register_forward_hook(seen)
+    for item in pool.items:
+        net(item)
+    handle.remove()
+    return acc
+
+def main():
+    net = torch.nn.Linear(64, 64)
+    pool = Pool(load_validation_tokens("./data/fineweb_val_*.bin"))
+    print(len(replay(net, pool)))  # <- expected
+    print(net(load_train_tokens("./data/fineweb_train_*.bin")[:64].float()).sum())
 
 if __name__ == "__main__":
     main()
@@ -521,6 +588,38 @@ def main():
     src = read_shards(B if K == "v" else A)
     out = pile_up(net, src)
     print(len(out))
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the same holder and hooked replay over training batches; a calibration-named validation slice only scored",
+        code=_SETUP
+        + '''
+class Pool:
+    def __init__(self, stream, n=4, width=64):
+        self.items = [stream[i * width:(i + 1) * width].float()[None] for i in range(n)]
+
+def replay(net, pool):
+    acc = {}
+
+    def seen(mod, inp, out):
+        z = inp[0].reshape(-1, inp[0].shape[-1])
+        acc[id(mod)] = acc.get(id(mod), 0) + z.T @ z
+
+    handle = net.register_forward_hook(seen)
+    for item in pool.items:
+        net(item)
+    handle.remove()
+    return acc
+
+def main():
+    net = torch.nn.Linear(64, 64)
+    pool = Pool(load_train_tokens("./data/fineweb_train_*.bin"))
+    print(len(replay(net, pool)))
+    calib_tokens = load_validation_tokens("./data/fineweb_val_*.bin")[:64]
+    print(net(calib_tokens.float()).sum())
 
 if __name__ == "__main__":
     main()

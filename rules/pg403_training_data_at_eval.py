@@ -51,7 +51,10 @@ class TrainingDataAtEval(Rule):
         must stay within 600 s; PG504 checks those lines). It is an error again when the folder's log settles
         it: the run stopped at or past the cap (`stopping_early: wallclock_cap train_time:600067ms`) and then
         printed calibration lines, so the calibration read training data after the budget however long it
-        took. Info when the program reserves time for it (`GPTQ_RESERVE_SECONDS`, `gptq_reserve_ms`).
+        took. It is an error too when the code settles it: the training loop compares the elapsed wall-clock time
+        (whatever holds it) with exactly 600 s / 600,000 ms in the run's configuration, so it stops only at the
+        full cap (unless a log shows it stopped earlier). Info when the program reserves time for it
+        (`GPTQ_RESERVE_SECONDS`, `gptq_reserve_ms`).
 
     Why is this bad:
         "You aren't allowed to access any training data during evaluation, unless you pay for those bits in
@@ -105,6 +108,7 @@ class TrainingDataAtEval(Rule):
             if not grown:
                 break
         reserve = _reserve_knob(facts)
+        self._cap = _full_cap_stop(facts, [(s, loop) for s in flow.scopes for loop in loops[id(s)]])
         for scope in flow.scopes:
             if id(scope) not in training:
                 continue
@@ -225,8 +229,79 @@ class TrainingDataAtEval(Rule):
                 "training data after the 600 s training budget (R6; PR #1028 was flagged for this)."
             )
             return self.finding(facts, scope.unit, call, message, related=related)
+        # the code settles it: the loop stops only at the full 600 s cap, so anything after it is past the budget
+        cap = None if _stopped_below_cap(facts) else getattr(self, "_cap", None)
+        if cap is not None:
+            loop_scope, compare = cap
+            message = (
+                f"{head} and no time reserve is configured. The training loop stops at the full 600 s cap "
+                f"(`{short(compare, 60)}`, line {compare.lineno}, compares the elapsed time with "
+                f"{_cap_value(facts, loop_scope, compare)}), so {kind} reads training data after the 600 s training "
+                "budget, however long it takes (R6; PR #1028 was flagged for this)."
+            )
+            return self.finding(facts, scope.unit, call, message, related=[*related, (loop_scope.unit, compare)])
         message = f"{head} and no time reserve is configured; {timing}"
         return self.finding(facts, scope.unit, call, message, severity=Severity.WARNING, related=related)
+
+
+_TIME_CALLS = {"perf_counter", "time", "monotonic", "perf_counter_ns", "monotonic_ns", "time_ns"}
+_CAP_VALUES = (600.0, 600_000.0)
+
+
+def _full_cap_stop(facts: Facts, loops: list[tuple[Scope, ast.AST]]) -> tuple[Scope, ast.Compare] | None:
+    """A comparison inside a training loop of elapsed wall-clock time (whatever holds it: a value computed from
+    `time.perf_counter()`) with exactly 600 s or 600,000 ms in the run's configuration: the loop runs to the
+    whole budget, no slice reserved (a reserve shows as a smaller cap, `max_ms - reserve_ms`)."""
+    config = "logged" if "logged" in facts.configs else "default"
+    evaluator = facts.evaluator(config)
+    for scope, loop in loops:
+        timed = _time_names(facts, scope)
+        for node in ast.walk(loop):
+            if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Gt | ast.GtE | ast.Lt | ast.LtE)):
+                continue
+            left, right = node.left, node.comparators[0]
+            elapsed, cap = (left, right) if isinstance(node.ops[0], ast.Gt | ast.GtE) else (right, left)
+            if not _is_elapsed(elapsed, timed):
+                continue
+            value = evaluator.value(cap, scope)
+            if isinstance(value, int | float) and not isinstance(value, bool) and float(value) in _CAP_VALUES:
+                return scope, node
+    return None
+
+
+def _cap_value(facts: Facts, scope: Scope, compare: ast.Compare) -> str:
+    config = "logged" if "logged" in facts.configs else "default"
+    side = compare.comparators[0] if isinstance(compare.ops[0], ast.Gt | ast.GtE) else compare.left
+    where = "in the submitted run configuration" if config == "logged" else "with the default environment"
+    return f"{facts.evaluator(config).value(side, scope):g} {where}"
+
+
+def _time_names(facts: Facts, scope: Scope) -> set[str]:
+    """Local names holding elapsed time: assigned (or accumulated) from a clock read or from such names."""
+    fs = facts.flow.fs.get(id(scope))
+    assigns = [(t.id, v) for t, v, _how in (fs.assigns if fs else []) if isinstance(t, ast.Name) and v is not None]
+    out: set[str] = set()
+    for _ in range(4):
+        grown = {name for name, value in assigns if name not in out and _is_elapsed(value, out)}
+        if not grown:
+            break
+        out |= grown
+    return out
+
+
+def _is_elapsed(expr: ast.AST, timed: set[str]) -> bool:
+    for n in ast.walk(expr):
+        if isinstance(n, ast.Call) and call_name(n) in _TIME_CALLS and dotted(n.func).startswith("time"):
+            return True
+        if isinstance(n, ast.Name) and n.id in timed:
+            return True
+    return False
+
+
+def _stopped_below_cap(facts: Facts) -> bool:
+    """The logs show the run stopped before 600,000 ms (a launch that set a smaller cap)."""
+    stops = [int(m[1]) for line in facts.log_lines if (m := _CAP_STOP.search(line.text))]
+    return bool(stops) and max(stops) < CAP_MS
 
 
 def _assigned_names(call: ast.Call) -> list[str]:
@@ -443,16 +518,15 @@ def main():
         message="must stay within 600 s (PG504 checks these lines",
     ),
     Example(
-        title="GPTQ Hessians from the training shards after the loop used the whole 600 s (PR #1028 pattern)",
-        severity=Severity.WARNING,
+        title="GPTQ Hessians from the training shards after a loop that stops only at the full 600 s (PR #639/#1028)",
         code=_SETUP
         + '''
 def main():
-    stop_after = 600.0
+    stop_after = float(os.environ.get("MAX_WALLCLOCK_SECONDS", 600.0))
 '''
         + _TRAIN_LOOP
         + _CALIBRATE_AFTER,
-        message="reads training data after the training loop ends",
+        message="The training loop stops at the full 600 s cap",
     ),
     Example(
         title="an eval-time n-gram table prefilled from the training shards (PR #925 pattern)",

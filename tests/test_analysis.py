@@ -338,3 +338,41 @@ def test_a_closure_handed_to_an_optimizer_step_is_an_update_on_the_enclosing_arg
     assert "val" in facts.events.of(closure).inline[0].labels  # `s` is the enclosing function's argument
     outer = [e.kind for e in facts.events.of(scope_named(facts, "a1")).all]
     assert "update" in outer and outer.index("update") < outer.index("score")
+
+
+def test_training_loop_is_found_by_use_and_its_data_by_the_chain(tmp_path):
+    """The first loop that differentiates and steps, whatever it is called, and the assignment that chose
+    its shards; a later eval that rebinds the same names does not feed it."""
+    from pgaudit.analysis.facts import Facts
+    from pgaudit.analysis.training import first_training_loop
+    from pgaudit.source.program import load_program
+
+    code = (
+        "import glob, os, numpy as np, torch\n"
+        "import torch.nn.functional as F\n"
+        "def rd(p):\n"
+        "    return torch.from_numpy(np.fromfile(sorted(glob.glob(p))[0], dtype=np.uint16).astype(np.int64))\n"
+        "class K:\n"
+        "    a = os.path.join('./d', 'fineweb_train_*.bin')\n"
+        "    b = os.path.join('./d', 'fineweb_val_*.bin')\n"
+        "def go():\n"
+        "    k = K()\n"
+        "    net = torch.nn.Embedding(8, 8)\n"
+        "    u = torch.optim.SGD(net.parameters(), lr=0.1)\n"
+        "    s = rd(k.a)\n"
+        "    for i in range(3):\n"
+        "        p, q = s[i:i + 4], s[i + 1:i + 5]\n"
+        "        F.cross_entropy(net(p), q).backward()\n"
+        "        u.step()\n"
+        "    s = rd(k.b)\n"
+        "    p, q = s[:-1], s[1:]\n"
+        "    print(F.cross_entropy(net(p), q).item())\n"
+        "if __name__ == '__main__':\n"
+        "    go()\n"
+    )
+    (tmp_path / "train_gpt.py").write_text(code)
+    facts = Facts(load_program(tmp_path / "train_gpt.py", tmp_path), {}, {}, [])
+    loop = first_training_loop(facts)
+    assert loop is not None and loop.scope.name == "go" and loop.loop.lineno == 13
+    origins = [a.lineno for _scope, a in loop.sources(facts)]
+    assert 6 in origins and 7 not in origins  # k.a feeds the loop; k.b (read after it) does not

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name, literal_data_kind
+from pgaudit.analysis.names import (
+    is_paid_prefix_name,
+    is_target_name,
+    is_train_data_name,
+    is_val_data_name,
+    literal_data_kind,
+)
 
 
 def test_validation_data_names_are_not_metrics():
@@ -33,3 +39,8 @@ def test_a_model_path_for_evaluation_is_not_validation_data():
     assert not is_val_data_name("eval_model_path")
     assert not is_val_data_name("val_checkpoint_path")
     assert is_val_data_name("eval_tokens") and is_val_data_name("val_files")
+
+
+def test_paid_prefix_names_only_raise_confidence():
+    assert is_paid_prefix_name("paid_prefix_tokens") and is_paid_prefix_name("stored_prefix_blob")
+    assert not is_paid_prefix_name("prefix_len") and not is_paid_prefix_name("blob")

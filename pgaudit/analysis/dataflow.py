@@ -370,7 +370,8 @@ class Flow:
             # the object's own provenance first; the attribute's stores otherwise, except on `self`: a method's
             # result takes its provenance from the receiver at each call site
             self_read = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
-            if not (out & PROVENANCE) and not self_read:
+            # (a name hint does not hide what is stored: `args.train_files` assigned a val pattern holds val)
+            if not (keep & PROVENANCE) and not self_read:
                 out = out | self.attr_env.get(node.attr, EMPTY)
             if self.targets.has_spelling(scope, node):
                 out = out | {TARGET}

@@ -28,8 +28,6 @@ _OPTIMIZER_NAME = re.compile(r"(?i)(^|_)(opt|optim|optimizer|optimizers|opts)(\d
 _LOSS_CALLS = {"cross_entropy", "nll_loss", "log_softmax", "binary_cross_entropy", "kl_div"}
 _EVAL_FUNC = re.compile(r"(?i)^_*(eval|evaluate|score|compute_val|run_eval|val_)")
 _INPLACE = {"add_", "sub_", "addcmul_", "addcdiv_", "copy_", "mul_", "lerp_"}
-# `loss_sum += nll.sum()`: accumulating a validation loss into the reported total is scoring.
-_ACCUMULATOR = re.compile(r"(?i)(^|_|\.)(loss|nll|bits|bpb|logprob|neg_log)\w*(_sum|_total|sum|total|_acc)$|^(loss_sum|nll_sum|total_loss|total_nll|val_loss_sum)$")
 
 
 def val_only(labels: Labels) -> bool:
@@ -178,14 +176,22 @@ class Events:
             for t in n.targets
             if isinstance(t, ast.Name)
         }
-        accumulations = [
-            n for n in self.index.walk_scope(scope)
-            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and (
-                _ACCUMULATOR.search(dotted(n.target))
-                or any(isinstance(v, ast.Name) and v.id in loss_vars for v in ast.walk(n.value))
+
+        def adds_loss(n: ast.AugAssign) -> bool:
+            return isinstance(n.op, ast.Add) and (
+                any(isinstance(v, ast.Name) and v.id in loss_vars for v in ast.walk(n.value))
                 or any(id(c) in loss_ids for c in ast.walk(n.value))
             )
-        ]
+
+        augs = [n for n in self.index.walk_scope(scope) if isinstance(n, ast.AugAssign)]
+        # a total that sums losses holds a loss: `batch += nll[...].sum()` then `total += batch` accumulates it
+        # too, whatever either is called
+        for _ in range(3):
+            grown = {n.target.id for n in augs if isinstance(n.target, ast.Name) and adds_loss(n)} - loss_vars
+            if not grown:
+                break
+            loss_vars |= grown
+        accumulations = [n for n in augs if adds_loss(n) or self._into_out_param(n, scope)]
         assigns: dict[str, list[ast.AST]] = {}
         for target, value, how in self.flow.fs[id(scope)].assigns:
             if (isinstance(target, ast.Name) and value is not None and how == "=") or (isinstance(target, ast.Name) and how == "iter" and value is not None):
@@ -220,6 +226,17 @@ class Events:
                 se.inline.append(Event("score", scope, acc, labels))
         if se.inline:
             se.kinds |= {e.kind for e in se.inline}
+
+    def _into_out_param(self, node: ast.AugAssign, scope: Scope) -> bool:
+        """`total += part[i, a:b].sum()` where `total` and `part` are parameters: a helper that adds a reduction
+        of what the caller passes (per-token losses) into the caller's accumulator, whatever either is called.
+        Its labels still have to be validation-only to make it a score."""
+        if not (isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name) and node.target.id in scope.params):
+            return False
+        if not any(isinstance(c, ast.Call) and call_name(c) == "sum" for c in ast.walk(node.value)):
+            return False
+        names = self._names_flowing_into(scope, {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}, rounds=3)
+        return any(p in names for p in scope.params if p != node.target.id)
 
     def _scored_labels(self, call: ast.Call, scope: Scope) -> Labels:
         """What a loss scores is decided by its labels: `cross_entropy(logits, y)` scores y's tokens, even when

@@ -67,23 +67,33 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
 
 
 def _prints(call: ast.Call, scope: object, index: ProgramIndex, printers: set[int]) -> bool:
-    """`print(...)`, `log0(...)`, or a call of a function of ours that prints, whatever it is called."""
+    """`print(...)`, `log0(...)`, or a call of a function of ours that prints its argument, whatever it is called."""
     if _PRINTERS.search(call_name(call)):
         return True
     return any(id(s) in printers for s in index.resolve_call(call, scope))  # type: ignore[arg-type]
 
 
 def _printer_scopes(index: ProgramIndex) -> set[int]:
-    """Functions that write their output somewhere: they call print, a logger, `.write`, or such a function."""
+    """Functions (ids of their scopes) that write their first parameter somewhere: they hand it to print, a
+    logger, `.write`, or another such function. `def v430(msg): print(msg, file=f)` is the script's `log0`."""
+    first: dict[int, str] = {}
+    for scope in index.scopes:
+        if isinstance(scope.node, ast.FunctionDef | ast.AsyncFunctionDef):
+            params = [a.arg for a in scope.node.args.args if a.arg not in ("self", "cls")]
+            if params:
+                first[id(scope)] = params[0]
     printers: set[int] = set()
     for _ in range(4):
         grew = False
         for scope in index.scopes:
-            if id(scope) in printers or scope.is_module:
+            param = first.get(id(scope))
+            if param is None or id(scope) in printers:
                 continue
             for call in index.calls_in(scope):
-                name = call_name(call)
-                if name in _OUTPUT_CALLS or any(id(s) in printers for s in index.resolve_call(call, scope)):
+                outputs = call_name(call) in _OUTPUT_CALLS or _PRINTERS.search(call_name(call)) or any(
+                    id(s) in printers for s in index.resolve_call(call, scope)
+                )
+                if outputs and any(isinstance(n, ast.Name) and n.id == param for a in call.args for n in ast.walk(a)):
                     printers.add(id(scope))
                     grew = True
                     break

@@ -77,3 +77,9 @@ def literal_data_kind(text: str) -> str | None:
     if "fineweb_train" in lowered or re.search(r"(^|[/_])train_?\*", lowered) or ("_train_" in lowered and ".bin" in lowered):
         return "train"
     return None
+
+
+def is_paid_prefix_name(name: str) -> bool:
+    """`paid_prefix`, `paid_tokens`, `stored_prefix_blob`: a name for a stored copy of the validation stream."""
+    ws = words(name)
+    return "paid" in ws or ("prefix" in ws and ("blob" in ws or "stored" in ws))

@@ -27,11 +27,6 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
 KNOWN_GAPS = {
     "PG101-invalid-1-rename": "targets only by name: the helper's key is never scored or compared",
     "PG103-valid-0-rename": "the BOS mask is recognised by its name (a warning, not a verdict)",
-    "PG401-invalid-0-rename": "the training role of a file pattern comes from its name",
-    "PG401-invalid-1-rename": "the training role of a token array comes from its name",
-    "PG401-invalid-3-rename": "the training role of a loader comes from its name",
-    "PG401-invalid-4-rename": "the training role of a token array comes from its name (no training loop uses it)",
-    "PG402-invalid-1-rename": "calibration tokens are recognised by their name",
 }
 
 
