@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
+from pgaudit.analysis.realized import COUNT, SPLIT, Mixture, Realized
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -79,6 +80,33 @@ class TargetOnlyProbability(Rule):
                     "the target entry only and the implied distribution does not sum to one (C2)."
                 )
                 yield self.finding(facts, scope.unit, node, message)
+        yield from self._mixtures(facts)
+
+    def _mixtures(self, facts: Facts) -> Iterable[Finding]:
+        """Two models' probabilities of the realized symbol mixed, one of them not a distribution over the alphabet
+        (a byte-level PPM mixed with the token probability spread over its bytes, a count read at the target)."""
+        realized: Realized | None = getattr(facts, "_pg201_realized", None)
+        if realized is None:
+            realized = Realized(facts.index, facts.flow)
+            facts._pg201_realized = realized  # type: ignore[attr-defined]  # computed once per program
+        for mix in realized.mixtures():
+            yield self.finding(facts, mix.scope.unit, mix.node, _mixture_message(mix))
+
+
+def _mixture_message(mix: Mixture) -> str:
+    sides = ", ".join(f"`{short(s, 40)}`" for s in mix.sides[:2])
+    why = []
+    if SPLIT in mix.kinds:
+        why.append("a token's probability spread over its bytes is not a distribution over the 256 byte values")
+    if COUNT in mix.kinds:
+        why.append("a count table read at the realized symbol is not normalized over the alphabet")
+    how = {"sum": "adds", "logaddexp": "log-adds", "max": "takes the larger of", "logsumexp": "log-sum-exps"}[mix.how]
+    return (
+        f"`{short(mix.node)}` {how} two models' probabilities of the realized symbol only ({sides}); "
+        + "; ".join(why)
+        + ". Nothing is normalized over the alternatives, so the mixture does not sum to one and the reported "
+        "score is not the log-loss of a distribution (C2)."
+    )
 
 
 def _lookups(node: ast.AST) -> list[ast.Subscript | ast.Call]:

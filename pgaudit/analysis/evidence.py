@@ -48,7 +48,7 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
     evidence: dict[tuple[int, str], tuple[bool, LogLine]] = {}
     for scope in index.scopes:
         for node in index.walk_scope(scope):
-            if not (isinstance(node, ast.Call) and _PRINTERS.search(call_name(node)) and node.args):
+            if not (isinstance(node, ast.Call) and node.args and _is_printer(node, scope, index)):
                 continue
             guards = guards_of(node, scope)
             if not guards:
@@ -62,6 +62,20 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
             for guard, in_body in guards:
                 evidence.setdefault(condition_key(guard, scope), (in_body, hit))
     return evidence
+
+
+def _is_printer(call: ast.Call, scope: object, index: ProgramIndex) -> bool:
+    """A print or log call, by name or by use: a program function that prints or writes its argument
+    (`def v274(msg): print(msg)` after a renaming)."""
+    if _PRINTERS.search(call_name(call)):
+        return True
+    for callee in index.resolve_call(call, scope):  # type: ignore[arg-type]
+        if callee.params and any(
+            (isinstance(c.func, ast.Name) and c.func.id == "print") or call_name(c) == "write"
+            for c in index.calls_in(callee)
+        ):
+            return True
+    return False
 
 
 def condition_key(guard: ast.If | ast.While | ast.IfExp, scope: object) -> tuple[int, str]:
