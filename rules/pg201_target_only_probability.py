@@ -215,6 +215,136 @@ if __name__ == "__main__":
 ''',
         message="does not sum to one",
     ),
+    Example(
+        title="byte-level PPM mixed with the token's log-probability spread over its bytes, in a helper given "
+        "the gathered target log-probs",
+        code=_SETUP
+        + '''
+def byte_mixture_bits(targets, token_logp, pieces, order=3, lam=0.7):
+    stream, nn_logp = [], []
+    for tok, lp in zip(targets, token_logp):
+        raw = pieces[int(tok)]
+        for byte in raw:
+            stream.append(byte)
+            nn_logp.append(lp / len(raw))
+    tables = [dict() for _ in range(order + 1)]
+    bits = 0.0
+    for i, byte in enumerate(stream):
+        p_ctx = 1.0 / 256
+        for k in range(min(order, i), -1, -1):
+            seen = tables[k].get(bytes(stream[i - k:i]))
+            if seen and byte in seen:
+                p_ctx = seen[byte] / (sum(seen.values()) + len(seen))
+                break
+        p = lam * np.exp(nn_logp[i]) + (1 - lam) * p_ctx  # <- expected
+        bits -= np.log2(p)
+        for k in range(min(order, i) + 1):
+            row = tables[k].setdefault(bytes(stream[i - k:i]), {})
+            row[byte] = row.get(byte, 0) + 1
+    return bits / len(stream)
+
+@torch.no_grad()
+def eval_val_bytes(model, val_tokens, pieces, seq=256):
+    lps, tgts = [], []
+    for s in range(0, len(val_tokens) - seq - 1, seq):
+        chunk = torch.as_tensor(val_tokens[s:s + seq + 1]).long()
+        x, y = chunk[:-1], chunk[1:]
+        logp = F.log_softmax(model(x[None]), -1)[0]
+        lps.append(logp.gather(-1, y[:, None])[:, 0])
+        tgts.append(y)
+    bpb = byte_mixture_bits(torch.cat(tgts).numpy(), torch.cat(lps).numpy(), pieces)
+    print(f"final val_bpb:{bpb:.4f}")
+    return bpb
+
+if __name__ == "__main__":
+    pieces = [bytes([i % 256]) * (1 + i % 3) for i in range(1024)]
+    eval_val_bytes(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"), pieces)
+''',
+        message="spread over its bytes",
+    ),
+    Example(
+        title="log-space mixture (logaddexp) of the model's target log-prob and a bigram count read at the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_logmix(model, val_tokens, lam=0.3, V=1024):
+    pair = np.zeros((V, V))
+    seen = np.zeros(V)
+    total = 0.0
+    for t in range(1, len(val_tokens)):
+        ctx, nxt = int(val_tokens[t - 1]), int(val_tokens[t])
+        nn = -F.cross_entropy(model(torch.tensor([ctx])), torch.tensor([nxt])).item()
+        cache = np.log((pair[ctx, nxt] + 0.5) / (seen[ctx] + 0.5))
+        total -= np.logaddexp(np.log(1 - lam) + nn, np.log(lam) + cache)  # <- expected
+        pair[ctx, nxt] += 1
+        seen[ctx] += 1
+    return total / (len(val_tokens) - 1)
+
+if __name__ == "__main__":
+    eval_val_logmix(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="count table read at the realized symbol",
+    ),
+    Example(
+        title="experts' target log-probs stacked by a method and log-sum-exp mixed; one expert is a smoothed "
+        "unigram count over a separately kept total",
+        code=_SETUP
+        + '''
+class ExpertMix:
+    def __init__(self, V=1024):
+        self.uni = torch.zeros(V)
+        self.n = 0.0
+        self.w = torch.zeros(2)
+
+    def expert_logp(self, logits, y):
+        nn = F.log_softmax(logits, -1).gather(-1, y[:, None])[:, 0]
+        freq = torch.log((self.uni[y] + 1.0) / (self.n + 1.0))
+        return torch.stack([nn, freq], -1)
+
+    def score(self, logits, y):
+        lp = self.expert_logp(logits, y)
+        nll = -(lp + torch.log_softmax(self.w, 0)).logsumexp(-1)  # <- expected
+        self.uni.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
+        self.n += len(y)
+        return nll.sum()
+
+@torch.no_grad()
+def eval_val_experts(model, val_tokens, seq=128):
+    mixer = ExpertMix()
+    total = 0.0
+    for s in range(0, len(val_tokens) - seq - 1, seq):
+        chunk = torch.as_tensor(val_tokens[s:s + seq + 1]).long()
+        total += float(mixer.score(model(chunk[:-1][None])[0], chunk[1:]))
+    return total / (len(val_tokens) - 1)
+
+if __name__ == "__main__":
+    eval_val_experts(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="log-sum-exps two models",
+    ),
+    Example(
+        title="the larger of the model's and a trigram cache's probability of the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_best(model, val_tokens):
+    hits = {}
+    nll = 0.0
+    for t in range(2, len(val_tokens)):
+        ctx = (int(val_tokens[t - 2]), int(val_tokens[t - 1]))
+        tok = int(val_tokens[t])
+        p_nn = torch.softmax(model(torch.tensor([ctx[1]])), -1)[0, tok].item()
+        p_hit = hits.get(ctx + (tok,), 0) / (hits.get(ctx, 0) + 1)
+        nll -= np.log(max(p_nn, p_hit))  # <- expected
+        hits[ctx + (tok,)] = hits.get(ctx + (tok,), 0) + 1
+        hits[ctx] = hits.get(ctx, 0) + 1
+    return nll
+
+if __name__ == "__main__":
+    eval_val_best(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="takes the larger of two models",
+    ),
 )
 
 TargetOnlyProbability.valid = (
@@ -257,6 +387,126 @@ def eval_val_tilt(model, val_np, beta=0.5):
 
 if __name__ == "__main__":
     eval_val_tilt(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+    ),
+    Example(
+        title="byte-level PPM mixed as full 256-way distributions: the model's next-byte distribution from its "
+        "whole softmax and the PPM's distribution over every byte, mixed, then read at the realized byte",
+        code=_SETUP
+        + '''
+def next_byte_dist(probs, pieces, prefix):
+    dist = np.zeros(256)
+    for tok, raw in enumerate(pieces):
+        if len(raw) > len(prefix) and raw[:len(prefix)] == prefix:
+            dist[raw[len(prefix)]] += probs[tok]
+    return dist / dist.sum()
+
+def ppm_dist(tables, history, order):
+    dist = np.zeros(256)
+    mass = 1.0
+    for k in range(min(order, len(history)), -1, -1):
+        row = tables[k].get(bytes(history[len(history) - k:]))
+        if not row:
+            continue
+        denom = sum(row.values()) + len(row)
+        for sym, c in row.items():
+            dist[sym] += mass * c / denom
+        mass *= len(row) / denom
+    dist += mass / 256
+    return dist / dist.sum()
+
+def byte_mixture_bits(probs, targets, pieces, order=3, lam=0.7):
+    tables = [dict() for _ in range(order + 1)]
+    history, bits, n = [], 0.0, 0
+    for p_tok, tok in zip(probs, targets):
+        raw = pieces[int(tok)]
+        for j, byte in enumerate(raw):
+            mix = lam * next_byte_dist(p_tok, pieces, raw[:j]) + (1 - lam) * ppm_dist(tables, history, order)
+            bits -= np.log2(mix[byte])
+            n += 1
+            for k in range(min(order, len(history)) + 1):
+                row = tables[k].setdefault(bytes(history[len(history) - k:]), {})
+                row[byte] = row.get(byte, 0) + 1
+            history.append(byte)
+    return bits / n
+
+@torch.no_grad()
+def eval_val_bytes(model, val_tokens, pieces, seq=256):
+    rows, tgts = [], []
+    for s in range(0, len(val_tokens) - seq - 1, seq):
+        chunk = torch.as_tensor(val_tokens[s:s + seq + 1]).long()
+        x, y = chunk[:-1], chunk[1:]
+        rows.append(F.softmax(model(x[None]), -1)[0])
+        tgts.append(y)
+    bpb = byte_mixture_bits(torch.cat(rows).numpy(), torch.cat(tgts).numpy(), pieces)
+    print(f"final val_bpb:{bpb:.4f}")
+    return bpb
+
+if __name__ == "__main__":
+    pieces = [bytes([i % 256]) * (1 + i % 3) for i in range(1024)]
+    eval_val_bytes(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"), pieces)
+''',
+    ),
+    Example(
+        title="two normalized models read at the target and mixed: a mixture of distributions over the same "
+        "vocabulary, so the target's mixed probability is the mixed distribution's",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_ensemble(model_a, model_b, val_tokens, seq=128, lam=0.5):
+    nll = 0.0
+    for s in range(0, len(val_tokens) - seq - 1, seq):
+        chunk = torch.as_tensor(val_tokens[s:s + seq + 1]).long()
+        x, y = chunk[:-1], chunk[1:]
+        lp_a = -F.cross_entropy(model_a(x[None])[0], y, reduction="none")
+        lp_b = -F.cross_entropy(model_b(x[None])[0], y, reduction="none")
+        nll -= torch.log(lam * lp_a.exp() + (1 - lam) * lp_b.exp()).sum().item()
+    return nll / (len(val_tokens) - 1)
+
+if __name__ == "__main__":
+    emb = torch.nn.Embedding(1024, 1024)
+    eval_val_ensemble(emb, emb, load_validation_tokens("fineweb_val_000000.bin"))
+''',
+    ),
+    Example(
+        title="a byte-level PPM scored on its own and reported beside the model's byte-normalized score, "
+        "never mixed with it",
+        code=_SETUP
+        + '''
+def ppm_bits(stream, order=3):
+    tables = [dict() for _ in range(order + 1)]
+    bits = 0.0
+    for i, byte in enumerate(stream):
+        p = 1.0 / 256
+        for k in range(min(order, i), -1, -1):
+            seen = tables[k].get(bytes(stream[i - k:i]))
+            if seen and byte in seen:
+                p = seen[byte] / (sum(seen.values()) + len(seen))
+                break
+        bits -= np.log2(p)
+        for k in range(min(order, i) + 1):
+            row = tables[k].setdefault(bytes(stream[i - k:i]), {})
+            row[byte] = row.get(byte, 0) + 1
+    return bits / len(stream)
+
+@torch.no_grad()
+def eval_val_bytes(model, val_tokens, pieces, seq=256):
+    nll, nbytes, stream = 0.0, 0, []
+    for s in range(0, len(val_tokens) - seq - 1, seq):
+        chunk = torch.as_tensor(val_tokens[s:s + seq + 1]).long()
+        x, y = chunk[:-1], chunk[1:]
+        nll += F.cross_entropy(model(x[None])[0], y, reduction="sum").item()
+        for tok in y.tolist():
+            nbytes += len(pieces[tok])
+            stream.extend(pieces[tok])
+    print(f"ppm_only bpb:{ppm_bits(stream):.4f}")
+    bpb = nll / np.log(2) / nbytes
+    print(f"final val_bpb:{bpb:.4f}")
+    return bpb
+
+if __name__ == "__main__":
+    pieces = [bytes([i % 256]) * (1 + i % 3) for i in range(1024)]
+    eval_val_bytes(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"), pieces)
 ''',
     ),
 )

@@ -515,9 +515,20 @@ class Realized:
                         return True
         return False
 
-    def _space_of_dist(self, node: ast.AST, scope: Scope) -> str:
-        text = ast.unparse(node)
-        return LOG if "log" in text else PROB
+    def _space_of_dist(self, node: ast.AST, scope: Scope, depth: int = 0) -> str:
+        """Log space when the outermost transform is a log (`log_softmax`, `p.log()`), else probabilities."""
+        for n in ast.walk(node):  # breadth first: outer calls before inner ones
+            if isinstance(n, ast.Call):
+                name = self.fname(n, scope)
+                if name in ("log_softmax", "log", "log2", "log10"):
+                    return LOG
+                if name in ("softmax", "exp", "sigmoid"):
+                    return PROB
+            if isinstance(n, ast.Name) and depth < 3:
+                for value in self._bound(n.id, scope):
+                    if self._distribution(value, scope):
+                        return self._space_of_dist(value, scope, depth + 1)
+        return PROB
 
     def _binop(self, left: ast.AST, op: ast.operator, right: ast.AST, scope: Scope, node: ast.AST) -> Tags:
         a, b = self.tags(left, scope), self.tags(right, scope)
@@ -582,7 +593,9 @@ class Realized:
             if _two_models(_in(a, PROB), _in(b, PROB)) and self._scored(node, scope):
                 return Mixture(node, scope, "max", tuple(node.args[:2]), a | b)
         if name == "logsumexp":
-            inner = node.args[0] if node.args else node.func.value if isinstance(node.func, ast.Attribute) else None
+            func = node.func
+            method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id in _LIBS)
+            inner = func.value if method else node.args[0] if node.args else None  # type: ignore[union-attr]
             if inner is not None:
                 tags = _in(self.tags(inner, scope), LOG)
                 origins = {t.origin for t in tags}
