@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from pgaudit.analysis.dataflow import TARGET, VALUE_METHODS, Flow
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
+from pgaudit.analysis.reaching import reaching_value
 from pgaudit.analysis.targets import LABEL_LOSSES, unwrap
 
 NORM, COUNT, SPLIT = "norm", "count", "split"
@@ -33,12 +34,13 @@ _LOG = {"log", "log2", "log10", "log1p", "log_"}
 _DIST = {"softmax", "log_softmax", "sigmoid"}
 _NORMALIZERS = {"sum", "softmax", "log_softmax", "logsumexp", "nansum"}
 _KEEP = set(VALUE_METHODS) | {
-    "sum", "mean", "float", "double", "abs", "neg", "negative", "nan_to_num", "maximum_", "repeat_interleave",
+    "float", "double", "abs", "neg", "negative", "nan_to_num", "maximum_", "repeat_interleave",
     "cumsum", "asarray", "array", "tensor", "cat", "concatenate", "stack", "hstack", "vstack", "where", "clip",
     "clamp", "clamp_min", "clamp_", "repeat", "squeeze", "list", "tuple", "fromiter", "sorted", "mul", "multiply",
 }  # fmt: skip
 _COLLECTIVES = {"gather", "all_gather", "gather_object", "all_gather_object", "all_gather_into_tensor", "broadcast_object_list"}
 _MAXES = {"max", "maximum", "fmax"}
+_REDUCTIONS = {"sum", "mean", "nansum", "nanmean"}
 _LIBS = {"np", "numpy", "torch", "F", "math", "dist", "nn", "os", "sys", "time", "random", "json", "re", "functools"}
 _BUILTINS = {"len", "range", "print", "int", "float", "str", "bool", "zip", "enumerate", "min", "max", "sum", "abs",
              "round", "sorted", "list", "tuple", "dict", "set", "isinstance", "getattr", "hasattr", "open", "map",
@@ -461,6 +463,8 @@ class Realized:
         if name == "get" and self.count_read(node, scope):
             return self._source(node, COUNT, PROB)
         inner = _union(self.tags(a, scope) for a in args) | (self.tags(receiver, scope) if receiver is not None else NONE)
+        if name in _REDUCTIONS and not (isinstance(receiver, ast.Name) and receiver.id in ("dist",)):
+            return NONE  # a total over positions (a summed loss, mean weights) is no longer one symbol's probability
         if name in _EXP:
             return frozenset(Tag(t.origin, t.kind, PROB) for t in inner)
         if name in _LOG:
@@ -570,14 +574,32 @@ class Realized:
                     found.append(mix)
         return found
 
+    def _at(self, expr: ast.AST, scope: Scope, depth: int = 2) -> Tags:
+        """Tags of `expr` with its names read from the assignment that reaches it, when that is certain: a name
+        reused in two branches (`lb` from a count table in one, a normalized pointer in the other) does not mix."""
+        env = self.env.get(id(scope), {})
+        overrides: dict[str, Tags] = {}
+        if depth > 0:
+            for name in dict.fromkeys(n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
+                if name in env:
+                    value = reaching_value(name, expr, scope)
+                    if value is not None:
+                        overrides[name] = self._at(value, scope, depth - 1) & env[name]
+        saved = {name: env[name] for name in overrides}
+        env.update(overrides)
+        try:
+            return self.tags(expr, scope)
+        finally:
+            env.update(saved)
+
     def _mixture(self, node: ast.AST, scope: Scope) -> Mixture | None:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            a, b = self.tags(node.left, scope), self.tags(node.right, scope)
+            a, b = self._at(node.left, scope), self._at(node.right, scope)
             if _two_models(_in(a, PROB), _in(b, PROB)) and self._scored(node, scope):
                 return Mixture(node, scope, "sum", (node.left, node.right), _in(a, PROB) | _in(b, PROB))
             for side, other in ((node.left, node.right), (node.right, node.left)):  # max(a, c) + log1p(exp(-|a - c|))
                 if isinstance(side, ast.Call) and self.fname(side, scope) in _MAXES and len(side.args) == 2:
-                    x, y = _in(self.tags(side.args[0], scope), LOG), _in(self.tags(side.args[1], scope), LOG)
+                    x, y = _in(self._at(side.args[0], scope), LOG), _in(self._at(side.args[1], scope), LOG)
                     if _two_models(x, y) and _softplus(other, self, scope):
                         return Mixture(node, scope, "logaddexp", tuple(side.args[:2]), x | y)
             return None
@@ -585,22 +607,25 @@ class Realized:
             return None
         name = self.fname(node, scope)
         if name in ("logaddexp", "logaddexp2") and len(node.args) >= 2:
-            a, b = self.tags(node.args[0], scope), self.tags(node.args[1], scope)
+            a, b = self._at(node.args[0], scope), self._at(node.args[1], scope)
             if _two_models(_in(a, LOG), _in(b, LOG)):
                 return Mixture(node, scope, "logaddexp", tuple(node.args[:2]), a | b)
         if name in _MAXES and len(node.args) >= 2:
-            a, b = self.tags(node.args[0], scope), self.tags(node.args[1], scope)
+            a, b = self._at(node.args[0], scope), self._at(node.args[1], scope)
             if _two_models(_in(a, PROB), _in(b, PROB)) and self._scored(node, scope):
                 return Mixture(node, scope, "max", tuple(node.args[:2]), a | b)
-        if name == "logsumexp":
+        if name == "logsumexp" or name in _REDUCTIONS:  # over stacked experts: log space, or weighted probabilities
             func = node.func
             method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id in _LIBS)
             inner = func.value if method else node.args[0] if node.args else None  # type: ignore[union-attr]
             if inner is not None:
-                tags = _in(self.tags(inner, scope), LOG)
+                space = LOG if name == "logsumexp" else PROB
+                tags = _in(self._at(inner, scope), space)
                 origins = {t.origin for t in tags}
-                if len(origins) >= 2 and any(t.kind in UNNORMALIZED for t in tags):
-                    return Mixture(node, scope, "logsumexp", (inner,), tags)
+                if len(origins) >= 2 and any(t.kind in UNNORMALIZED for t in tags) and (
+                    space == LOG or self._scored(node, scope)
+                ):
+                    return Mixture(node, scope, "logsumexp" if space == LOG else "sum", (inner,), tags)
         return None
 
     def _scored(self, node: ast.AST, scope: Scope) -> bool:
