@@ -97,7 +97,8 @@ class Realized:
         self._values: dict[int, dict[str, list[ast.AST]]] = {}
         self._module: dict[int, Scope] = {}
         self._imports: set[str] = set()
-        self._memo: dict[tuple[str, int, int], object] = {}  # realized / count_read / fname / distribution
+        self._memo: dict[tuple[str, int, int], object] = {}
+        self._param_keys: dict[str, tuple[Scope, str]] = {}  # root keys that are a function's parameter  # realized / count_read / fname / distribution
         for scope in self.scopes:
             values: dict[str, list[ast.AST]] = {}
             for target, value, how in flow.fs[id(scope)].assigns:
@@ -188,7 +189,16 @@ class Realized:
             if self._loop_over_target(key.id, scope):
                 return True
             # a parameter, or a name bound only by effects, that the data-flow calls a target
-            return (key.id in scope.params or not self._bound(key.id, scope)) and TARGET in self.flow.labels(key, scope)
+            if (key.id in scope.params or not self._bound(key.id, scope)) and TARGET in self.flow.labels(key, scope):
+                return True
+            if key.id in scope.params and not self._bound(key.id, scope):  # what the callers pass
+                return any(
+                    param == key.id and self.realized(arg, caller, depth + 1)
+                    for call, caller, callee in self._sites
+                    if callee is scope
+                    for param, arg in _bind(call, callee)
+                )
+            return False
         if isinstance(key, ast.BinOp):  # `prev * V + y`: a flat (context, target) key
             return self.realized(key.left, scope, depth + 1) or self.realized(key.right, scope, depth + 1)
         return False
@@ -243,8 +253,27 @@ class Realized:
                     found = self.root(value, owner, depth + 1)  # type: ignore[arg-type]
                     if found:
                         return found
-            return f"{id(owner) if owner else 0}:{node.id}"
+            key = f"{id(owner) if owner else 0}:{node.id}"
+            if owner is not None and node.id in owner.params and node.id not in self._values.get(id(owner), {}):
+                self._param_keys[key] = (owner, node.id)
+            return key
         return None
+
+    def table_roots(self, node: ast.AST, scope: Scope, depth: int = 0) -> set[str]:
+        """Roots of a table, through a helper's parameter to what its callers pass (`entry` <- `counts.get(key)`)."""
+        key = self.root(node, scope)
+        if key is None:
+            return set()
+        if key not in self._param_keys or depth > 2:
+            return {key}
+        owner, name = self._param_keys[key]
+        found = {key}
+        for call, caller, callee in self._sites:
+            if callee is owner:
+                for param, arg in _bind(call, callee):
+                    if param == name:
+                        found |= self.table_roots(arg, caller, depth + 1)
+        return found
 
     def _owner(self, name: str, scope: Scope) -> Scope | None:
         cur: Scope | None = scope
@@ -305,7 +334,7 @@ class Realized:
             table, key = node.func.value, node.args[0]
         else:
             return False
-        return self.root(table, scope) in self._counted and self.realized(key, scope)
+        return bool(self.table_roots(table, scope) & self._counted) and self.realized(key, scope)
 
     # --- tags -----------------------------------------------------------------------------------
 
@@ -628,13 +657,16 @@ class Realized:
                     return Mixture(node, scope, "logsumexp" if space == LOG else "sum", (inner,), tags)
         return None
 
-    def _scored(self, node: ast.AST, scope: Scope) -> bool:
-        """The mixture's value reaches a log: `-log2(pm)`, `nll -= log(mix)` (the log-loss that is reported)."""
+    def _scored(self, node: ast.AST, scope: Scope, depth: int = 0) -> bool:
+        """The mixture's value reaches a log: `-log2(pm)`, `nll -= log(mix)` (the log-loss that is reported),
+        in its function or, through its return, at the callers."""
         cur = getattr(node, "pg_parent", None)
         while cur is not None and not isinstance(cur, ast.stmt):
             if isinstance(cur, ast.Call) and (self.fname(cur, scope) in _LOG):
                 return True
             cur = getattr(cur, "pg_parent", None)
+        if isinstance(cur, ast.Return):
+            return self._scored_by_callers(scope, depth)
         if not isinstance(cur, ast.Assign | ast.AnnAssign | ast.AugAssign):
             return False
         targets = cur.targets if isinstance(cur, ast.Assign) else [cur.target]
@@ -647,8 +679,16 @@ class Realized:
                         return True
                     if isinstance(n, ast.Assign) and _mentions(n.value, names):
                         more |= {x.id for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
+                    if isinstance(n, ast.Return) and n.value is not None and _mentions(n.value, names) and s is scope:
+                        if self._scored_by_callers(scope, depth):
+                            return True
             names |= more
         return False
+
+    def _scored_by_callers(self, scope: Scope, depth: int) -> bool:
+        if depth >= 2:
+            return False
+        return any(callee is scope and self._scored(call, caller, depth + 1) for call, caller, callee in self._sites)
 
     def _scope_and_nested(self, scope: Scope) -> Iterable[Scope]:
         yield scope
