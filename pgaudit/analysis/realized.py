@@ -98,7 +98,13 @@ class Realized:
         self._module: dict[int, Scope] = {}
         self._imports: set[str] = set()
         self._memo: dict[tuple[str, int, int], object] = {}
-        self._param_keys: dict[str, tuple[Scope, str]] = {}  # root keys that are a function's parameter  # realized / count_read / fname / distribution
+        self._param_keys: dict[str, tuple[Scope, str]] = {}  # root keys that are a function's parameter
+        self._modules: dict[int, list[Scope]] = {}
+        for s in self.scopes:
+            if s.is_module:
+                self._modules.setdefault(id(s.unit), []).append(s)
+        self._tnames: dict[tuple[int, str], bool] = {}
+        self._loads: dict[int, tuple[list[str], list[ast.Subscript]]] = {}  # realized / count_read / fname / distribution
         for scope in self.scopes:
             values: dict[str, list[ast.AST]] = {}
             for target, value, how in flow.fs[id(scope)].assigns:
@@ -114,9 +120,13 @@ class Realized:
             for call in index.calls_in(caller)
             for callee in flow.resolve(call, caller)
         ]
-        self._target_deps()
         self._counted = self._count_tables()
-        self._solve()
+        # Every real unnormalized mixture has an online count model (a PPM or n-gram table, a unigram cache):
+        # without one there is nothing to solve, which keeps the common script as fast as before.
+        self.active = bool(self._counted)
+        if self.active:
+            self._target_deps()
+            self._solve()
 
     # --- which values derive from the targets ---------------------------------------------------
 
@@ -152,12 +162,20 @@ class Realized:
         return False
 
     def _mentions_target(self, node: ast.AST, scope: Scope) -> bool:
-        for n in ast.walk(node):
-            if isinstance(n, ast.Name) and (self._is_tdep(n.id, scope) or TARGET in self.flow.labels(n, scope)):
+        loads = self._loads.get(id(node))
+        if loads is None:
+            names = list(dict.fromkeys(n.id for n in ast.walk(node) if isinstance(n, ast.Name)))
+            subs = [n for n in ast.walk(node) if isinstance(n, ast.Subscript)]
+            loads = self._loads[id(node)] = (names, subs)
+        for name in loads[0]:
+            if self._is_tdep(name, scope):
                 return True
-            if isinstance(n, ast.Subscript) and self.flow.targets.has_spelling(scope, n):
+            key = (id(scope), name)
+            if key not in self._tnames:
+                self._tnames[key] = TARGET in self.flow.labels(ast.Name(id=name, ctx=ast.Load()), scope)
+            if self._tnames[key]:
                 return True
-        return False
+        return any(self.flow.targets.has_spelling(scope, n) for n in loads[1])
 
     def realized(self, key: ast.AST, scope: Scope, depth: int = 0) -> bool:
         """The symbol being scored: a target, or an element of a target-derived stream at the current position."""
@@ -281,8 +299,8 @@ class Realized:
             if name in self._values.get(id(cur), {}) or name in cur.params:
                 return cur
             cur = cur.parent
-        for s in self.scopes:
-            if s.is_module and s.unit is scope.unit and name in self._values.get(id(s), {}):
+        for s in self._modules.get(id(scope.unit), []):
+            if name in self._values.get(id(s), {}):
                 return s
         return scope
 
@@ -314,6 +332,10 @@ class Realized:
                         name == "index_put_" and any(k.arg == "accumulate" for k in node.keywords)
                     ):
                         table = node.func.value
+                if isinstance(table, ast.Subscript) and all(
+                    isinstance(k, ast.Constant) for k in (table.slice.elts if isinstance(table.slice, ast.Tuple) else [table.slice])
+                ):
+                    continue  # `stats["bytes"] += 1`: a record of counters, not a table keyed by data
                 if table is not None:
                     root = self.root(table, scope)
                     if root:
@@ -413,8 +435,8 @@ class Realized:
             if name in self._values.get(id(cur), {}):
                 return NONE
             cur = cur.parent
-        for s in self.scopes:
-            if s.is_module and s.unit is scope.unit and name in self.env.get(id(s), {}):
+        for s in self._modules.get(id(scope.unit), []):
+            if name in self.env.get(id(s), {}):
                 return self.env[id(s)][name]
         return NONE
 
@@ -593,6 +615,8 @@ class Realized:
 
     def mixtures(self) -> list[Mixture]:
         found: list[Mixture] = []
+        if not self.active:
+            return found
         seen: set[int] = set()
         for scope in self.scopes:
             for node in self.index.walk_scope(scope):
@@ -757,7 +781,7 @@ def _unit(node: ast.AST, scope: Scope, realized: Realized) -> bool:
         return True
     if isinstance(node, ast.Call) and call_name(node) in ("ones", "ones_like", "full_like"):
         return True
-    if isinstance(node, ast.BinOp):  # `d.get(x, 0) + 1`
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):  # `d.get(x, 0) + 1`
         return _unit(node.right, scope, realized) or _unit(node.left, scope, realized)
     if isinstance(node, ast.Name):
         return any(isinstance(v, ast.Call) and call_name(v) in ("ones", "ones_like") for v in realized._bound(node.id, scope))
