@@ -17,6 +17,7 @@ _RULINGS = (
     "https://github.com/openai/parameter-golf/pull/982",
     "https://github.com/openai/parameter-golf/pull/886",
     "https://github.com/openai/parameter-golf/pull/978",
+    "https://github.com/openai/parameter-golf/issues/1872",
 )
 _NORMALIZERS = {"sum", "softmax", "log_softmax", "logsumexp", "norm"}
 
@@ -29,25 +30,40 @@ class TargetOnlyProbability(Rule):
         `counts[(prev, y)]`, `table[prev * V + y]`) and whose denominator is a context count (plus a
         smoothing constant) rather than a sum over all V candidates. Such a ratio is then blended into the
         target's probability.
+        Also finds mixtures of two models' probabilities of the realized symbol only -- a weighted sum,
+        `logaddexp` (or its hand-written `max(a, c) + log1p(exp(-|a - c|))`), `max`, or a log-sum-exp over
+        stacked experts -- where one side is not a distribution over the alphabet: a count table read at the
+        realized token or byte (a PPM or n-gram cache) without a sum over the alternatives, or the token's
+        probability spread over its bytes (`logp[y] / n_bytes`, `p ** (1 / n_bytes)`). Roles come from use
+        (pgaudit/analysis/realized.py): the realized symbol is the target or an element of the byte stream built
+        from the targets at the current position; a count table is one the program increments; the target's
+        log-probability is followed into helpers as an array.
 
     Why is this bad:
         C2: the score must be -log p_t(x_t) for a distribution p_t over the whole vocabulary, fixed before
         x_t is known. Evaluating the cache only at the target and "normalizing" by the context count implies
         a distribution that does not sum to one -- PR #886: "sums to ~277, not 1"; PR #978 reran #972 with
         full-vocab normalization and lost the gain (1.5134 bpb). Closed in the 2026-03-27 wave ("do not
-        renormalize correctly").
+        renormalize correctly"). Byte-level PPM mixtures of the #1795/#1835 lineage mix `exp(logp[y] / n)`,
+        which "does not sum to 1 over the byte alphabet", with the PPM's probability of the actual byte; issue
+        #1872 ("do the probabilities for all of these token ids ... sum to 1? (hint: no)"), PR #1933 withdrawn.
 
     Example:
         p_cache = pair_counts[prev, y] / (ctx_counts[prev] + beta)
         nll = -np.log((1 - lam) * p_model_y + lam * p_cache)
+        p = lam * np.exp(token_logp / n_bytes) + (1 - lam) * ppm_counts[byte] / total
 
     Legal look-alikes:
         A cache distribution built for every candidate and divided by its own sum over the vocabulary
         (`pair_counts[prev] / pair_counts[prev].sum()`), then read at the target; full-vocab logit bias or
-        exponential tilt followed by softmax or its exact normalizer; logit softcap.
+        exponential tilt followed by softmax or its exact normalizer; logit softcap. Byte mixtures of full
+        256-way distributions (the model's next-byte distribution from its whole softmax, the PPM's over every
+        byte) read at the realized byte; two normalized models each read at the target and mixed; a PPM scored
+        on its own beside the model. No PPM mixture has been ruled legal; PR #1916's audited "Path B" mixes
+        dense 256-way distributions.
 
     References:
-        R13, R16 of the catalogue; PR #886 RFC; PR #978; PR #982 closure.
+        R13, R16 of the catalogue; PR #886 RFC; PR #978; PR #982 closure; issue #1872; PR #1933.
     """
 
     code = "PG201"
@@ -59,7 +75,8 @@ class TargetOnlyProbability(Rule):
     condition = "C2"
     fix = (
         "Build the cache distribution for all V candidate tokens (one row per context) and normalize it by "
-        "its sum over the vocabulary before reading the target's probability."
+        "its sum over the vocabulary before reading the target's probability; for byte mixtures, mix the "
+        "model's and the PPM's full 256-way next-byte distributions, then read the realized byte."
     )
 
     def check(self, facts: Facts) -> Iterable[Finding]:
