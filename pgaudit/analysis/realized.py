@@ -221,6 +221,11 @@ class Realized:
             return self.realized(key.left, scope, depth + 1) or self.realized(key.right, scope, depth + 1)
         return False
 
+    def _target_index(self, index: ast.AST, scope: Scope) -> bool:
+        """The index of a distribution read: the targets (a window of them, `w[1:]`, counts too) or the realized
+        symbol."""
+        return TARGET in self.flow.labels(unwrap(index), scope) or self.realized(index, scope)
+
     def _loop_over_target(self, name: str, scope: Scope) -> bool:
         """`for b in token_bytes[t]:`, `for t, lp in zip(tgts, lps):`: a loop variable over target-derived values."""
         for node in self.index.walk_scope(scope):
@@ -491,7 +496,7 @@ class Realized:
             return self._source(node, COUNT, PROB)
         if not base and self._distribution(node.value, scope):
             index = node.slice.elts[-1] if isinstance(node.slice, ast.Tuple) and node.slice.elts else node.slice
-            if self.realized(index, scope):
+            if self._target_index(index, scope):
                 return self._source(node, NORM, self._space_of_dist(node.value, scope))
         return base
 
@@ -508,7 +513,7 @@ class Realized:
             else:
                 base, index = receiver, (args[1] if len(args) >= 2 else None)
             index = index or next((k.value for k in node.keywords if k.arg == "index"), None)
-            if base is not None and index is not None and self._distribution(base, scope) and self.realized(index, scope):
+            if base is not None and index is not None and self._distribution(base, scope) and self._target_index(index, scope):
                 return self._source(node, NORM, self._space_of_dist(base, scope))
             return self.tags(base, scope) if base is not None else NONE
         if name == "get" and self.count_read(node, scope):
