@@ -254,10 +254,11 @@ class Realized:
 
     # --- count tables ---------------------------------------------------------------------------
 
-    def root(self, node: ast.AST, scope: Scope, depth: int = 0) -> str | None:
-        """The table a read goes back to: `d = e[2]`, `e = tabs[o].get(k)` -> `tabs`."""
+    def root(self, node: ast.AST, scope: Scope, depth: int = 0) -> set[str]:
+        """The tables a read goes back to: `d = e[2]`, `e = tabs[o].get(k)` -> `tabs` (every binding of a name
+        reused for two tables counts)."""
         if depth > 6:
-            return None
+            return set()
         if isinstance(node, ast.Subscript):
             return self.root(node.value, scope, depth + 1)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
@@ -265,37 +266,37 @@ class Realized:
         ):
             return self.root(node.func.value, scope, depth + 1)
         if isinstance(node, ast.Attribute):
-            return "attr:" + node.attr
+            return {"attr:" + node.attr}
         if isinstance(node, ast.Name):
             owner = self._owner(node.id, scope)
+            found: set[str] = set()
             for value in self._values.get(id(owner), {}).get(node.id, []) if owner else []:
                 follow = isinstance(value, ast.Subscript | ast.Attribute) or (
                     isinstance(value, ast.Call) and call_name(value) in ("get", "setdefault", "reshape", "view")
                 )
                 if follow:
-                    found = self.root(value, owner, depth + 1)  # type: ignore[arg-type]
-                    if found:
-                        return found
+                    found |= self.root(value, owner, depth + 1)  # type: ignore[arg-type]
+            if found:
+                return found
             key = f"{id(owner) if owner else 0}:{node.id}"
             if owner is not None and node.id in owner.params and node.id not in self._values.get(id(owner), {}):
                 self._param_keys[key] = (owner, node.id)
-            return key
-        return None
+            return {key}
+        return set()
 
     def table_roots(self, node: ast.AST, scope: Scope, depth: int = 0) -> set[str]:
         """Roots of a table, through a helper's parameter to what its callers pass (`entry` <- `counts.get(key)`)."""
-        key = self.root(node, scope)
-        if key is None:
-            return set()
-        if key not in self._param_keys or depth > 2:
-            return {key}
-        owner, name = self._param_keys[key]
-        found = {key}
-        for call, caller, callee in self._sites:
-            if callee is owner:
-                for param, arg in _bind(call, callee):
-                    if param == name:
-                        found |= self.table_roots(arg, caller, depth + 1)
+        found: set[str] = set()
+        for key in self.root(node, scope):
+            found.add(key)
+            if key not in self._param_keys or depth > 2:
+                continue
+            owner, name = self._param_keys[key]
+            for call, caller, callee in self._sites:
+                if callee is owner:
+                    for param, arg in _bind(call, callee):
+                        if param == name:
+                            found |= self.table_roots(arg, caller, depth + 1)
         return found
 
     def _owner(self, name: str, scope: Scope) -> Scope | None:
@@ -326,7 +327,7 @@ class Realized:
                     if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
                         for const, read in ((value.right, value.left), (value.left, value.right)):
                             if _unit(const, scope, self) and isinstance(read, ast.Subscript | ast.Call) and (
-                                self.root(read, scope) == self.root(node.targets[0], scope)
+                                self.root(read, scope) & self.root(node.targets[0], scope)
                             ):
                                 table = node.targets[0]
                 elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -342,9 +343,7 @@ class Realized:
                 ):
                     continue  # `stats["bytes"] += 1`: a record of counters, not a table keyed by data
                 if table is not None:
-                    root = self.root(table, scope)
-                    if root:
-                        found.add(root)
+                    found |= self.root(table, scope)
         return found
 
     def count_read(self, node: ast.AST, scope: Scope) -> bool:
@@ -658,7 +657,7 @@ class Realized:
             for side, other in ((node.left, node.right), (node.right, node.left)):  # max(a, c) + log1p(exp(-|a - c|))
                 if isinstance(side, ast.Call) and self.fname(side, scope) in _MAXES and len(side.args) == 2:
                     x, y = _in(self._at(side.args[0], scope), LOG), _in(self._at(side.args[1], scope), LOG)
-                    if _two_models(x, y) and _softplus(other, self, scope):
+                    if _two_models(x, y, lenient=True) and _softplus(other, self, scope):
                         return Mixture(node, scope, "logaddexp", tuple(side.args[:2]), x | y)
             return None
         if not isinstance(node, ast.Call):
@@ -666,7 +665,7 @@ class Realized:
         name = self.fname(node, scope)
         if name in ("logaddexp", "logaddexp2") and len(node.args) >= 2:
             a, b = self._at(node.args[0], scope), self._at(node.args[1], scope)
-            if _two_models(_in(a, LOG), _in(b, LOG)):
+            if _two_models(_in(a, LOG), _in(b, LOG), lenient=True):
                 return Mixture(node, scope, "logaddexp", tuple(node.args[:2]), a | b)
         if name in _MAXES and len(node.args) >= 2:
             a, b = self._at(node.args[0], scope), self._at(node.args[1], scope)
@@ -726,10 +725,13 @@ class Realized:
                 yield s
 
 
-def _two_models(a: Tags, b: Tags) -> bool:
-    """Each side has a source the other lacks, and one side is not a normalized distribution's value."""
+def _two_models(a: Tags, b: Tags, lenient: bool = False) -> bool:
+    """Each side has a source the other lacks (for an explicit log-space mixture, `logaddexp(a, c)`, the sides
+    differ: flow-insensitive tags can give one side the other's sources too), and one side is not a normalized
+    distribution's value."""
     oa, ob = {t.origin for t in a}, {t.origin for t in b}
-    return bool(oa - ob) and bool(ob - oa) and any(t.kind in UNNORMALIZED for t in a | b)
+    apart = (bool(oa) and bool(ob) and oa != ob) if lenient else (bool(oa - ob) and bool(ob - oa))
+    return apart and any(t.kind in UNNORMALIZED for t in a | b)
 
 
 def _in(tags: Tags, space: str) -> Tags:
