@@ -362,6 +362,41 @@ if __name__ == "__main__":
 ''',
         message="takes the larger of two models",
     ),
+    Example(
+        title="a byte Counter mixed with the token probability's n-th root per byte (p ** (1 / n_bytes))",
+        code=_SETUP
+        + '''
+from collections import Counter
+
+def mixed_bits(tgt, tok_lp, pieces, w=0.6):
+    per_byte = []
+    for tok, lp in zip(tgt, tok_lp):
+        for _ in pieces[int(tok)]:
+            per_byte.append(np.exp(lp) ** (1.0 / len(pieces[int(tok)])))
+    stream = np.frombuffer(b"".join(pieces[int(tok)] for tok in tgt), dtype=np.uint8)
+    seen = Counter()
+    out = 0.0
+    for i, byte in enumerate(stream):
+        p_seen = (seen[byte] + 1) / (i + 256)
+        out -= np.log(w * per_byte[i] + (1 - w) * p_seen)  # <- expected
+        seen.update([byte])
+    return out / len(stream)
+
+@torch.no_grad()
+def eval_val_counter(model, val_tokens, pieces, seq=64):
+    lps, tgts = [], []
+    for s in range(0, len(val_tokens) - seq - 1, seq):
+        window = torch.as_tensor(val_tokens[s:s + seq + 1]).long()
+        lps.append(-F.cross_entropy(model(window[:-1][None])[0], window[1:], reduction="none"))
+        tgts.append(window[1:])
+    return mixed_bits(torch.cat(tgts).numpy(), torch.cat(lps).numpy(), pieces)
+
+if __name__ == "__main__":
+    pieces = [bytes([i % 256]) * (1 + i % 3) for i in range(1024)]
+    eval_val_counter(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"), pieces)
+''',
+        message="spread over its bytes",
+    ),
 )
 
 TargetOnlyProbability.valid = (

@@ -338,6 +338,10 @@ class Realized:
                         name == "index_put_" and any(k.arg == "accumulate" for k in node.keywords)
                     ):
                         table = node.func.value
+                    elif name == "update" and isinstance(node.func.value, ast.Name) and any(
+                        isinstance(v, ast.Call) and call_name(v) == "Counter" for v in self._bound(node.func.value.id, scope)
+                    ):
+                        table = node.func.value  # `c = Counter(); c.update([x])`
                 if isinstance(table, ast.Subscript) and all(
                     isinstance(k, ast.Constant) for k in (table.slice.elts if isinstance(table.slice, ast.Tuple) else [table.slice])
                 ):
