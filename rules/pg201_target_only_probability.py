@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
-from pgaudit.analysis.realized import COUNT, SPLIT, Mixture, Realized
+from pgaudit.analysis.realized import COUNT, FREE, SPLIT, Mixture, Realized
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -117,6 +117,11 @@ def _mixture_message(mix: Mixture) -> str:
         why.append("a token's probability spread over its bytes is not a distribution over the 256 byte values")
     if COUNT in mix.kinds:
         why.append("a count table read at the realized symbol is not normalized over the alphabet")
+    if FREE in mix.kinds:
+        why.append(
+            "a stacked 'expert' that is no symbol's probability (a reduction of the whole distribution, such as "
+            "its entropy) is mixed as if it were the target's"
+        )
     how = {"sum": "adds", "logaddexp": "log-adds", "max": "takes the larger of", "logsumexp": "log-sum-exps"}[mix.how]
     return (
         f"`{short(mix.node)}` {how} two models' probabilities of the realized symbol only ({sides}); "
@@ -363,6 +368,47 @@ if __name__ == "__main__":
         message="takes the larger of two models",
     ),
     Example(
+        title="hedge mixer: normalized experts read at the target stacked with the model's entropy as an extra "
+        "'expert', then log-sum-exp mixed",
+        code=_SETUP
+        + '''
+class Hedge:
+    def __init__(self, V=1024):
+        self.uni = torch.zeros(V)
+        self.w = torch.zeros(3)
+
+    def experts(self, logits, y):
+        lp = F.log_softmax(logits, -1)
+        nn = lp.gather(-1, y[:, None])[:, 0]
+        uni = torch.log((self.uni + 1.0) / (self.uni + 1.0).sum())[y]
+        ent = -(lp.exp() * lp).sum(-1)
+        return torch.stack([nn, uni, -ent], -1)
+
+    def mix(self, stacked):
+        return -(stacked + torch.log_softmax(self.w, 0)).logsumexp(-1)  # <- expected
+
+    def update(self, stacked, y):
+        self.w += stacked.mean(0)
+        self.uni.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
+
+@torch.no_grad()
+def eval_val_hedge(model, val_tokens, seq=128):
+    hedge = Hedge()
+    total = 0.0
+    for s in range(0, len(val_tokens) - seq - 1, seq):
+        chunk = torch.as_tensor(val_tokens[s:s + seq + 1]).long()
+        y = chunk[1:]
+        stacked = hedge.experts(model(chunk[:-1][None])[0], y)
+        total += float(hedge.mix(stacked).sum())
+        hedge.update(stacked, y)
+    return total / (len(val_tokens) - 1)
+
+if __name__ == "__main__":
+    eval_val_hedge(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
+''',
+        message="such as its entropy",
+    ),
+    Example(
         title="a byte Counter mixed with the token probability's n-th root per byte (p ** (1 / n_bytes))",
         code=_SETUP
         + '''
@@ -559,6 +605,43 @@ def eval_val_bytes(model, val_tokens, pieces, seq=256):
 if __name__ == "__main__":
     pieces = [bytes([i % 256]) * (1 + i % 3) for i in range(1024)]
     eval_val_bytes(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"), pieces)
+''',
+    ),
+    Example(
+        title="hedge mixer of normalized experts only, each read at the target, weighted by their past losses",
+        code=_SETUP
+        + '''
+class Hedge:
+    def __init__(self, V=1024):
+        self.uni = torch.zeros(V)
+        self.w = torch.zeros(2)
+
+    def experts(self, logits, y):
+        nn = F.log_softmax(logits, -1).gather(-1, y[:, None])[:, 0]
+        uni = torch.log((self.uni + 1.0) / (self.uni + 1.0).sum())[y]
+        return torch.stack([nn, uni], -1)
+
+    def mix(self, stacked):
+        return -(stacked + torch.log_softmax(self.w, 0)).logsumexp(-1)
+
+    def update(self, stacked, y):
+        self.w += stacked.mean(0)
+        self.uni.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
+
+@torch.no_grad()
+def eval_val_hedge(model, val_tokens, seq=128):
+    hedge = Hedge()
+    total = 0.0
+    for s in range(0, len(val_tokens) - seq - 1, seq):
+        chunk = torch.as_tensor(val_tokens[s:s + seq + 1]).long()
+        y = chunk[1:]
+        stacked = hedge.experts(model(chunk[:-1][None])[0], y)
+        total += float(hedge.mix(stacked).sum())
+        hedge.update(stacked, y)
+    return total / (len(val_tokens) - 1)
+
+if __name__ == "__main__":
+    eval_val_hedge(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin"))
 ''',
     ),
 )

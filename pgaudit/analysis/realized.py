@@ -25,9 +25,9 @@ from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
 from pgaudit.analysis.reaching import reaching_value
 from pgaudit.analysis.targets import LABEL_LOSSES, unwrap
 
-NORM, COUNT, SPLIT = "norm", "count", "split"
+NORM, COUNT, SPLIT, FREE = "norm", "count", "split", "free"
 LOG, PROB = "log", "prob"
-UNNORMALIZED = frozenset({COUNT, SPLIT})
+UNNORMALIZED = frozenset({COUNT, SPLIT, FREE})
 
 _EXP = {"exp", "exp2", "expm1"}
 _LOG = {"log", "log2", "log10", "log1p", "log_"}
@@ -682,12 +682,73 @@ class Realized:
             if inner is not None:
                 space = LOG if name == "logsumexp" else PROB
                 tags = _in(self._at(inner, scope), space)
+                if space == LOG and tags:
+                    tags = tags | self._free_experts(inner, scope)
                 origins = {t.origin for t in tags}
                 if len(origins) >= 2 and any(t.kind in UNNORMALIZED for t in tags) and (
                     space == LOG or self._scored(node, scope)
                 ):
                     return Mixture(node, scope, "logsumexp" if space == LOG else "sum", (inner,), tags)
         return None
+
+    def _free_experts(self, inner: ast.AST, scope: Scope) -> Tags:
+        """Stacked "experts" that are no symbol's probability: a reduction of the model's whole distribution
+        (its entropy, `-(p * logp).sum(-1)`) stacked beside target log-probs and log-sum-exp mixed as if it were
+        one (hedge mixers): over the vocabulary it sums to V times its weight."""
+        found: set[Tag] = set()
+        for element, where in self._stack_elements(inner, scope, 0):
+            while isinstance(element, ast.UnaryOp):  # `-entropy`
+                element = element.operand
+            values = [element]
+            if isinstance(element, ast.Name):
+                values = self._bound(element.id, where) or values
+            for value in values:
+                if self.tags(value, where):
+                    continue
+                reductions = [n for n in ast.walk(value) if isinstance(n, ast.Call) and self.fname(n, where) in _REDUCTIONS]
+                if any(self._distribution(r, where) for r in reductions) and not any(
+                    isinstance(n, ast.Subscript | ast.Call) and (
+                        (isinstance(n, ast.Call) and call_name(n) == "gather") or isinstance(n, ast.Subscript)
+                    ) and self._target_index(n.slice if isinstance(n, ast.Subscript) else (n.args[-1] if n.args else n), where)
+                    for n in ast.walk(value)
+                ):
+                    self.sources[id(value)] = value
+                    found.add(Tag(id(value), FREE, LOG))
+        return frozenset(found)
+
+    def _stack_elements(self, expr: ast.AST, scope: Scope, depth: int) -> list[tuple[ast.AST, Scope]]:
+        """The elements of the `stack([...])` an expression holds, through names, arithmetic and returns."""
+        if depth > 8:
+            return []
+        if isinstance(expr, ast.UnaryOp):
+            return self._stack_elements(expr.operand, scope, depth + 1)
+        if isinstance(expr, ast.BinOp):
+            return self._stack_elements(expr.left, scope, depth + 1) + self._stack_elements(expr.right, scope, depth + 1)
+        if isinstance(expr, ast.Name):
+            if expr.id in scope.params and not self._bound(expr.id, scope):  # what the callers pass
+                return [
+                    e
+                    for call, caller, callee in self._sites
+                    if callee is scope
+                    for param, arg in _bind(call, callee)
+                    if param == expr.id
+                    for e in self._stack_elements(arg, caller, depth + 1)
+                ]
+            return [e for v in self._bound(expr.id, scope) for e in self._stack_elements(v, scope, depth + 1)]
+        if not isinstance(expr, ast.Call):
+            return []
+        if self.fname(expr, scope) in ("stack", "cat", "hstack", "vstack", "column_stack") and expr.args and isinstance(
+            expr.args[0], ast.List | ast.Tuple
+        ):
+            return [(e, scope) for e in expr.args[0].elts]
+        callees = self.flow.resolve(expr, scope)
+        if callees:
+            return [
+                e for c in callees for r in self.flow.fs[id(c)].returns for e in self._stack_elements(r, c, depth + 1)
+            ]
+        if isinstance(expr.func, ast.Attribute):  # `.unsqueeze(0)`, `.to(...)`
+            return self._stack_elements(expr.func.value, scope, depth + 1)
+        return []
 
     def _scored(self, node: ast.AST, scope: Scope, depth: int = 0) -> bool:
         """The mixture's value reaches a log: `-log2(pm)`, `nll -= log(mix)` (the log-loss that is reported),
