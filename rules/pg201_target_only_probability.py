@@ -33,8 +33,9 @@ class TargetOnlyProbability(Rule):
         Also finds mixtures of two models' probabilities of the realized symbol only -- a weighted sum,
         `logaddexp` (or its hand-written `max(a, c) + log1p(exp(-|a - c|))`), `max`, or a log-sum-exp over
         stacked experts -- where one side is not a distribution over the alphabet: a count table read at the
-        realized token or byte (a PPM or n-gram cache) without a sum over the alternatives, or the token's
-        probability spread over its bytes (`logp[y] / n_bytes`, `p ** (1 / n_bytes)`). Roles come from use
+        realized token or byte (a PPM or n-gram cache) without a sum over the alternatives, the token's
+        probability spread over its bytes (`logp[y] / n_bytes`, `p ** (1 / n_bytes)`), or a stacked "expert"
+        that is no symbol's probability at all (a hedge mixer's entropy expert, `-(p * logp).sum(-1)`). Roles come from use
         (pgaudit/analysis/realized.py): the realized symbol is the target or an element of the byte stream built
         from the targets at the current position; a count table is one the program increments; the target's
         log-probability is followed into helpers as an array.
