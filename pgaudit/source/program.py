@@ -70,7 +70,7 @@ class SiblingRef:
 
     unit_path: str
     line: int
-    kind: str  # "import", "exec", "c-source", "shared-library", "unresolved"
+    kind: str  # "import", "exec", "run" (a script launched as a process), "c-source", "shared-library", "unresolved"
     target: str  # path relative to the folder
     in_payload: bool
 
@@ -175,7 +175,7 @@ def _load_file(program: Program, path: Path, role: str, seen: set[Path], run_nam
         for ref, name in refs:
             program.siblings.append(ref)
             target = program.root / ref.target
-            if ref.kind in ("import", "exec") and target.suffix == ".py" and target.is_file():
+            if ref.kind in ("import", "exec", "run") and target.suffix == ".py" and target.is_file():
                 if name == "":  # exec'd: runs under the exec'ing unit's name
                     name = unit.run_name
                 try:
@@ -300,7 +300,7 @@ def _sibling_refs(
         if kind == "unresolved":
             continue  # reported as opaque by _add_payloads
         rel = _relative(value, folder)
-        sibling_kind = "import" if kind == "import" else "exec"
+        sibling_kind = {"import": "import", "process": "run"}.get(kind, "exec")
         if rel is not None:
             add(sibling_kind, rel, call, _run_name(kind, Path(rel).stem))
         else:  # outside the folder: PG405 names it as code whose bytes cannot be counted
@@ -313,6 +313,8 @@ def _sibling_refs(
 def _run_name(kind: str, module: str) -> str | None:
     if kind == "exec":
         return ""
+    if kind == "process":  # `python P` runs P as a script
+        return "__main__"
     if kind.startswith("run:"):
         return None if kind == "run:?" else kind[4:]
     return module

@@ -47,6 +47,12 @@ class FileText(str):
     path: str = ""
 
 
+class ModuleRef(str):
+    """A module or one of its functions reached without an import statement: `__import__("zlib")`,
+    `importlib.import_module("lzma")`, `getattr(base64, "b64" + "decode")`. The string is the dotted name,
+    and calling it is calling that function (only the known pure ones are ever evaluated)."""
+
+
 class FileHandle:
     """`open(P, mode)` bound by `with ... as f` or assigned: `.read()` reads P (through the callback)."""
 
@@ -58,7 +64,7 @@ class FileHandle:
 # Modules whose members the interpreter knows (paths and codecs); other imports stay unknown.
 KNOWN_MODULES = {
     "os", "os.path", "pathlib", "base64", "binascii", "lzma", "zlib", "gzip", "bz2", "codecs", "json",
-    "zstandard", "zstd", "brotli", "importlib", "importlib.util", "runpy", "builtins",
+    "zstandard", "zstd", "brotli", "importlib", "importlib.util", "runpy", "builtins", "subprocess", "sys",
 }  # fmt: skip
 
 
@@ -116,12 +122,17 @@ class Interpreter:
         self.codec = codec  # (qualified name, call, args, kwargs) -> value, or raises NotStatic
         self.read = read  # (absolute path, binary) -> bytes/str, or raises NotStatic
         self.env: dict[str, Any] = {}
+        # module-level helpers whose body is one `return <expr>` (`def here(n): return os.path.join(...)`)
+        self.functions: dict[str, ast.FunctionDef] = {}
+        self.depth = 0
         if file is not None:
             self.env["__file__"] = file
 
     def child(self) -> Interpreter:
         other = Interpreter(self.aliases, self.codec, self.read, None)
         other.env = dict(self.env)
+        other.functions = dict(self.functions)
+        other.depth = self.depth
         return other
 
     # --- statements -------------------------------------------------------------------------------
@@ -156,6 +167,29 @@ class Interpreter:
                     self.env.pop(node.id, None)
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             self.env.pop(stmt.name, None)
+            self.functions.pop(stmt.name, None)
+            if isinstance(stmt, ast.FunctionDef) and _returned_expr(stmt) is not None:
+                self.functions[stmt.name] = stmt
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            self._mutate(stmt.value)
+
+    def _mutate(self, call: ast.Call) -> None:
+        """`parts.append("...")` / `parts.extend([...])` on a list bound in the scope: payloads assembled
+        over several statements. Anything else a list's method does forgets the name."""
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            return
+        name = func.value.id
+        if not isinstance(self.env.get(name), list):
+            return
+        if func.attr in ("append", "extend") and len(call.args) == 1 and not call.keywords:
+            item = self._try(call.args[0])
+            if item is _UNKNOWN or isinstance(item, Failed) or (func.attr == "extend" and not isinstance(item, list | tuple)):
+                del self.env[name]
+                return
+            self.env[name] = _checked(self.env[name] + ([item] if func.attr == "append" else list(item)))
+        elif func.attr not in ("copy", "count", "index"):
+            del self.env[name]
 
     def _assign(self, target: ast.expr, value: Any) -> None:
         if isinstance(target, ast.Name):
@@ -199,6 +233,11 @@ class Interpreter:
             return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
         if isinstance(node, ast.BinOp):
             return self._binop(node)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            value = self.eval(node.operand)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return -value if isinstance(node.op, ast.USub) else value
+            raise NotStatic
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
         if isinstance(node, ast.Attribute):
@@ -255,6 +294,8 @@ class Interpreter:
             if isinstance(const, int):
                 return const  # FORMAT_RAW, FILTER_LZMA2, PRESET_EXTREME
         value = self.eval(node.value)
+        if isinstance(value, ModuleRef):
+            return _module_ref(f"{value}.{node.attr}")
         if isinstance(value, PathValue):
             if node.attr == "parent":
                 return PathValue(os.path.dirname(value))
@@ -278,9 +319,24 @@ class Interpreter:
             if args and all(isinstance(a, str) for a in args):
                 return PathValue(os.path.join(*args))
             raise NotStatic
+        if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) == 2 and not node.keywords:
+            owner, attr = self.eval(node.args[0]), self.eval(node.args[1])
+            if isinstance(owner, ModuleRef) and isinstance(attr, str):
+                return _module_ref(f"{owner}.{attr}")
+            raise NotStatic
+        if isinstance(func, ast.Name) and func.id in self.env and isinstance(self.env[func.id], ModuleRef):
+            args = [self.eval(a) for a in node.args]
+            kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
+            return self._function(str(self.env[func.id]), node, args, kwargs)
+        if isinstance(func, ast.Name) and func.id in self.functions and func.id not in self.env:
+            return self._helper(self.functions[func.id], node)
         if not isinstance(func, ast.Attribute):
             raise NotStatic
         receiver = self.eval(func.value)
+        if isinstance(receiver, ModuleRef):
+            args = [self.eval(a) for a in node.args]
+            kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
+            return self._function(f"{receiver}.{func.attr}", node, args, kwargs)
         args = [self.eval(a) for a in node.args]
         kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
         return self._method(receiver, func.attr, args, kwargs, node)
@@ -296,6 +352,14 @@ class Interpreter:
                 return fn(args[0])
             raise NotStatic
         if qual == "os.getcwd":
+            raise NotStatic
+        if qual in ("__import__", "importlib.import_module") and len(args) == 1 and isinstance(args[0], str):
+            if args[0] in KNOWN_MODULES:
+                return ModuleRef(args[0].split(".")[0] if qual == "__import__" else args[0])
+            raise NotStatic
+        if qual in ("os.environ.get", "os.getenv") and len(args) == 2 and isinstance(args[0], str):
+            if isinstance(args[1], str | int | float) or args[1] is None:
+                return args[1]  # the default environment: the variable is unset, its default is what runs
             raise NotStatic
         if qual == "open":
             return self._open(args, kwargs)
@@ -319,6 +383,34 @@ class Interpreter:
             except ValueError:
                 raise NotStatic from None
         return self.codec(qual, node, args, kwargs)
+
+    def _helper(self, fn: ast.FunctionDef, node: ast.Call) -> Any:
+        """A call of a module-level `def f(a, b=...): return <expr>`, its parameters bound to the arguments."""
+        if self.depth >= 4 or any(k.arg is None for k in node.keywords):
+            raise NotStatic
+        params = [*fn.args.posonlyargs, *fn.args.args]
+        if fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or len(node.args) > len(params):
+            raise NotStatic
+        inner = self.child()
+        inner.depth = self.depth + 1
+        for p in [*params, *fn.args.kwonlyargs]:
+            inner.env.pop(p.arg, None)
+        defaults = dict(zip([p.arg for p in params[len(params) - len(fn.args.defaults):]], fn.args.defaults, strict=True))
+        for p, arg in zip(params, node.args, strict=False):
+            inner.env[p.arg] = self.eval(arg)
+        for kw in node.keywords:
+            if kw.arg not in [p.arg for p in params]:
+                raise NotStatic
+            inner.env[kw.arg] = self.eval(kw.value)
+        for name, default in defaults.items():
+            if name not in inner.env:
+                inner.env[name] = self.eval(default)
+        if any(p.arg not in inner.env for p in params):
+            raise NotStatic
+        expr = _returned_expr(fn)
+        if expr is None:
+            raise NotStatic
+        return inner.eval(expr)
 
     def _open(self, args: list[Any], kwargs: dict[str, Any]) -> FileHandle:
         if not args or not isinstance(args[0], str):
@@ -355,7 +447,8 @@ class Interpreter:
                     return receiver.encode(encoding)
                 except (LookupError, UnicodeError, TypeError):
                     raise NotStatic from None
-            if name in ("replace", "strip", "lstrip", "rstrip", "split", "splitlines", "join", "removeprefix", "removesuffix"):
+            if name in ("replace", "strip", "lstrip", "rstrip", "split", "rsplit", "partition", "rpartition", "splitlines",
+                        "join", "removeprefix", "removesuffix"):
                 try:
                     return _checked(getattr(receiver, name)(*args, **kwargs))
                 except (TypeError, ValueError):
@@ -372,6 +465,23 @@ class Interpreter:
             data = FileText(data)
             data.path = path
         return data
+
+
+def _module_ref(dotted: str) -> ModuleRef:
+    """A dotted name under a known module; anything else is not followed."""
+    if dotted.split(".")[0] not in {m.split(".")[0] for m in KNOWN_MODULES}:
+        raise NotStatic
+    return ModuleRef(dotted)
+
+
+def _returned_expr(fn: ast.FunctionDef) -> ast.expr | None:
+    """The expression of a function whose body is (a docstring and) one `return <expr>`."""
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None and not fn.decorator_list:
+        return body[0].value
+    return None
 
 
 class _Unknown:

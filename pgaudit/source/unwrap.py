@@ -92,9 +92,10 @@ class Unwrapped:
     payloads: list[Payload] = field(default_factory=list)
     undecodable: list[Undecodable] = field(default_factory=list)
     opaque: list[ast.Call] = field(default_factory=list)  # exec/eval of code that is neither
-    # `exec(open(P).read())`, `runpy.run_path(P)`, `spec_from_file_location(n, P)`: (node, kind, path), kind
-    # "exec" (runs in the exec'ing namespace), "run:NAME" (runpy: runs as __name__ NAME), "import" or
-    # "unresolved" (then path is the expression's text)
+    # `exec(open(P).read())`, `runpy.run_path(P)`, `spec_from_file_location(n, P)`,
+    # `subprocess.run([sys.executable, P])`: (node, kind, path), kind "exec" (runs in the exec'ing namespace),
+    # "run:NAME" (runpy: runs as __name__ NAME), "process" (a separate Python process runs P as a script),
+    # "import" or "unresolved" (then path is the expression's text)
     file_refs: list[tuple[ast.Call, str, str]] = field(default_factory=list)
     # `importlib.import_module("m")`, `__import__("m")`, `runpy.run_module("m")`: (node, dotted name, kind)
     module_refs: list[tuple[ast.Call, str, str]] = field(default_factory=list)
@@ -185,6 +186,11 @@ _LOADERS = {
     "runpy.run_path", "runpy.run_module", "importlib.util.spec_from_file_location", "importlib.import_module",
     "importlib.machinery.SourceFileLoader", "__import__",
 }  # fmt: skip
+# calls that start another process: a Python script among their arguments runs as `__main__`
+_LAUNCHERS = {
+    "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output", "subprocess.Popen",
+    "os.system", "os.popen", "os.execv", "os.execvp", "os.execl", "os.execlp", "os.spawnv", "os.spawnl",
+}  # fmt: skip
 
 
 def _interesting_statements(tree: ast.Module, aliases: dict[str, str]) -> tuple[set[int], set[int]]:
@@ -199,7 +205,7 @@ def _interesting_statements(tree: ast.Module, aliases: dict[str, str]) -> tuple[
         is_exec = isinstance(func, ast.Name) and func.id in ("exec", "eval")
         qual = None if is_exec else qualified(func, aliases)
         is_codec = qual is not None and (qual in _DECODERS or qual in _DECOMPRESSORS or qual == "codecs.decode")
-        if not (is_exec or is_codec or qual in _LOADERS or _is_sys_path_add(func)):
+        if not (is_exec or is_codec or qual in _LOADERS or qual in _LAUNCHERS or _is_sys_path_add(func)):
             continue
         stmt: ast.AST | None = node
         while stmt is not None and not isinstance(stmt, ast.stmt):
@@ -292,6 +298,11 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
         if isinstance(value, str):
             out.search_dirs.append(value)
         return
+    if qual in _LAUNCHERS:
+        script = _launched_script(call, interp)
+        if script is not None:
+            out.file_refs.append((call, "process", script))
+        return
     if qual in ("runpy.run_path", "importlib.util.spec_from_file_location", "importlib.machinery.SourceFileLoader"):
         index = 0 if qual == "runpy.run_path" else 1
         if len(call.args) > index:
@@ -311,6 +322,31 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
         if isinstance(value, str):
             kind = _run_kind(call, interp, value) if qual == "runpy.run_module" else "import"
             out.module_refs.append((call, value, kind))
+
+
+def _launched_script(call: ast.Call, interp: Interpreter) -> str | None:
+    """The first `.py` path among a launcher's arguments: `[sys.executable, P, ...]` (each element evaluated on
+    its own, `sys.executable` is not static), `os.execv(sys.executable, [...])`, or a shell command string."""
+    import shlex
+
+    items: list[ast.expr] = []
+    for arg in call.args:
+        items.extend(arg.elts if isinstance(arg, ast.List | ast.Tuple) else [arg])
+    for item in items:
+        try:
+            value = interp.eval(item)
+        except (NotStatic, CodecFailure):
+            continue
+        if not isinstance(value, str):
+            continue
+        try:
+            words = shlex.split(value) if " " in value.strip() else [value]
+        except ValueError:
+            continue
+        for word in words:
+            if word.endswith(".py") and not word.startswith("-"):
+                return word
+    return None
 
 
 def _is_sys_path_add(func: ast.expr) -> bool:
