@@ -44,7 +44,7 @@ def names_native(case: Case, findings: list[str]) -> bool:
     """A warning or error whose message names the native file the case ships."""
     from tests.adversarial.cases import build
 
-    native = [p for p in build(case, False) if p.endswith((".c", ".cpp", ".so"))]
+    native = [p for p in build(case, False) if p.endswith((".c", ".cpp", ".so", ".pyc"))]
     return any(
         sev in ("warning", "error") and any(Path(n).name in msg for n in native)
         for code, sev, msg in (f.split(":", 2) for f in findings)

@@ -223,6 +223,10 @@ class Interpreter:
                 if isinstance(value, Failed):
                     raise CodecFailure(value.reason)
                 return value
+            if node.id in ("exec", "eval"):  # the builtins, bound to another name or passed around
+                return ModuleRef(f"builtins.{node.id}")
+            if node.id == "__builtins__":
+                return ModuleRef("builtins")
             raise NotStatic
         if isinstance(node, ast.List | ast.Tuple):
             items = [self.eval(e) for e in node.elts]
@@ -287,6 +291,8 @@ class Interpreter:
 
     def _attribute(self, node: ast.Attribute) -> Any:
         qual = qualified(node, self.aliases)
+        if qual in ("builtins.exec", "builtins.eval"):
+            return ModuleRef(qual)
         if qual is not None and qual.startswith("lzma."):
             import lzma
 
@@ -377,6 +383,9 @@ class Interpreter:
             if len(args) == 1 and isinstance(args[0], bytes | bytearray):
                 return bytes(args[0])
             raise NotStatic
+        if qual == "json.load" and len(args) == 1 and isinstance(args[0], FileHandle):
+            args = [self._read(args[0].path, args[0].binary)]
+            qual = "json.loads"
         if qual == "json.loads" and len(args) == 1 and isinstance(args[0], str | bytes):
             try:
                 return json.loads(args[0])

@@ -60,6 +60,12 @@ _DECODERS: dict[str, Callable[[Any], bytes]] = {
 _DECOMPRESSORS = {
     "lzma.decompress", "zlib.decompress", "gzip.decompress", "bz2.decompress", "brotli.decompress",
     "zstandard.decompress", "zstd.decompress", "zstandard.ZstdDecompressor.decompress",
+    "zlib.decompressobj.decompress", "lzma.LZMADecompressor.decompress", "bz2.BZ2Decompressor.decompress",
+}  # fmt: skip
+# a decompressor object made with no arguments decompresses like the module function
+_OBJECT_DECOMPRESSORS = {
+    "zlib.decompressobj.decompress": "zlib.decompress", "lzma.LZMADecompressor.decompress": "lzma.decompress",
+    "bz2.BZ2Decompressor.decompress": "bz2.decompress",
 }  # fmt: skip
 # codecs.decode(data, name): the bytes-to-bytes codecs wrappers use, by their normalized name
 _CODECS_DECODE = {
@@ -198,11 +204,12 @@ def _interesting_statements(tree: ast.Module, aliases: dict[str, str]) -> tuple[
     call (their decoded values are kept). One pass over the cached node list keeps big scripts fast."""
     interesting: set[int] = set()
     codec_stmts: set[int] = set()
+    exec_names = _exec_aliases(tree)
     for node in tree_nodes(tree):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        is_exec = isinstance(func, ast.Name) and func.id in ("exec", "eval")
+        is_exec = _exec_shaped(func, exec_names)
         qual = None if is_exec else qualified(func, aliases)
         is_codec = qual is not None and (qual in _DECODERS or qual in _DECOMPRESSORS or qual == "codecs.decode")
         if not (is_exec or is_codec or qual in _LOADERS or qual in _LAUNCHERS or _is_sys_path_add(func)):
@@ -213,6 +220,25 @@ def _interesting_statements(tree: ast.Module, aliases: dict[str, str]) -> tuple[
         if stmt is not None:
             (codec_stmts if is_codec else interesting).add(id(stmt))
     return interesting, codec_stmts
+
+
+def _exec_aliases(tree: ast.Module) -> set[str]:
+    """Names bound to exec/eval under another spelling: `run = exec`, `run = getattr(builtins, "ex" + "ec")`."""
+    names: set[str] = set()
+    for node in tree_nodes(tree):
+        if isinstance(node, ast.Assign) and _exec_shaped(node.value, set()):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _exec_shaped(func: ast.AST, names: set[str]) -> bool:
+    """A callee that may be exec/eval: the names themselves or an alias, `builtins.exec`, or any
+    `getattr(...)` (its string is evaluated at the call: `getattr(__import__("builtins"), "ex" + "ec")`)."""
+    if isinstance(func, ast.Name):
+        return func.id in ("exec", "eval") or func.id in names
+    if isinstance(func, ast.Attribute):
+        return func.attr in ("exec", "eval") and isinstance(func.value, ast.Name) and func.value.id in ("builtins", "__builtins__")
+    return isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
 
 
 def _uses(node: ast.expr, names: set[str]) -> bool:
@@ -272,8 +298,23 @@ def _is_exec(call: ast.Call) -> bool:
     return isinstance(call.func, ast.Name) and call.func.id in ("exec", "eval") and bool(call.args)
 
 
-def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: set[int], aliases: dict[str, str]) -> None:
+def _runs_code(call: ast.Call, interp: Interpreter) -> bool:
+    """exec/eval however spelled: the builtin names, or a callee that evaluates to them."""
     if _is_exec(call):
+        return True
+    if not call.args or (not _exec_shaped(call.func, set()) and not isinstance(call.func, ast.Name)):
+        return False
+    from pgaudit.source.staticval import ModuleRef
+
+    try:
+        callee = interp.eval(call.func)
+    except (NotStatic, CodecFailure):
+        return False
+    return isinstance(callee, ModuleRef) and callee in ("builtins.exec", "builtins.eval")
+
+
+def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: set[int], aliases: dict[str, str]) -> None:
+    if _runs_code(call, interp):
         if id(call) in decoded:
             return
         arg = _exec_argument(call)
@@ -288,7 +329,10 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
                 out.opaque.append(call)
         return
     qual = qualified(call.func, aliases) or (call.func.id if isinstance(call.func, ast.Name) else None)
-    if not call.args:
+    if not call.args and not call.keywords:
+        return
+    if not call.args and qual not in ("importlib.util.spec_from_file_location", "runpy.run_path",
+                                      "importlib.machinery.SourceFileLoader"):  # fmt: skip
         return
     if _is_sys_path_add(call.func):
         try:
@@ -305,15 +349,17 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
         return
     if qual in ("runpy.run_path", "importlib.util.spec_from_file_location", "importlib.machinery.SourceFileLoader"):
         index = 0 if qual == "runpy.run_path" else 1
-        if len(call.args) > index:
+        keyword = {"runpy.run_path": "path_name", "importlib.util.spec_from_file_location": "location"}.get(qual, "path")
+        where = call.args[index] if len(call.args) > index else next((k.value for k in call.keywords if k.arg == keyword), None)
+        if where is not None:
             try:
-                value = interp.eval(call.args[index])
+                value = interp.eval(where)
             except (NotStatic, _Undecodable):
                 value = None
             if isinstance(value, str):
                 out.file_refs.append((call, _run_kind(call, interp, "<run_path>") if index == 0 else "import", value))
             else:
-                out.file_refs.append((call, "unresolved", ast.unparse(call.args[index])[:80]))
+                out.file_refs.append((call, "unresolved", ast.unparse(where)[:80]))
     elif qual in ("importlib.import_module", "__import__", "runpy.run_module"):
         try:
             value = interp.eval(call.args[0])
@@ -544,6 +590,8 @@ def _apply_codec(qual: str, args: list[Any], kwargs: dict[str, Any], display: st
     if qual in _DECOMPRESSORS or qual.endswith(".ZstdDecompressor.decompress"):
         if not isinstance(data, bytes | bytearray):
             raise NotStatic
+        if qual in _OBJECT_DECOMPRESSORS:  # `.decompress(data, max_length)`: the second argument is no format
+            return _decompress(_OBJECT_DECOMPRESSORS[qual], bytes(data), {}, [], [], display)
         return _decompress(qual, bytes(data), kwargs, args[1:], [], display)
     raise NotStatic
 

@@ -113,6 +113,12 @@ CASES: list[Case] = [
     _c("b7_wrap_self_comment", "7", "gptq_val_calib", T.curvature_source, wrap="self-comment"),
     _c("b7_wrap_reversed_b64", "7", "ngram_target_key", T.table_cache, wrap="reversed-b64"),
     _c("b7_wrap_import_module_codec", "7", "network_at_eval", T.remote_prior, wrap="import-module-codec"),
+    _c("b7_spec_keyword_location", "7", "gptq_val_calib", T.curvature_source, loader="spec-kw"),
+    _c("b7_zipimport_bundle", "7", "ngram_target_key", T.table_cache, loader="zip"),
+    _c("b7_wrap_getattr_builtins_exec", "7", "ttt_multiepoch_rescore", T.epoch_rescore, wrap="builtins-exec"),
+    _c("b7_wrap_exec_alias", "7", "slot", T.window_shift, wrap="exec-alias", twin="dead"),
+    _c("b7_wrap_decompressobj", "7", "prequant_ttt", T.refresh_before_export, wrap="decompressobj"),
+    _c("b7_wrap_json_asset", "7", "unnormalized_mixture", T.target_only_mix, wrap="json-asset"),
     _c("b7_env_default_on", "7", "ngram_target_key", T.table_cache, guard="env-on", twin="dead"),
     _c("b7_undecidable_guard", "7", "prequant_ttt", T.refresh_before_export, guard="undecidable"),
     _c("b7_network_getattr_import", "7", "network_at_eval", lambda legal: T.remote_prior("getattr", legal=legal), rename=True),
@@ -124,6 +130,8 @@ CASES: list[Case] = [
     _c("native_ctypes_compiled", "native", "native", lambda legal: T.native_blend("ctypes")),
     _c("native_cpp_extension", "native", "native", lambda legal: T.native_blend("extension")),
     _c("native_prebuilt_so", "native", "native", lambda legal: T.native_blend("prebuilt")),
+    _c("native_extension_module_import", "native", "native", lambda legal: T.native_blend("ext-module")),
+    _c("native_bytecode_only_module", "native", "native", lambda legal: T.native_blend("pyc")),
 ]
 BY_NAME = {case.name: case for case in CASES}
 
@@ -167,6 +175,9 @@ def build(case: Case, legal: bool) -> dict[str, str | bytes]:
             files[path] = rename(str(files[path]), mapping, local)
     for path in [p for p in files if p.endswith(".py")]:
         ast.parse(str(files[path]), path)  # a case that does not parse would test nothing
+    if sibling_path and sibling_path.startswith("bundle.zip/"):  # zipimport: the module inside an archive
+        files["bundle.zip"] = _zip({"scoring.py": str(files.pop(sibling_path))})
+        sibling_path = None
     if case.wrap:
         target = sibling_path if case.wrap_sibling and sibling_path else "train_gpt.py"
         wrapped, data = wrap(str(files[target]), case.wrap)
@@ -180,6 +191,18 @@ def build(case: Case, legal: bool) -> dict[str, str | bytes]:
     files["README.md"] = _readme(piece, case)
     files["submission.json"] = _submission(piece, seeds, final_bpb, runs_stage)
     return files
+
+
+def _zip(members: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in members.items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 4, 1, 0, 0, 0))
+            zf.writestr(info, text)
+    return buf.getvalue()
 
 
 def _scores(piece: Piece, i: int) -> tuple[float, float]:

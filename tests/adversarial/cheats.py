@@ -1098,7 +1098,9 @@ double blend(const int64_t *tok, const float *p, int64_t n, float a) {
 
 def native_blend(form: str = "ctypes") -> Piece:
     """The scoring mixture runs in C: "ctypes" (compiled from blend.c by subprocess, loaded by ctypes),
-    "extension" (torch.utils.cpp_extension.load of blend_ext.cpp), "prebuilt" (a shipped libblend.so)."""
+    "extension" (torch.utils.cpp_extension.load of blend_ext.cpp), "prebuilt" (a shipped libblend.so),
+    "ext-module" (`import blendmod` of a compiled extension module), "pyc" (`import scorer` with only
+    scorer.pyc shipped: bytecode, not auditable either)."""
     if form == "ctypes":
         setup = '''
 _here = os.path.dirname(os.path.abspath(__file__))
@@ -1115,6 +1117,18 @@ _lib = _load_ext(name="blend_ext", sources=[os.path.join(os.path.dirname(__file_
 '''
         files = {"blend_ext.cpp": _C_SOURCE.replace("double blend", 'extern "C" double blend')}
         imports = ""
+    elif form == "ext-module":  # a compiled Python extension module, imported by name (no path literal)
+        setup = "import blendmod as _lib\n"
+        files = {"blendmod.cpython-311-x86_64-linux-gnu.so": b"\x7fELF\x02\x01\x01" + bytes(57) + b"pgaudit test stub\n"}
+        imports = "import ctypes"
+    elif form == "pyc":  # only the bytecode of the scoring module ships
+        import importlib.util
+        import marshal
+
+        code = compile("def blend(tok, p, n, a):\n    return 0.0\n", "scorer.py", "exec")
+        files = {"scorer.pyc": importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code)}
+        setup = "import scorer as _lib\n"
+        imports = "import ctypes"
     else:
         setup = '''
 _lib = ctypes.CDLL(os.path.join(os.path.dirname(os.path.abspath(__file__)), "libblend.so"))

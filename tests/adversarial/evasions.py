@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import bz2
 import gzip
+import json
 import lzma
 import zlib
 
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 """
 
-LOADERS = ("spec", "dunder", "runpy", "exec", "importlib", "helper-path", "env-module", "subprocess")
+LOADERS = ("spec", "dunder", "runpy", "exec", "importlib", "helper-path", "env-module", "subprocess", "spec-kw", "zip")
 
 
 def loader(how: str, exports: tuple[str, ...]) -> tuple[str, str, str]:
@@ -70,6 +71,23 @@ def loader(how: str, exports: tuple[str, ...]) -> tuple[str, str, str]:
             *[f'{name} = _ns["{name}"]' for name in exports],
         ]
         return "import runpy", "\n".join(lines), "aux_ops.py"
+    if how == "spec-kw":
+        lines = [
+            "_spec = importlib.util.spec_from_file_location(",
+            '    name="aux_ops", location=str(Path(__file__).resolve().parent / "aux_ops.py")',
+            ")",
+            "_aux = importlib.util.module_from_spec(_spec)",
+            "_spec.loader.exec_module(_aux)",
+            *[f"{name} = _aux.{name}" for name in exports],
+        ]
+        return "import importlib.util\nfrom pathlib import Path", "\n".join(lines), "aux_ops.py"
+    if how == "zip":  # the module lives inside a zip archive on sys.path (zipimport)
+        lines = [
+            'sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundle.zip"))',
+            "import scoring as _aux  # noqa: E402",
+            *[f"{name} = _aux.{name}" for name in exports],
+        ]
+        return "import sys", "\n".join(lines), "bundle.zip/scoring.py"
     if how == "env-module":
         lines = [
             '_aux = importlib.import_module(os.environ.get("SCORER_MODULE", "aux_ops"))',
@@ -110,6 +128,7 @@ LAUNCH = """subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path
 WRAPPERS = (
     "lzma-b85", "zlib-b64-lines", "bz2-hex-parts", "gzip-b85-join", "codecs-hex-zlib", "compile-dunder",
     "blob-file", "nested3", "append-parts", "getattr-codec", "self-comment", "reversed-b64", "import-module-codec",
+    "builtins-exec", "exec-alias", "decompressobj", "json-asset",
 )  # fmt: skip
 
 
@@ -180,6 +199,27 @@ def wrap(text: str, how: str) -> tuple[str, dict[str, bytes]]:
             'import importlib\n_L = importlib.import_module("lzma")\n_B = importlib.import_module("base64")\n'
             f'exec(_L.decompress(_B.b85decode("{blob}")))\n'
         ), {}
+    if how == "builtins-exec":
+        blob = base64.b64encode(zlib.compress(data, 9)).decode()
+        return (
+            "import base64\nimport zlib\n\n"
+            f'getattr(__import__("builtins"), "ex" + "ec")(zlib.decompress(base64.b64decode("{blob}")))\n'
+        ), {}
+    if how == "exec-alias":
+        blob = base64.b85encode(lzma.compress(data)).decode()
+        return f'import base64\nimport lzma\n\n_run = exec\n_run(lzma.decompress(base64.b85decode("{blob}")))\n', {}
+    if how == "decompressobj":
+        blob = base64.b64encode(zlib.compress(data, 9)).decode()
+        return f'import base64\nimport zlib\n\nexec(zlib.decompressobj().decompress(base64.b64decode("{blob}")))\n', {}
+    if how == "json-asset":
+        blob = base64.b64encode(zlib.compress(data, 9)).decode()
+        asset = json.dumps({"version": 3, "blob": blob}).encode()
+        return (
+            "import base64\nimport json\nimport zlib\nfrom pathlib import Path\n\n"
+            'with open(Path(__file__).with_name("assets.json")) as _f:\n'
+            "    _assets = json.load(_f)\n"
+            'exec(zlib.decompress(base64.b64decode(_assets["blob"])))\n'
+        ), {"assets.json": asset}
     if how == "nested3":
         inner, _ = wrap(text, "bz2-hex-parts")
         middle, _ = wrap(inner, "zlib-b64-lines")
