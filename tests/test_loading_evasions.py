@@ -1,0 +1,179 @@
+"""Whole-program loading of the shapes adversarial submissions use to hide the code that runs (issue 15,
+bullet 7): each test loads a small folder and checks which code units pgaudit audits, under which name,
+and what it reports as not audited."""
+
+from __future__ import annotations
+
+import base64
+import json
+import lzma
+import zipfile
+import zlib
+from pathlib import Path
+
+from pgaudit.source.program import Program, load_program
+
+BODY = "def score(tokens):\n    return sum(tokens)\n\n\nprint(score([1, 2, 3]))\n"
+
+
+def _load(folder: Path) -> Program:
+    return load_program(folder / "train_gpt.py", folder)
+
+
+def _write(folder: Path, files: dict[str, str | bytes]) -> Path:
+    for rel, content in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder
+
+
+def _payload_texts(program: Program) -> list[str]:
+    return [u.text for u in program.units if u.in_payload]
+
+
+def _z64(text: str) -> str:
+    return base64.b64encode(zlib.compress(text.encode())).decode()
+
+
+def test_payload_assembled_with_append_and_extend(tmp_path: Path):
+    blob = _z64(BODY)
+    half = len(blob) // 2
+    script = (
+        "import base64, zlib\nparts = []\n"
+        f'parts.append("{blob[:10]}")\nparts.extend(["{blob[10:half]}", "{blob[half:]}"])\n'
+        'exec(zlib.decompress(base64.b64decode("".join(parts))))\n'
+    )
+    program = _load(_write(tmp_path, {"train_gpt.py": script}))
+    assert _payload_texts(program) == [BODY]
+    assert not program.opaque
+
+
+def test_a_list_changed_by_an_unknown_method_is_forgotten(tmp_path: Path):
+    blob = _z64(BODY)
+    script = f'import base64, zlib\nparts = ["{blob}"]\nparts.reverse()\nexec(zlib.decompress(base64.b64decode("".join(parts))))\n'
+    program = _load(_write(tmp_path, {"train_gpt.py": script}))
+    assert _payload_texts(program) == []
+    assert program.opaque  # not silently dropped: a PG001 warning says it was not audited
+
+
+def test_codecs_reached_through_getattr_dunder_import_and_import_module(tmp_path: Path):
+    blob = _z64(BODY)
+    script = (
+        "import importlib\n"
+        '_d = getattr(__import__("base64"), "b64" + "decode")\n'
+        '_z = importlib.import_module("zlib")\n'
+        f'exec(_z.decompress(_d("{blob}")))\n'
+    )
+    assert _payload_texts(_load(_write(tmp_path, {"train_gpt.py": script}))) == [BODY]
+
+
+def test_exec_spelled_through_an_alias_or_builtins(tmp_path: Path):
+    blob = _z64(BODY)
+    for i, call in enumerate(['_run = exec\n_run', 'getattr(__import__("builtins"), "ex" + "ec")', "import builtins\nbuiltins.exec"]):
+        script = f'import base64, zlib\n{call}(zlib.decompress(base64.b64decode("{blob}")))\n'
+        assert _payload_texts(_load(_write(tmp_path / str(i), {"train_gpt.py": script}))) == [BODY], call
+
+
+def test_getattr_of_something_else_is_not_an_exec(tmp_path: Path):
+    script = 'import json\nrun = getattr(json, "dumps")\nprint(run({"a": 1}))\n'
+    program = _load(_write(tmp_path, {"train_gpt.py": script}))
+    assert not program.opaque and len(program.units) == 1
+
+
+def test_reversed_literal_and_payload_in_a_trailing_comment(tmp_path: Path):
+    rev = _z64(BODY)[::-1]
+    script = f'import base64, zlib\n_S = "{rev}"\nexec(zlib.decompress(base64.b64decode(_S[::-1])))\n'
+    assert _payload_texts(_load(_write(tmp_path / "a", {"train_gpt.py": script}))) == [BODY]
+    blob = base64.b85encode(lzma.compress(BODY.encode())).decode()
+    script = f'import base64, lzma\nexec(lzma.decompress(base64.b85decode(open(__file__).read().rsplit("#~", 1)[1].strip())))\n#~{blob}\n'
+    assert _payload_texts(_load(_write(tmp_path / "b", {"train_gpt.py": script}))) == [BODY]
+
+
+def test_decompressor_objects_and_json_payload_files(tmp_path: Path):
+    blob = _z64(BODY)
+    script = f'import base64, zlib\nexec(zlib.decompressobj().decompress(base64.b64decode("{blob}")))\n'
+    assert _payload_texts(_load(_write(tmp_path / "a", {"train_gpt.py": script}))) == [BODY]
+    script = (
+        "import base64, json, zlib\nfrom pathlib import Path\n"
+        'with open(Path(__file__).with_name("assets.json")) as f:\n    assets = json.load(f)\n'
+        'exec(zlib.decompress(base64.b64decode(assets["blob"])))\n'
+    )
+    folder = _write(tmp_path / "b", {"train_gpt.py": script, "assets.json": json.dumps({"blob": blob})})
+    assert _payload_texts(_load(folder)) == [BODY]
+
+
+def _loaded(program: Program) -> dict[str, str | None]:
+    return {u.path: u.run_name for u in program.units if u.role == "module"}
+
+
+def test_path_from_a_one_return_helper(tmp_path: Path):
+    script = (
+        "import os, runpy\n\n\ndef _here(name):\n    return os.path.join(os.path.dirname(os.path.abspath(__file__)), name)\n\n\n"
+        'ns = runpy.run_path(_here("aux_ops.py"))\n'
+    )
+    program = _load(_write(tmp_path, {"train_gpt.py": script, "aux_ops.py": BODY}))
+    assert "aux_ops.py" in _loaded(program)
+    assert not program.opaque
+
+
+def test_module_name_from_an_env_default(tmp_path: Path):
+    script = 'import importlib, os\nmod = importlib.import_module(os.environ.get("SCORER", "aux_ops"))\n'
+    program = _load(_write(tmp_path, {"train_gpt.py": script, "aux_ops.py": BODY}))
+    assert _loaded(program) == {"aux_ops.py": "aux_ops"}
+
+
+def test_scripts_launched_as_processes_run_as_main(tmp_path: Path):
+    script = (
+        "import os, subprocess, sys\n"
+        'subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "evaluate.py"), "--fast"], check=True)\n'
+        'os.system("python report.py --out x")\n'
+        'subprocess.run(["lrzip", "-d", "model.lrz"], check=True)\n'
+    )
+    folder = _write(tmp_path, {"train_gpt.py": script, "evaluate.py": BODY, "report.py": BODY})
+    program = _load(folder)
+    assert _loaded(program) == {"evaluate.py": "__main__", "report.py": "__main__"}
+    assert {ref.target: ref.kind for ref in program.siblings} == {"evaluate.py": "run", "report.py": "run"}
+
+
+def test_spec_from_file_location_with_keyword_arguments(tmp_path: Path):
+    script = (
+        "import importlib.util\nfrom pathlib import Path\n"
+        'spec = importlib.util.spec_from_file_location(name="aux", location=str(Path(__file__).resolve().parent / "aux_ops.py"))\n'
+        "mod = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(mod)\n"
+    )
+    program = _load(_write(tmp_path, {"train_gpt.py": script, "aux_ops.py": BODY}))
+    assert "aux_ops.py" in _loaded(program)
+
+
+def test_module_inside_a_zip_archive_on_sys_path(tmp_path: Path):
+    buf = tmp_path / "bundle.zip"
+    tmp_path.mkdir(exist_ok=True)
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("scoring.py", BODY)
+        zf.writestr("pkg/__init__.py", "from .inner import score\n")
+        zf.writestr("pkg/inner.py", BODY)
+    script = (
+        "import os, sys\n"
+        'sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundle.zip"))\n'
+        "import scoring\nimport pkg\n"
+    )
+    program = _load(_write(tmp_path, {"train_gpt.py": script}))
+    assert set(_loaded(program)) == {"bundle.zip/scoring.py", "bundle.zip/pkg/__init__.py"}
+    assert {f.path for f in program.files} >= {"bundle.zip/scoring.py"}
+
+
+def test_compiled_modules_are_named_not_skipped(tmp_path: Path):
+    script = "import fastmix\nimport scorer\nimport numpy\n"
+    folder = _write(tmp_path, {
+        "train_gpt.py": script,
+        "fastmix.cpython-311-x86_64-linux-gnu.so": b"\x7fELF stub",
+        "scorer.pyc": b"\x00\x00 bytecode stub",
+    })  # fmt: skip
+    program = _load(folder)
+    assert [(r.kind, r.target) for r in program.siblings] == [("shared-library", "fastmix.cpython-311-x86_64-linux-gnu.so")]
+    reasons = [program.opaque_reason(node) for _, node in program.opaque]  # type: ignore[arg-type]
+    assert reasons and "scorer.pyc" in str(reasons[0])
