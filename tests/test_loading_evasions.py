@@ -177,3 +177,40 @@ def test_compiled_modules_are_named_not_skipped(tmp_path: Path):
     assert [(r.kind, r.target) for r in program.siblings] == [("shared-library", "fastmix.cpython-311-x86_64-linux-gnu.so")]
     reasons = [program.opaque_reason(node) for _, node in program.opaque]  # type: ignore[arg-type]
     assert reasons and "scorer.pyc" in str(reasons[0])
+
+
+def test_loaders_inside_helpers_resolve_per_call_site(tmp_path: Path):
+    script = (
+        "import importlib.util, os\n\n\n"
+        "def load_module(name):\n"
+        '    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), name + ".py"))\n'
+        "    mod = importlib.util.module_from_spec(spec)\n    spec.loader.exec_module(mod)\n    return mod\n\n\n"
+        "def include(name):\n"
+        "    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)) as fh:\n"
+        "        exec(fh.read(), globals())\n\n\n"
+        'a = load_module("aux_ops")\nb = load_module("more_ops")\ninclude("notes.txt")\n'
+    )
+    folder = _write(tmp_path, {"train_gpt.py": script, "aux_ops.py": BODY, "more_ops.py": BODY, "notes.txt": BODY})
+    program = _load(folder)
+    assert _loaded(program) == {"aux_ops.py": "aux_ops", "more_ops.py": "more_ops", "notes.txt": "__main__"}
+    assert not program.opaque
+
+
+def test_a_helper_called_with_a_runtime_value_stays_a_warning(tmp_path: Path):
+    script = (
+        "import importlib, sys\n\n\ndef load(name):\n    return importlib.import_module(name)\n\n\n"
+        "mod = load(sys.argv[1])\n"
+    )
+    program = _load(_write(tmp_path, {"train_gpt.py": script, "aux_ops.py": BODY}))
+    assert _loaded(program) == {}
+    reasons = [program.opaque_reason(node) for _, node in program.opaque]  # type: ignore[arg-type]
+    assert reasons == ["loads a module pgaudit cannot resolve statically (`name`)"]
+
+
+def test_relative_import_of_a_sibling_inside_a_package(tmp_path: Path):
+    folder = _write(tmp_path, {
+        "train_gpt.py": "import scoring\n",
+        "scoring/__init__.py": "from . import inner\n",
+        "scoring/inner.py": BODY,
+    })  # fmt: skip
+    assert set(_loaded(_load(folder))) == {"scoring/__init__.py", "scoring/inner.py"}

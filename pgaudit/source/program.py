@@ -199,7 +199,8 @@ def _load_source(
         for ref, name in refs:
             program.siblings.append(ref)
             target = program.root / ref.target
-            runs = ref.kind in ("import", "exec", "run") and target.suffix == ".py"
+            # an imported module is a .py file; an exec'd or launched file runs whatever its name (`notes.txt`)
+            runs = (ref.kind == "import" and target.suffix == ".py") or ref.kind in ("exec", "run")
             if runs and (target.is_file() or _zip_member(target) is not None):
                 if name == "":  # exec'd: runs under the exec'ing unit's name
                     name = unit.run_name
@@ -282,7 +283,8 @@ def _add_payloads(
     for call, kind, value in unwrapped.file_refs:
         if kind == "unresolved":
             program.opaque.append((unit, call))
-            program.opaque_reasons[id(call)] = f"loads code from a path pgaudit cannot resolve statically (`{value}`)"
+            what = "a module" if isinstance(call.func, ast.Name) or "module" in ast.unparse(call.func) else "code from a path"
+            program.opaque_reasons[id(call)] = f"loads {what} pgaudit cannot resolve statically (`{value}`)"
     for call, what in _inline_native(unit):
         program.opaque.append((unit, call))
         program.opaque_reasons[id(call)] = f"compiles {what} that pgaudit does not audit (native code)"
@@ -375,6 +377,10 @@ def _sibling_refs(
                 imported(alias.name, node, "import", alias.name)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level in (0, 1):
             imported(node.module, node, "import", node.module)
+        elif isinstance(node, ast.ImportFrom) and node.module is None and node.level == 1:
+            for alias in node.names:  # `from . import inner` inside a package
+                if alias.name != "*":
+                    imported(alias.name, node, "import", alias.name)
 
     for call, dotted, kind in unwrapped.module_refs:
         imported(dotted, call, "import" if kind == "import" else "exec", _run_name(kind, dotted))

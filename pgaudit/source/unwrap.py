@@ -178,6 +178,7 @@ def unwrap(tree: ast.Module, display: str, file: str | None = None, read: ReadFi
             inner.env.pop(arg.arg, None)
         pending += scope_walk(fn.body, inner, visit)
     _bundled_modules(tree, functions, top, out, decoded_ids, aliases)
+    _per_call_site(tree, functions, top, out, decoded_ids, aliases, interesting)
     for call in out.opaque:
         if id(call) not in decoded_ids and _wrapper_shaped(call, aliases):
             out.undecodable.append(Undecodable(call, _shape_reason(call, aliases)))
@@ -368,6 +369,8 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
         if isinstance(value, str):
             kind = _run_kind(call, interp, value) if qual == "runpy.run_module" else "import"
             out.module_refs.append((call, value, kind))
+        else:  # a module chosen at run time: say that it was not followed
+            out.file_refs.append((call, "unresolved", ast.unparse(call.args[0])[:80]))
 
 
 def _launched_script(call: ast.Call, interp: Interpreter) -> str | None:
@@ -533,6 +536,78 @@ def _bundled_modules(
             for call in execs:
                 _evaluate_exec(call, _exec_argument(call), interp, out, decoded, site.lineno)
     out.opaque = [c for c in out.opaque if id(c) not in decoded]
+
+
+def _per_call_site(
+    tree: ast.Module,
+    functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, Interpreter]],
+    top: Interpreter,
+    out: Unwrapped,
+    decoded: set[int],
+    aliases: dict[str, str],
+    interesting: set[int],
+) -> None:
+    """A loader or exec inside a helper whose path comes from the helper's parameters
+    (`def load_module(name): spec_from_file_location(name, join(HERE, name + ".py"))`, `def include(n): with
+    open(join(HERE, n)) as fh: exec(fh.read())`): walk the helper's body again once per call site, its
+    parameters bound to that site's arguments, and keep what resolves there."""
+    unresolved = {id(c) for c in out.opaque} | {id(c) for c, kind, _ in out.file_refs if kind == "unresolved"}
+    if not unresolved:
+        return
+    owned: dict[int, set[int]] = {}
+    for node in tree_nodes(tree):
+        if isinstance(node, ast.Call) and id(node) in unresolved:
+            cur: ast.AST | None = getattr(node, "pg_parent", None)
+            while cur is not None and not isinstance(cur, ast.FunctionDef | ast.AsyncFunctionDef):
+                cur = getattr(cur, "pg_parent", None)
+            if cur is not None:
+                owned.setdefault(id(cur), set()).add(id(node))
+    resolved: set[int] = set()
+    texts = {p.text for p in out.payloads}
+    for fn, outer in functions:
+        params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
+        calls = owned.get(id(fn))
+        if not params or not calls:
+            continue
+        sites = [
+            n for n in tree_nodes(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == fn.name
+        ][:MAX_CALL_SITES]  # fmt: skip
+        for site in sites:
+            interp = outer.child()
+            for name in params:
+                interp.env.pop(name, None)
+            try:
+                for name, arg in zip(params, site.args, strict=False):
+                    interp.env[name] = top.eval(arg)
+                for kw in site.keywords:
+                    if kw.arg in params:
+                        interp.env[kw.arg] = top.eval(kw.value)
+            except (NotStatic, CodecFailure):
+                continue
+            sub = Unwrapped()
+
+            def visit(stmt: ast.stmt, it: Interpreter, sub: Unwrapped = sub, calls: set[int] = calls) -> None:
+                if id(stmt) in interesting:
+                    for call in _own_calls(stmt):
+                        if id(call) in calls:
+                            _visit_call(call, it, sub, set(), aliases)
+
+            scope_walk(fn.body, interp, visit)
+            for ref in sub.file_refs:
+                if ref[1] != "unresolved":
+                    out.file_refs.append(ref)
+                    resolved.add(id(ref[0]))
+            for payload in sub.payloads:
+                resolved.add(id(payload.exec_node))
+                if payload.text not in texts:
+                    texts.add(payload.text)
+                    out.payloads.append(Payload(payload.text, site.lineno, payload.codec, payload.exec_node))
+            out.module_refs.extend(sub.module_refs)
+    if resolved:
+        decoded.update(resolved)
+        out.opaque = [c for c in out.opaque if id(c) not in resolved]
+        out.file_refs = [r for r in out.file_refs if not (r[1] == "unresolved" and id(r[0]) in resolved)]
 
 
 _SHAPE_CALLS = {q.split(".")[-1] for q in [*_DECODERS, *_DECOMPRESSORS]} | {"fromhex", "decode"}

@@ -119,6 +119,8 @@ CASES: list[Case] = [
     _c("b7_wrap_exec_alias", "7", "slot", T.window_shift, wrap="exec-alias", twin="dead"),
     _c("b7_wrap_decompressobj", "7", "prequant_ttt", T.refresh_before_export, wrap="decompressobj"),
     _c("b7_wrap_json_asset", "7", "unnormalized_mixture", T.target_only_mix, wrap="json-asset"),
+    _c("b7_helper_function_loader", "7", "ttt_multiepoch_rescore", T.epoch_rescore, loader="helper-loader"),
+    _c("b7_exec_text_file_helper", "7", "ngram_target_key", T.table_cache, loader="exec-helper-txt"),
     _c("b7_env_default_on", "7", "ngram_target_key", T.table_cache, guard="env-on", twin="dead"),
     _c("b7_undecidable_guard", "7", "prequant_ttt", T.refresh_before_export, guard="undecidable"),
     _c("b7_network_getattr_import", "7", "network_at_eval", lambda legal: T.remote_prior("getattr", legal=legal), rename=True),

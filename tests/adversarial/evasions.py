@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 """
 
-LOADERS = ("spec", "dunder", "runpy", "exec", "importlib", "helper-path", "env-module", "subprocess", "spec-kw", "zip")
+LOADERS = ("spec", "dunder", "runpy", "exec", "importlib", "helper-path", "env-module", "subprocess", "spec-kw", "zip", "helper-loader",
+           "exec-helper-txt")
 
 
 def loader(how: str, exports: tuple[str, ...]) -> tuple[str, str, str]:
@@ -88,6 +89,29 @@ def loader(how: str, exports: tuple[str, ...]) -> tuple[str, str, str]:
             *[f"{name} = _aux.{name}" for name in exports],
         ]
         return "import sys", "\n".join(lines), "bundle.zip/scoring.py"
+    if how == "helper-loader":  # the loader is a helper function called with the module's name
+        lines = [
+            "def load_module(name):",
+            '    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), name + ".py"))',
+            "    mod = importlib.util.module_from_spec(spec)",
+            "    spec.loader.exec_module(mod)",
+            "    return mod",
+            "",
+            "",
+            '_aux = load_module("aux_ops")',
+            *[f"{name} = _aux.{name}" for name in exports],
+        ]
+        return "import importlib.util", "\n".join(lines), "aux_ops.py"
+    if how == "exec-helper-txt":  # exec of a text file through a helper's parameter
+        lines = [
+            "def include(name):",
+            "    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)) as fh:",
+            "        exec(fh.read(), globals())",
+            "",
+            "",
+            'include("notes.txt")',
+        ]
+        return "", "\n".join(lines), "notes.txt"
     if how == "env-module":
         lines = [
             '_aux = importlib.import_module(os.environ.get("SCORER_MODULE", "aux_ops"))',
