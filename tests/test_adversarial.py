@@ -176,3 +176,18 @@ def test_the_evasion_hides_the_stage_from_the_entry_script(case: Case):
     twin = build(case, True)
     assert set(twin) - {"prepare_prior.py"} >= set(files) - {"prepare_prior.py"} - {"code.z"}
     assert twin != files
+
+
+RELATIVE = [c for c in CASES if c.loader in ("spec", "runpy", "exec", "subprocess", "zip", "helper-loader") and c.name not in MISSES]
+
+
+@pytest.mark.parametrize("case", RELATIVE, ids=lambda c: c.name)
+def test_paths_from_file_resolve_from_a_relative_folder_path(case: Case, tmp_path: Path, monkeypatch):
+    """`__file__` is absolute at run time whatever path pgaudit was given: a relative folder path audits the
+    same siblings as an absolute one."""
+    write(case, False, tmp_path / case.name)
+    monkeypatch.chdir(tmp_path)
+    relative = audit(Path(case.name), AuditOptions())
+    absolute = audit(tmp_path / case.name, AuditOptions())
+    assert len(relative.files) == len(absolute.files) > 1
+    assert verdict(Path(case.name)) == verdict(tmp_path / case.name) != []

@@ -214,3 +214,21 @@ def test_relative_import_of_a_sibling_inside_a_package(tmp_path: Path):
         "scoring/inner.py": BODY,
     })  # fmt: skip
     assert set(_loaded(_load(folder))) == {"scoring/__init__.py", "scoring/inner.py"}
+
+
+def test_decoded_source_written_to_a_file_is_audited(tmp_path: Path):
+    blob = _z64(BODY)
+    script = (
+        "import base64, sys, tempfile, zlib\n"
+        f'src = zlib.decompress(base64.b64decode("{blob}")).decode()\n'
+        'd = tempfile.mkdtemp()\nwith open(d + "/stage.py", "w") as f:\n    f.write(src)\n'
+        "sys.path.insert(0, d)\nimport stage\n"
+    )
+    program = _load(_write(tmp_path, {"train_gpt.py": script}))
+    assert _payload_texts(program) == [BODY]
+
+
+def test_decoded_data_that_is_not_written_out_is_not_code(tmp_path: Path):
+    blob = _z64("a table\nof numbers\n")
+    script = f'import base64, zlib\ntable = zlib.decompress(base64.b64decode("{blob}")).decode()\nprint(len(table))\n'
+    assert _payload_texts(_load(_write(tmp_path, {"train_gpt.py": script}))) == []

@@ -185,7 +185,8 @@ def unwrap(tree: ast.Module, display: str, file: str | None = None, read: ReadFi
     undecodable_ids = {id(u.exec_node) for u in out.undecodable}
     out.opaque = [c for c in out.opaque if id(c) not in decoded_ids and id(c) not in undecodable_ids]
     exec_texts = {p.text for p in out.payloads}
-    out.extracted = [e for e in out.extracted if e[2] not in exec_texts] if out.opaque or out.file_refs else []
+    keep = out.opaque or out.file_refs or _written(tree, derived)  # written to a file: imported or run from there
+    out.extracted = [e for e in out.extracted if e[2] not in exec_texts] if keep else []
     return out
 
 
@@ -240,6 +241,19 @@ def _exec_shaped(func: ast.AST, names: set[str]) -> bool:
     if isinstance(func, ast.Attribute):
         return func.attr in ("exec", "eval") and isinstance(func.value, ast.Name) and func.value.id in ("builtins", "__builtins__")
     return isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
+
+
+def _written(tree: ast.Module, names: set[str]) -> bool:
+    """Decoded text written out (`f.write(src)`, `Path(p).write_text(src)`): it runs from that file later."""
+    for node in tree_nodes(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("write", "write_text", "write_bytes", "writelines")
+            and any(_uses(arg, names) for arg in node.args)
+        ):
+            return True
+    return False
 
 
 def _uses(node: ast.expr, names: set[str]) -> bool:

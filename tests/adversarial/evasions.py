@@ -152,7 +152,7 @@ LAUNCH = """subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path
 WRAPPERS = (
     "lzma-b85", "zlib-b64-lines", "bz2-hex-parts", "gzip-b85-join", "codecs-hex-zlib", "compile-dunder",
     "blob-file", "nested3", "append-parts", "getattr-codec", "self-comment", "reversed-b64", "import-module-codec",
-    "builtins-exec", "exec-alias", "decompressobj", "json-asset",
+    "builtins-exec", "exec-alias", "decompressobj", "json-asset", "write-import", "readme-block",
 )  # fmt: skip
 
 
@@ -244,6 +244,25 @@ def wrap(text: str, how: str) -> tuple[str, dict[str, bytes]]:
             "    _assets = json.load(_f)\n"
             'exec(zlib.decompress(base64.b64decode(_assets["blob"])))\n'
         ), {"assets.json": asset}
+    if how == "write-import":  # decoded into a module file under /tmp, then imported from there
+        blob = base64.b64encode(zlib.compress(data, 9)).decode()
+        return (
+            "import base64\nimport os\nimport sys\nimport tempfile\nimport zlib\n\n"
+            f'_src = zlib.decompress(base64.b64decode("{blob}")).decode()\n'
+            "_dir = tempfile.mkdtemp()\n"
+            'with open(os.path.join(_dir, "stage_main.py"), "w") as _f:\n'
+            "    _f.write(_src)\n"
+            "sys.path.insert(0, _dir)\n"
+            "import stage_main  # noqa: E402\n\n"
+            "stage_main.main()\n"
+        ), {}
+    if how == "readme-block":  # the code is the README's second python block
+        readme = "# Notes\n\n```python\nprint('example')\n```\n\n```python\n" + text + "```\n"
+        return (
+            "from pathlib import Path\n\n"
+            '_doc = Path(__file__).with_name("NOTES.md").read_text()\n'
+            'exec(_doc.split("```python")[2].split("```")[0])\n'
+        ), {"NOTES.md": readme.encode()}
     if how == "nested3":
         inner, _ = wrap(text, "bz2-hex-parts")
         middle, _ = wrap(inner, "zlib-b64-lines")
