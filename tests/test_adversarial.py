@@ -102,6 +102,12 @@ FALSE_ERRORS = {
         "before adapting) and the claimed line is the first, score-first pass: restoring state is not modelled",
     ),
     "b7_wrap_codecs_hex_zlib": ("control", "same twin as b6_second_look_reported, inside a codecs hex+zlib wrapper"),
+    "b8_misleading_names_table": (
+        "flow",
+        "PG101 on the twin decided by a name: the context-only hash is called `target_hash` (a normalized "
+        "per-context row is read, the scored token only indexes the result), and the key is taken for a "
+        "target-keyed one because of that name",
+    ),
 }
 
 VERDICT_PREFIXES = ("PG0", "PG1", "PG2", "PG3", "PG4")

@@ -37,6 +37,7 @@ class Case:
     guard: str | None = None  # evasions.GUARDS for the illegal folder
     rename: bool = False  # consistent renaming of every identifier the scripts bind
     twin: str = "legal"  # "legal": the family's legal form; "dead": the same code behind an env default that is off
+    names: tuple[tuple[str, str], ...] = ()  # with rename: chosen (misleading) new names for some identifiers
 
     @property
     def native(self) -> bool:
@@ -131,6 +132,10 @@ CASES: list[Case] = [
     # 8. one vocabulary: nothing named after its role (renamed) and the stage is in a sibling
     _c("b8_renamed_sibling_gate", "8", "target_dependent_mixing", T.expert_gate, loader="spec", rename=True),
     _c("b8_renamed_shift_dead_twin", "8", "slot", T.window_shift, rename=True, guard="env-on", twin="dead"),
+    _c("b8_misleading_names_refresh", "8", "prequant_ttt", T.refresh_before_export, rename=True,
+       names=(("val_tokens", "train_tail"), ("refresh", "eval_warmup"), ("eval_val", "train_probe"))),
+    _c("b8_misleading_names_table", "8", "ngram_target_key", T.table_cache, rename=True,
+       names=(("nxt", "prev_tok"), ("h", "target_hash"), ("full", "ctx_only_key"), ("blended_pass", "train_side_stats"))),
     # native code on the scoring path: a warning that names the file (counted separately)
     _c("native_ctypes_compiled", "native", "native", lambda legal: T.native_blend("ctypes")),
     _c("native_cpp_extension", "native", "native", lambda legal: T.native_blend("extension")),
@@ -174,7 +179,7 @@ def build(case: Case, legal: bool) -> dict[str, str | bytes]:
     )
     files["train_gpt.py"] = script
     if case.rename:
-        mapping: dict[str, str] = {}
+        mapping: dict[str, str] = dict(case.names)
         local = frozenset(Path(p).stem for p in files if str(p).endswith(".py"))
         for path in sorted(p for p in files if p.endswith(".py") and p != "prepare_prior.py"):
             files[path] = rename(str(files[path]), mapping, local)
