@@ -91,6 +91,12 @@ MISSES = {
         "PG404: the opener is `getattr(importlib.import_module(\"urll\" + \"ib.request\"), \"url\" + \"open\")`: "
         "network calls are recognised by spelled names only",
     ),
+    "b7_wrap_namespace_main_call": (
+        "control",
+        "PG302: the payload is exec'd into a namespace dict and its `main` is called as `_ns[\"main\"]()`: the "
+        "payload is decoded and audited (under `__name__` \"stage\"), but a call through the exec namespace is "
+        "not linked to the payload's function, so the scoring code is judged unreachable",
+    ),
     "b8_renamed_sibling_gate": ("control", "same gate as b5_gate_where_target, renamed and imported by spec_from_file_location"),
 }
 

@@ -232,3 +232,23 @@ def test_decoded_data_that_is_not_written_out_is_not_code(tmp_path: Path):
     blob = _z64("a table\nof numbers\n")
     script = f'import base64, zlib\ntable = zlib.decompress(base64.b64decode("{blob}")).decode()\nprint(len(table))\n'
     assert _payload_texts(_load(_write(tmp_path, {"train_gpt.py": script}))) == []
+
+
+def test_payload_spelled_as_a_list_of_integers(tmp_path: Path):
+    raw = ", ".join(str(b) for b in zlib.compress(BODY.encode()))
+    script = f"import zlib\n_B = [{raw}]\nexec(zlib.decompress(bytes(_B)))\n"
+    assert _payload_texts(_load(_write(tmp_path, {"train_gpt.py": script}))) == [BODY]
+
+
+def test_the_name_a_payload_runs_under_follows_its_namespace(tmp_path: Path):
+    blob = _z64(BODY)
+    calls = {
+        "exec(CODE)": "__main__",
+        "exec(CODE, globals())": "__main__",
+        'exec(CODE, {"__name__": "stage"})': "stage",
+        "exec(CODE, {})": "builtins",  # `__name__` then comes from the builtins module
+    }
+    for i, (call, expected) in enumerate(calls.items()):
+        code = f'zlib.decompress(base64.b64decode("{blob}"))'
+        program = _load(_write(tmp_path / str(i), {"train_gpt.py": "import base64, zlib\n" + call.replace("CODE", code) + "\n"}))
+        assert [u.run_name for u in program.units if u.in_payload] == [expected], call

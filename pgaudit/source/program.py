@@ -310,7 +310,8 @@ def _add_payloads(
             program.opaque.append((unit, payload.exec_node))
             program.opaque_reasons[id(payload.exec_node)] = f"the decoded payload ({payload.codec}) is not Python: {exc.detail}"
             continue
-        inner = CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, payload.codec, run_name=unit.run_name)
+        run_name = unit.run_name if payload.namespace_name is None else payload.namespace_name
+        inner = CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, payload.codec, run_name=run_name)
         program.units.append(inner)
         _add_payloads(program, inner, file, depth + 1, found)
         if summary is None:

@@ -382,6 +382,10 @@ class Interpreter:
                 return args[0].encode(args[1])
             if len(args) == 1 and isinstance(args[0], bytes | bytearray):
                 return bytes(args[0])
+            if len(args) == 1 and isinstance(args[0], list | tuple) and all(
+                isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in args[0]
+            ):  # `bytes([120, 156, ...])`: a payload spelled as integers
+                return bytes(args[0])
             raise NotStatic
         if qual == "json.load" and len(args) == 1 and isinstance(args[0], FileHandle):
             args = [self._read(args[0].path, args[0].binary)]

@@ -83,6 +83,9 @@ class Payload:
     wrapper_line: int  # line of the exec call (or of the call site that hands the code to it)
     codec: str  # e.g. "b85decode+lzma(raw)"
     exec_node: ast.Call
+    # `__name__` while it runs when the exec gives it a namespace of its own (`exec(code, {"__name__": "x"})`;
+    # a dict without the key leaves `__name__` to the builtins module); None: the exec'ing unit's namespace
+    namespace_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -482,8 +485,24 @@ def _evaluate_exec(
         decoded.add(id(call))
         return
     if isinstance(value, str):
-        out.payloads.append(Payload(value, line, "+".join(steps) or "literal", call))
+        out.payloads.append(Payload(value, line, "+".join(steps) or "literal", call, _namespace_name(call, interp)))
         decoded.add(id(call))
+
+
+def _namespace_name(call: ast.Call, interp: Interpreter) -> str | None:
+    """`exec(code, {"__name__": "stage"})` -> "stage"; `exec(code, {})` -> "builtins" (what `__name__` then
+    finds); `exec(code)`, `exec(code, globals())` or a namespace pgaudit cannot rebuild -> None."""
+    namespace = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "globals"), None)
+    if namespace is None:
+        return None
+    try:
+        value = interp.eval(namespace)
+    except (NotStatic, CodecFailure):
+        return None
+    if not isinstance(value, dict):
+        return None
+    name = value.get("__name__", "builtins")
+    return name if isinstance(name, str) else None
 
 
 def _recording(codec: Callable[..., Any], steps: list[str]) -> Callable[..., Any]:
@@ -616,7 +635,9 @@ def _per_call_site(
                 resolved.add(id(payload.exec_node))
                 if payload.text not in texts:
                     texts.add(payload.text)
-                    out.payloads.append(Payload(payload.text, site.lineno, payload.codec, payload.exec_node))
+                    out.payloads.append(
+                        Payload(payload.text, site.lineno, payload.codec, payload.exec_node, payload.namespace_name)
+                    )
             out.module_refs.extend(sub.module_refs)
     if resolved:
         decoded.update(resolved)

@@ -153,6 +153,7 @@ WRAPPERS = (
     "lzma-b85", "zlib-b64-lines", "bz2-hex-parts", "gzip-b85-join", "codecs-hex-zlib", "compile-dunder",
     "blob-file", "nested3", "append-parts", "getattr-codec", "self-comment", "reversed-b64", "import-module-codec",
     "builtins-exec", "exec-alias", "decompressobj", "json-asset", "write-import", "readme-block",
+    "namespace-call", "int-list", "split-files",
 )  # fmt: skip
 
 
@@ -263,6 +264,29 @@ def wrap(text: str, how: str) -> tuple[str, dict[str, bytes]]:
             '_doc = Path(__file__).with_name("NOTES.md").read_text()\n'
             'exec(_doc.split("```python")[2].split("```")[0])\n'
         ), {"NOTES.md": readme.encode()}
+    if how == "namespace-call":  # exec'd into a fresh namespace, its main() called from there
+        blob = base64.b85encode(lzma.compress(data)).decode()
+        body = text.replace('if __name__ == "__main__":\n    main()', "")
+        blob = base64.b85encode(lzma.compress(body.encode())).decode()
+        return (
+            "import base64\nimport lzma\n\n"
+            '_ns = {"__name__": "stage", "__file__": __file__}\n'
+            f'exec(lzma.decompress(base64.b85decode("{blob}")), _ns)\n'
+            '_ns["main"]()\n'
+        ), {}
+    if how == "int-list":  # the compressed bytes as a list of integers
+        raw = list(zlib.compress(data, 9))
+        rows = ",\n".join("    " + ", ".join(str(b) for b in raw[i : i + 24]) for i in range(0, len(raw), 24))
+        return f"import zlib\n\n_B = [\n{rows},\n]\nexec(zlib.decompress(bytes(_B)))\n", {}
+    if how == "split-files":  # the compressed payload split over two data files, joined at run time
+        raw = lzma.compress(data)
+        half = len(raw) // 2
+        return (
+            "import lzma\nimport os\n\n_d = os.path.dirname(os.path.abspath(__file__))\n"
+            'with open(os.path.join(_d, "w0.bin"), "rb") as a, open(os.path.join(_d, "w1.bin"), "rb") as b:\n'
+            "    _raw = a.read() + b.read()\n"
+            "exec(lzma.decompress(_raw))\n"
+        ), {"w0.bin": raw[:half], "w1.bin": raw[half:]}
     if how == "nested3":
         inner, _ = wrap(text, "bz2-hex-parts")
         middle, _ = wrap(inner, "zlib-b64-lines")
