@@ -252,3 +252,18 @@ def test_the_name_a_payload_runs_under_follows_its_namespace(tmp_path: Path):
         code = f'zlib.decompress(base64.b64decode("{blob}"))'
         program = _load(_write(tmp_path / str(i), {"train_gpt.py": "import base64, zlib\n" + call.replace("CODE", code) + "\n"}))
         assert [u.run_name for u in program.units if u.in_payload] == [expected], call
+
+
+def test_loops_over_static_lists_and_globs_follow_every_item(tmp_path: Path):
+    script = (
+        "import glob, os\nHERE = os.path.dirname(os.path.abspath(__file__))\n"
+        'for f in sorted(glob.glob(os.path.join(HERE, "stage_*.py"))):\n    exec(open(f).read())\n'
+        'for m in ["aux_a", "aux_b"]:\n    __import__(m)\n'
+        'for g in glob.glob("/etc/*.conf"):\n    exec(open(g).read())\n'
+    )
+    files = {"train_gpt.py": script, "stage_1.py": BODY, "stage_2.py": BODY, "aux_a.py": BODY, "aux_b.py": BODY}
+    program = _load(_write(tmp_path, files))
+    assert _loaded(program) == {
+        "stage_1.py": "__main__", "stage_2.py": "__main__", "aux_a.py": "aux_a", "aux_b.py": "aux_b",
+    }  # fmt: skip
+    assert len(program.opaque) == 1  # the glob outside the folder is not listed: a warning, not a read

@@ -64,7 +64,7 @@ class FileHandle:
 # Modules whose members the interpreter knows (paths and codecs); other imports stay unknown.
 KNOWN_MODULES = {
     "os", "os.path", "pathlib", "base64", "binascii", "lzma", "zlib", "gzip", "bz2", "codecs", "json",
-    "zstandard", "zstd", "brotli", "importlib", "importlib.util", "runpy", "builtins", "subprocess", "sys",
+    "zstandard", "zstd", "brotli", "importlib", "importlib.util", "runpy", "builtins", "subprocess", "sys", "glob",
 }  # fmt: skip
 
 
@@ -325,6 +325,13 @@ class Interpreter:
             if args and all(isinstance(a, str) for a in args):
                 return PathValue(os.path.join(*args))
             raise NotStatic
+        if isinstance(func, ast.Name) and func.id in ("sorted", "list", "tuple") and func.id not in self.env:
+            if len(node.args) != 1 or node.keywords:
+                raise NotStatic
+            items = self.eval(node.args[0])
+            if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+                raise NotStatic
+            return sorted(items) if func.id == "sorted" else list(items) if func.id == "list" else tuple(items)
         if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) == 2 and not node.keywords:
             owner, attr = self.eval(node.args[0]), self.eval(node.args[1])
             if isinstance(owner, ModuleRef) and isinstance(attr, str):
@@ -359,6 +366,11 @@ class Interpreter:
             raise NotStatic
         if qual == "os.getcwd":
             raise NotStatic
+        if qual in ("glob.glob", "glob.iglob") and len(args) == 1 and isinstance(args[0], str):
+            lister = getattr(self.read, "glob", None)  # files inside the audited folder only
+            if lister is None:
+                raise NotStatic
+            return lister(args[0])
         if qual in ("__import__", "importlib.import_module") and len(args) == 1 and isinstance(args[0], str):
             if args[0] in KNOWN_MODULES:
                 return ModuleRef(args[0].split(".")[0] if qual == "__import__" else args[0])
@@ -510,6 +522,22 @@ def _checked(value: Any) -> Any:
     return value
 
 
+MAX_LOOP_ITEMS = 16
+
+
+def _static_items(stmt: ast.stmt, interp: Interpreter) -> list[str] | None:
+    """The items of a `for NAME in <static list of strings>:` loop (file names, module names), else None."""
+    if not (isinstance(stmt, ast.For) and isinstance(stmt.target, ast.Name)):
+        return None
+    try:
+        value = interp.eval(stmt.iter)
+    except (NotStatic, CodecFailure):
+        return None
+    if isinstance(value, list | tuple) and 0 < len(value) <= MAX_LOOP_ITEMS and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
 def scope_walk(
     body: list[ast.stmt], interp: Interpreter, visit: Callable[[ast.stmt, Interpreter], None]
 ) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, Interpreter]]:
@@ -530,6 +558,16 @@ def scope_walk(
             continue
         visit(stmt, interp)
         interp.bind(stmt)
+        items = _static_items(stmt, interp)
+        if items is not None:  # `for f in sorted(glob.glob(HERE + "/stage_*.py")):`: the body once per item
+            target = stmt.target.id  # type: ignore[attr-defined]
+            for i, item in enumerate(items):
+                interp.env[target] = item
+                found = scope_walk(stmt.body, interp, visit)  # type: ignore[attr-defined]
+                functions += found if i == 0 else []
+            interp.env.pop(target, None)
+            functions += scope_walk(stmt.orelse, interp, visit)  # type: ignore[attr-defined]
+            continue
         for field in ("body", "orelse", "finalbody"):
             block = getattr(stmt, field, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):

@@ -333,13 +333,14 @@ def _runs_code(call: ast.Call, interp: Interpreter) -> bool:
 
 def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: set[int], aliases: dict[str, str]) -> None:
     if _runs_code(call, interp):
-        if id(call) in decoded:
-            return
         arg = _exec_argument(call)
         opened = _opened_file(arg, interp)
         if opened is not None:  # exec(open(P).read()): the sibling file runs; program.py loads it
-            out.file_refs.append((call, "exec", opened))
+            if (call, "exec", opened) not in out.file_refs:  # a loop over files execs several through one call
+                out.file_refs.append((call, "exec", opened))
             decoded.add(id(call))
+            return
+        if id(call) in decoded:
             return
         _evaluate_exec(call, arg, interp, out, decoded, call.lineno)
         if id(call) not in decoded and call not in out.opaque:

@@ -31,7 +31,7 @@ from torch import nn
 """
 
 LOADERS = ("spec", "dunder", "runpy", "exec", "importlib", "helper-path", "env-module", "subprocess", "spec-kw", "zip", "helper-loader",
-           "exec-helper-txt")
+           "exec-helper-txt", "glob-exec")
 
 
 def loader(how: str, exports: tuple[str, ...]) -> tuple[str, str, str]:
@@ -112,6 +112,12 @@ def loader(how: str, exports: tuple[str, ...]) -> tuple[str, str, str]:
             'include("notes.txt")',
         ]
         return "", "\n".join(lines), "notes.txt"
+    if how == "glob-exec":  # every stage file the folder holds, found by a glob at run time
+        lines = [
+            'for _p in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "stage_*.py"))):',
+            "    exec(open(_p).read())",
+        ]
+        return "", "\n".join(lines), "stage_eval.py"
     if how == "env-module":
         lines = [
             '_aux = importlib.import_module(os.environ.get("SCORER_MODULE", "aux_ops"))',
