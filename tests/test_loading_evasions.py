@@ -267,3 +267,18 @@ def test_loops_over_static_lists_and_globs_follow_every_item(tmp_path: Path):
         "stage_1.py": "__main__", "stage_2.py": "__main__", "aux_a.py": "aux_a", "aux_b.py": "aux_b",
     }  # fmt: skip
     assert len(program.opaque) == 1  # the glob outside the folder is not listed: a warning, not a read
+
+
+def test_packages_with_parent_relative_imports_and_import_module_package(tmp_path: Path):
+    folder = _write(tmp_path, {
+        "train_gpt.py": 'import importlib\nimport stage.scoring.core\nextra = importlib.import_module(".extra", package="stage.scoring")\n',
+        "stage/__init__.py": "",
+        "stage/common.py": BODY,
+        "stage/scoring/__init__.py": "",
+        "stage/scoring/core.py": "from ..common import score\nfrom .. import helpers\n",
+        "stage/helpers.py": BODY,
+        "stage/scoring/extra.py": BODY,
+    })  # fmt: skip
+    assert set(_loaded(_load(folder))) >= {
+        "stage/scoring/core.py", "stage/common.py", "stage/helpers.py", "stage/scoring/extra.py",
+    }  # fmt: skip

@@ -350,7 +350,7 @@ def _sibling_refs(
     unseen = [] if unseen is None else unseen
 
     def add(kind: str, name: str, node: ast.AST, run_name: str | None = None) -> None:
-        target = folder / name
+        target = Path(os.path.normpath(folder / name))
         if target.exists() or _zip_member(target) is not None or kind in ("exec", "unresolved"):
             ref = SiblingRef(unit.path, node.lineno, kind, _display(target, root), unit.in_payload)  # type: ignore[attr-defined]
             refs.append((ref, Path(name).stem if run_name is None else run_name))
@@ -394,6 +394,17 @@ def _sibling_refs(
             for alias in node.names:  # `from . import inner` inside a package
                 if alias.name != "*":
                     imported(alias.name, node, "import", alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.level >= 2:  # `from ..common import x`: up the package
+            up = folder
+            for _ in range(node.level - 1):
+                up = up.parent
+            if not inside(up, root):
+                continue
+            names = [node.module] if node.module else [a.name for a in node.names if a.name != "*"]
+            for dotted in names:
+                found = _module_file(up, dotted)
+                if found:
+                    add("import", os.path.relpath(up / found, folder), node, dotted)
 
     for call, dotted, kind in unwrapped.module_refs:
         imported(dotted, call, "import" if kind == "import" else "exec", _run_name(kind, dotted))

@@ -384,11 +384,31 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
             value = interp.eval(call.args[0])
         except (NotStatic, _Undecodable):
             value = None
+        if isinstance(value, str) and value.startswith(".") and qual == "importlib.import_module":
+            value = _absolute_module(value, call, interp)
         if isinstance(value, str):
             kind = _run_kind(call, interp, value) if qual == "runpy.run_module" else "import"
             out.module_refs.append((call, value, kind))
         else:  # a module chosen at run time: say that it was not followed
             out.file_refs.append((call, "unresolved", ast.unparse(call.args[0])[:80]))
+
+
+def _absolute_module(name: str, call: ast.Call, interp: Interpreter) -> str | None:
+    """`import_module(".core", package="stage.eval")` -> "stage.eval.core"; None when the package is unknown."""
+    where = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "package"), None)
+    try:
+        package = interp.eval(where) if where is not None else None
+    except (NotStatic, CodecFailure):
+        return None
+    if not isinstance(package, str) or not package:
+        return None
+    level = len(name) - len(name.lstrip("."))
+    parts = package.split(".")
+    if level - 1 >= len(parts):
+        return None
+    base = ".".join(parts[: len(parts) - (level - 1)])
+    rest = name[level:]
+    return f"{base}.{rest}" if rest else base
 
 
 def _launched_script(call: ast.Call, interp: Interpreter) -> str | None:
