@@ -282,3 +282,32 @@ def test_packages_with_parent_relative_imports_and_import_module_package(tmp_pat
     assert set(_loaded(_load(folder))) >= {
         "stage/scoring/core.py", "stage/common.py", "stage/helpers.py", "stage/scoring/extra.py",
     }  # fmt: skip
+
+
+def test_decoder_helpers_and_xor_masks(tmp_path: Path):
+    raw = bytes(b ^ 0x5A for b in zlib.compress(BODY.encode()))
+    blob = base64.b85encode(raw).decode()
+    helper = (
+        "import base64, zlib\n\n\ndef unmask(blob, key):\n    import base64\n    raw = base64.b85decode(blob)\n"
+        "    return bytes(b ^ key for b in raw)\n\n\n"
+    )
+    script = helper + f'exec(zlib.decompress(unmask("{blob}", 0x5A)))\n'
+    assert _payload_texts(_load(_write(tmp_path / "a", {"train_gpt.py": script}))) == [BODY]
+    key = b"k3y"
+    packed = zlib.compress(BODY.encode())
+    masked = base64.b64encode(bytes(b ^ key[i % 3] for i, b in enumerate(packed))).decode()
+    script = (
+        f'import base64, zlib\nR = base64.b64decode("{masked}")\nK = b"k3y"\n'
+        "exec(zlib.decompress(bytes([R[i] ^ K[i % len(K)] for i in range(len(R))])))\n"
+    )
+    assert _payload_texts(_load(_write(tmp_path / "b", {"train_gpt.py": script}))) == [BODY]
+
+
+def test_a_helper_that_branches_is_not_evaluated(tmp_path: Path):
+    blob = _z64(BODY)
+    script = (
+        "import base64, zlib, os\n\n\ndef pick(s):\n    if os.environ.get('X'):\n        return ''\n    return s\n\n\n"
+        f'exec(zlib.decompress(base64.b64decode(pick("{blob}"))))\n'
+    )
+    program = _load(_write(tmp_path, {"train_gpt.py": script}))
+    assert _payload_texts(program) == [] and len(program.opaque) == 1

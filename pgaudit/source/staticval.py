@@ -168,7 +168,7 @@ class Interpreter:
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             self.env.pop(stmt.name, None)
             self.functions.pop(stmt.name, None)
-            if isinstance(stmt, ast.FunctionDef) and _returned_expr(stmt) is not None:
+            if isinstance(stmt, ast.FunctionDef) and _straight_line(stmt) is not None:
                 self.functions[stmt.name] = stmt
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             self._mutate(stmt.value)
@@ -250,7 +250,36 @@ class Interpreter:
             return "".join(self._fstring_part(v) for v in node.values)
         if isinstance(node, ast.Call):
             return self._call(node)
+        if isinstance(node, ast.GeneratorExp | ast.ListComp):
+            return self._comprehension(node)
         raise NotStatic
+
+    def _comprehension(self, node: ast.GeneratorExp | ast.ListComp) -> list[Any]:
+        """`(b ^ 0x5A for b in raw)`, `[chr(c - 3) for c in codes]`: one `for` over a static sequence, no `if`.
+        Over bytes, the element is computed once per byte value (256 evaluations) and looked up."""
+        if len(node.generators) != 1:
+            raise NotStatic
+        gen = node.generators[0]
+        if gen.ifs or gen.is_async or not isinstance(gen.target, ast.Name):
+            raise NotStatic
+        items = self.eval(gen.iter)
+        if isinstance(items, range):
+            items = list(items)
+        if not isinstance(items, bytes | bytearray | list | tuple | str) or len(items) > MAX_COMPREHENSION:
+            raise NotStatic
+        inner = self.child()
+        name = gen.target.id
+        if isinstance(items, bytes | bytearray) and len(items) > 256:
+            table = []
+            for value in range(256):
+                inner.env[name] = value
+                table.append(inner.eval(node.elt))
+            return [table[b] for b in items]
+        out = []
+        for value in items:
+            inner.env[name] = value
+            out.append(inner.eval(node.elt))
+        return out
 
     def _fstring_part(self, node: ast.expr) -> str:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -269,9 +298,8 @@ class Interpreter:
             if isinstance(node.op, ast.Div) and isinstance(left, PathValue) and isinstance(right, str):
                 return PathValue(os.path.join(left, right))
             if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
-                ops = {ast.BitOr: int.__or__, ast.BitAnd: int.__and__, ast.Add: int.__add__, ast.Sub: int.__sub__}
-                if type(node.op) in ops:
-                    return ops[type(node.op)](left, right)
+                if type(node.op) in _INT_OPS and (type(node.op) is not ast.LShift or 0 <= right <= 64):
+                    return _INT_OPS[type(node.op)](left, right)
         except TypeError:
             pass
         raise NotStatic
@@ -324,6 +352,21 @@ class Interpreter:
             args = [self.eval(a) for a in node.args]
             if args and all(isinstance(a, str) for a in args):
                 return PathValue(os.path.join(*args))
+            raise NotStatic
+        if isinstance(func, ast.Name) and func.id in ("chr", "ord", "len", "range") and func.id not in self.env:
+            args = [self.eval(a) for a in node.args]
+            if node.keywords:
+                raise NotStatic
+            if func.id == "chr" and len(args) == 1 and isinstance(args[0], int) and 0 <= args[0] < 0x110000:
+                return chr(args[0])
+            if func.id == "ord" and len(args) == 1 and isinstance(args[0], str) and len(args[0]) == 1:
+                return ord(args[0])
+            if func.id == "len" and len(args) == 1 and isinstance(args[0], str | bytes | bytearray | list | tuple | dict):
+                return len(args[0])
+            if func.id == "range" and 1 <= len(args) <= 3 and all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+                span = range(*args)
+                if len(span) <= MAX_COMPREHENSION:
+                    return span
             raise NotStatic
         if isinstance(func, ast.Name) and func.id in ("sorted", "list", "tuple") and func.id not in self.env:
             if len(node.args) != 1 or node.keywords:
@@ -432,10 +475,12 @@ class Interpreter:
                 inner.env[name] = self.eval(default)
         if any(p.arg not in inner.env for p in params):
             raise NotStatic
-        expr = _returned_expr(fn)
-        if expr is None:
+        body = _straight_line(fn)
+        if body is None:
             raise NotStatic
-        return inner.eval(expr)
+        for stmt in body[:-1]:
+            inner.bind(stmt)
+        return inner.eval(body[-1].value)  # type: ignore[attr-defined,arg-type]
 
     def _open(self, args: list[Any], kwargs: dict[str, Any]) -> FileHandle:
         if not args or not isinstance(args[0], str):
@@ -492,6 +537,14 @@ class Interpreter:
         return data
 
 
+_INT_OPS: dict[type, Callable[[int, int], int]] = {
+    ast.BitOr: int.__or__, ast.BitAnd: int.__and__, ast.BitXor: int.__xor__, ast.Add: int.__add__,
+    ast.Sub: int.__sub__, ast.Mult: int.__mul__, ast.Mod: int.__mod__, ast.FloorDiv: int.__floordiv__,
+    ast.RShift: int.__rshift__, ast.LShift: int.__lshift__,
+}  # fmt: skip
+MAX_COMPREHENSION = 1024 * 1024  # elements: a whole record is < 200 KB compressed
+
+
 def _module_ref(dotted: str) -> ModuleRef:
     """A dotted name under a known module; anything else is not followed."""
     if dotted.split(".")[0] not in {m.split(".")[0] for m in KNOWN_MODULES}:
@@ -499,14 +552,20 @@ def _module_ref(dotted: str) -> ModuleRef:
     return ModuleRef(dotted)
 
 
-def _returned_expr(fn: ast.FunctionDef) -> ast.expr | None:
-    """The expression of a function whose body is (a docstring and) one `return <expr>`."""
-    body = fn.body
+def _straight_line(fn: ast.FunctionDef) -> list[ast.stmt] | None:
+    """The body of a helper that computes a value without branching: (a docstring,) imports and simple
+    assignments, then one `return <expr>` -- `def unmask(s, k): raw = b85decode(s); return bytes(...)`.
+    Imports are dropped (their names are known module-wide); None for anything else."""
+    if fn.decorator_list:
+        return None
+    body = [s for s in fn.body if not isinstance(s, ast.Import | ast.ImportFrom)]
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]
-    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None and not fn.decorator_list:
-        return body[0].value
-    return None
+    if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
+        return None
+    if not all(isinstance(s, ast.Assign | ast.AnnAssign | ast.AugAssign) for s in body[:-1]):
+        return None
+    return body
 
 
 class _Unknown:

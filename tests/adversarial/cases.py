@@ -129,6 +129,8 @@ CASES: list[Case] = [
     _c("b7_wrap_int_list", "7", "gptq_val_calib", T.curvature_source, wrap="int-list"),
     _c("b7_wrap_split_data_files", "7", "ngram_target_key", T.table_cache, wrap="split-files"),
     _c("b7_glob_loop_exec", "7", "slot", T.window_shift, loader="glob-exec", twin="dead"),
+    _c("b7_wrap_xor_decoder_helper", "7", "prequant_ttt", T.norm_recalibration, wrap="xor-helper"),
+    _c("b7_wrap_xor_key_cycle", "7", "unnormalized_mixture", T.target_only_mix, wrap="xor-key-cycle"),
     _c("b7_env_default_on", "7", "ngram_target_key", T.table_cache, guard="env-on", twin="dead"),
     _c("b7_undecidable_guard", "7", "prequant_ttt", T.refresh_before_export, guard="undecidable"),
     _c("b7_network_getattr_import", "7", "network_at_eval", lambda legal: T.remote_prior("getattr", legal=legal), rename=True),

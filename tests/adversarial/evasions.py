@@ -159,7 +159,7 @@ WRAPPERS = (
     "lzma-b85", "zlib-b64-lines", "bz2-hex-parts", "gzip-b85-join", "codecs-hex-zlib", "compile-dunder",
     "blob-file", "nested3", "append-parts", "getattr-codec", "self-comment", "reversed-b64", "import-module-codec",
     "builtins-exec", "exec-alias", "decompressobj", "json-asset", "write-import", "readme-block",
-    "namespace-call", "int-list", "split-files",
+    "namespace-call", "int-list", "split-files", "xor-helper", "xor-key-cycle",
 )  # fmt: skip
 
 
@@ -293,6 +293,28 @@ def wrap(text: str, how: str) -> tuple[str, dict[str, bytes]]:
             "    _raw = a.read() + b.read()\n"
             "exec(lzma.decompress(_raw))\n"
         ), {"w0.bin": raw[:half], "w1.bin": raw[half:]}
+    if how == "xor-helper":  # a decoder function: base85, then every byte XORed with a constant
+        raw = bytes(b ^ 0x5A for b in zlib.compress(data, 9))
+        blob = base64.b85encode(raw).decode()
+        return (
+            "import base64\nimport zlib\n\n\n"
+            "def _unmask(blob, key):\n"
+            '    """Undo the byte mask applied at packaging time."""\n'
+            "    raw = base64.b85decode(blob)\n"
+            "    return bytes(b ^ key for b in raw)\n\n\n"
+            f'exec(zlib.decompress(_unmask("{blob}", 0x5A)))\n'
+        ), {}
+    if how == "xor-key-cycle":  # XOR with a repeating key, indexed
+        key = b"golf"
+        packed = zlib.compress(data, 9)
+        raw = bytes(b ^ key[i % len(key)] for i, b in enumerate(packed))
+        blob = base64.b64encode(raw).decode()
+        return (
+            "import base64\nimport zlib\n\n"
+            f'_R = base64.b64decode("{blob}")\n'
+            '_K = b"golf"\n'
+            "exec(zlib.decompress(bytes([_R[i] ^ _K[i % len(_K)] for i in range(len(_R))])))\n"
+        ), {}
     if how == "nested3":
         inner, _ = wrap(text, "bz2-hex-parts")
         middle, _ = wrap(inner, "zlib-b64-lines")
