@@ -8,6 +8,7 @@ Every unit keeps the path of the committed file it came from and, for payload co
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import zipfile
 from collections.abc import Callable
@@ -135,6 +136,7 @@ def _entry_like(path: Path) -> bool:
 def load_program(entry: Path, root: Path) -> Program:
     """Load the entry script and everything it runs. Raises InputError if the entry itself is unusable."""
     program = Program(root=root, entry=_display(entry, root))
+    _listing.cache_clear()  # folder listings are cached for one load only: files may change between audits
     with payload_budget():  # total decompressed bytes over the whole program, not per payload
         _load_file(program, entry, role="entry", seen=set())
     return program
@@ -462,14 +464,23 @@ def _compiled_module(folder: Path, dotted: str) -> str | None:
     parts = dotted.split(".")
     base = folder.joinpath(*parts[:-1]) if len(parts) > 1 else folder
     name = parts[-1]
-    if not base.is_dir():
-        return None
-    patterns = (f"{name}.so", f"{name}.*.so", f"{name}.pyd", f"{name}.*.pyd", f"{name}.pyc", f"__pycache__/{name}.*.pyc")
-    for pattern in patterns:
-        for found in sorted(base.glob(pattern)):
-            if found.is_file():
-                return found.relative_to(folder).as_posix()
+    for sub in ("", "__pycache__"):
+        for entry in _listing(base / sub if sub else base):
+            stem, _, suffix = entry.partition(".")
+            if stem != name or not suffix:
+                continue
+            if (sub == "" and suffix.endswith(("so", "pyd"))) or suffix.endswith("pyc"):
+                return (base / sub / entry).relative_to(folder).as_posix() if sub else (base / entry).relative_to(folder).as_posix()
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _listing(folder: Path) -> tuple[str, ...]:
+    """The names in a folder (cached: every library import of a script asks about the same folders)."""
+    try:
+        return tuple(sorted(os.listdir(folder)))
+    except OSError:
+        return ()
 
 
 _C_SUFFIXES = (".c", ".cc", ".cpp", ".cu", ".cuh", ".h", ".hpp")

@@ -209,31 +209,47 @@ def _interesting_statements(tree: ast.Module, aliases: dict[str, str]) -> tuple[
     call (their decoded values are kept). One pass over the cached node list keeps big scripts fast."""
     interesting: set[int] = set()
     codec_stmts: set[int] = set()
-    exec_names = _exec_aliases(tree)
+    exec_names: set[str] = set()  # `run = exec`: calls of such names are decided after the pass
+    named_calls: list[ast.Call] = []
     for node in tree_nodes(tree):
+        if isinstance(node, ast.Assign) and _exec_shaped(node.value, set()):
+            exec_names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        is_exec = _exec_shaped(func, exec_names)
+        is_exec = _exec_shaped(func, set())
+        if not is_exec and isinstance(func, ast.Name) and func.id not in aliases:
+            named_calls.append(node)
         qual = None if is_exec else qualified(func, aliases)
         is_codec = qual is not None and (qual in _DECODERS or qual in _DECOMPRESSORS or qual == "codecs.decode")
-        if not (is_exec or is_codec or qual in _LOADERS or qual in _LAUNCHERS or _is_sys_path_add(func)):
+        launches = qual in _LAUNCHERS and _may_launch_python(node)
+        if not (is_exec or is_codec or qual in _LOADERS or launches or _is_sys_path_add(func)):
             continue
-        stmt: ast.AST | None = node
-        while stmt is not None and not isinstance(stmt, ast.stmt):
-            stmt = getattr(stmt, "pg_parent", None)
-        if stmt is not None:
-            (codec_stmts if is_codec else interesting).add(id(stmt))
+        _mark(node, codec_stmts if is_codec else interesting)
+    for node in named_calls:
+        if node.func.id in exec_names:  # type: ignore[attr-defined]
+            _mark(node, interesting)
     return interesting, codec_stmts
 
 
-def _exec_aliases(tree: ast.Module) -> set[str]:
-    """Names bound to exec/eval under another spelling: `run = exec`, `run = getattr(builtins, "ex" + "ec")`."""
-    names: set[str] = set()
-    for node in tree_nodes(tree):
-        if isinstance(node, ast.Assign) and _exec_shaped(node.value, set()):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return names
+def _mark(node: ast.AST, into: set[int]) -> None:
+    """Add the id of the statement that holds `node`."""
+    stmt: ast.AST | None = node
+    while stmt is not None and not isinstance(stmt, ast.stmt):
+        stmt = getattr(stmt, "pg_parent", None)
+    if stmt is not None:
+        into.add(id(stmt))
+
+
+def _may_launch_python(call: ast.Call) -> bool:
+    """A process launch that may run a Python script: a `.py` or `python` string or `sys.executable` in it
+    (`subprocess.run(["lrzip", ...])` is not worth walking the scope for)."""
+    for node in ast.walk(call):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and (".py" in node.value or "python" in node.value):
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "executable":
+            return True
+    return False
 
 
 def _exec_shaped(func: ast.AST, names: set[str]) -> bool:
