@@ -21,6 +21,7 @@ _NATIVE_SUFFIXES = (".c", ".cc", ".cpp", ".cu", ".cuh", ".h", ".hpp", ".so")
 _HOW = {
     "import": "imported",
     "exec": "exec'd",
+    "run": "run as a script (a separate process)",
     "c-source": "compiled at run time",
     "shared-library": "loaded as a shared library",
 }

@@ -68,7 +68,9 @@ def first_training_loop(facts: Facts) -> TrainingLoop | None:
     """The first loop, in execution order from the entry, that runs backward passes and optimizer steps;
     code that does not run in the run being judged (reachability False) is skipped."""
     seen: set[int] = set()
-    for unit in facts.program.entry_units:
+    # the entry, then what runs as `__main__` from it (a payload, a `runpy.run_path(..., run_name="__main__")`)
+    runs = [u for u in facts.program.units if u.role == "entry" or u.run_name == "__main__"]
+    for unit in runs:
         for module in facts.index.module_scopes:
             if module.unit is unit:
                 found = _first_in(facts, module, 0, seen)

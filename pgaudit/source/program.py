@@ -8,14 +8,24 @@ Every unit keeps the path of the committed file it came from and, for payload co
 from __future__ import annotations
 
 import ast
+import functools
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgaudit.errors import InputError
 from pgaudit.findings import AuditedFile, InputProblem, Location
-from pgaudit.source.guards import count_lines, path_problem, payload_budget, read_source, source_text
+from pgaudit.source.guards import (
+    SourceText,
+    count_lines,
+    decode_source,
+    path_problem,
+    payload_budget,
+    read_source,
+    source_text,
+)
 from pgaudit.source.parse import parse_python, tree_nodes
 from pgaudit.source.staticval import NotStatic
 from pgaudit.source.unwrap import MAX_NESTING, Unwrapped, unwrap
@@ -25,6 +35,8 @@ ENTRY_NAMES = ("train_gpt.py", "train_gpt_mlx.py")
 ENTRY_GLOBS = ("train_gpt*.py", "train_*.py", "train*.py")
 # A compressed code file beside a wrapper is < 200 KB; model artifacts (MBs) are never read.
 MAX_READ_BYTES = 1024 * 1024
+# archives that zipimport reads modules from when they are on sys.path
+_ZIP_SUFFIXES = (".zip", ".egg", ".whl", ".pyz")
 # Readable copies shipped beside a self-extracting train_gpt.py; audited only when the entry execs them.
 READABLE_COPY_HINTS = ("_human", "_decode", "_decompressed", "_readable", "_src")
 
@@ -70,7 +82,7 @@ class SiblingRef:
 
     unit_path: str
     line: int
-    kind: str  # "import", "exec", "c-source", "shared-library", "unresolved"
+    kind: str  # "import", "exec", "run" (a script launched as a process), "c-source", "shared-library", "unresolved"
     target: str  # path relative to the folder
     in_payload: bool
 
@@ -124,6 +136,7 @@ def _entry_like(path: Path) -> bool:
 def load_program(entry: Path, root: Path) -> Program:
     """Load the entry script and everything it runs. Raises InputError if the entry itself is unusable."""
     program = Program(root=root, entry=_display(entry, root))
+    _listing.cache_clear()  # folder listings are cached for one load only: files may change between audits
     with payload_budget():  # total decompressed bytes over the whole program, not per payload
         _load_file(program, entry, role="entry", seen=set())
     return program
@@ -151,6 +164,10 @@ def inside(path: Path, root: Path) -> bool:
 
 def _load_file(program: Program, path: Path, role: str, seen: set[Path], run_name: str | None = "__main__") -> None:
     display = _display(path, program.root)
+    member = _zip_member(path)
+    if member is not None:  # a module inside a zip archive on sys.path (zipimport)
+        _load_zip_member(program, member[0], member[1], role, seen, run_name)
+        return
     problem = path_problem(path)  # a link loop or FIFO: named as such, before resolve() or open() trip on it
     if problem:
         raise InputError(display, problem)
@@ -160,7 +177,12 @@ def _load_file(program: Program, path: Path, role: str, seen: set[Path], run_nam
     seen.add(resolved)
     if not inside(path, program.root):
         raise InputError(display, "path escapes the audited folder (symlink or '..'); refused")
-    source = read_source(path, display)
+    _load_source(program, read_source(path, display), display, path, role, seen, run_name)
+
+
+def _load_source(
+    program: Program, source: SourceText, display: str, path: Path, role: str, seen: set[Path], run_name: str | None
+) -> None:
     tree = parse_python(source.text, display)
     outer = CodeUnit(display, source.text, tree, role, run_name=run_name)
     program.units.append(outer)
@@ -171,17 +193,63 @@ def _load_file(program: Program, path: Path, role: str, seen: set[Path], run_nam
         AuditedFile(display, source.sha256, source.line_count, source.raw_bytes, role, payload_info)
     )
     for unit, unwrapped in found:
-        refs = _sibling_refs(unit, unwrapped, Path(os.path.abspath(path)), program.root)
+        unseen: list[tuple[ast.AST, str]] = []
+        refs = _sibling_refs(unit, unwrapped, Path(os.path.abspath(path)), program.root, unseen)
+        for node, reason in unseen:
+            program.opaque.append((unit, node))  # type: ignore[arg-type]
+            program.opaque_reasons[id(node)] = reason
         for ref, name in refs:
             program.siblings.append(ref)
             target = program.root / ref.target
-            if ref.kind in ("import", "exec") and target.suffix == ".py" and target.is_file():
+            # an imported module is a .py file; an exec'd or launched file runs whatever its name (`notes.txt`)
+            runs = (ref.kind == "import" and target.suffix == ".py") or ref.kind in ("exec", "run")
+            if runs and (target.is_file() or _zip_member(target) is not None):
                 if name == "":  # exec'd: runs under the exec'ing unit's name
                     name = unit.run_name
                 try:
                     _load_file(program, target, role="module", seen=seen, run_name=name)
                 except InputError as exc:
                     program.problems.append(InputProblem(exc.path, exc.detail))
+
+
+def _zip_member(path: Path) -> tuple[Path, str] | None:
+    """(archive, member) when `path` names a file inside a zip archive (`bundle.zip/pkg/mod.py`)."""
+    for parent in path.parents:
+        if parent.suffix.lower() in _ZIP_SUFFIXES and parent.is_file():
+            return parent, path.relative_to(parent).as_posix()
+    return None
+
+
+def _zip_names(archive: Path) -> set[str]:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return set(zf.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return set()
+
+
+def _load_zip_member(
+    program: Program, archive: Path, member: str, role: str, seen: set[Path], run_name: str | None
+) -> None:
+    display = f"{_display(archive, program.root)}/{member}"
+    key = Path(f"{archive.resolve()}/{member}")
+    if key in seen:
+        return
+    seen.add(key)
+    if not inside(archive, program.root):
+        raise InputError(display, "path escapes the audited folder (symlink or '..'); refused")
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            info = zf.getinfo(member)
+            if info.file_size > MAX_READ_BYTES:
+                raise InputError(display, f"archive member is {info.file_size:,} bytes, over the limit for a script")
+            with zf.open(info) as handle:
+                data = handle.read(MAX_READ_BYTES + 1)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise InputError(display, f"cannot read the archive member: {exc}") from None
+    if len(data) > MAX_READ_BYTES:
+        raise InputError(display, "archive member grew past the limit for a script while being read")
+    _load_source(program, decode_source(data, display), display, archive / member, role, seen, run_name)
 
 
 def _reader(root: Path) -> Callable[[str, bool], object]:
@@ -204,6 +272,18 @@ def _reader(root: Path) -> Callable[[str, bool], object]:
         except UnicodeDecodeError:
             raise NotStatic from None
 
+    def glob(pattern: str) -> list[str]:
+        """`glob.glob(P)` for an absolute pattern inside the folder: the code files it would list."""
+        import glob as globmod
+
+        if not os.path.isabs(pattern) or not inside(Path(os.path.dirname(pattern)), root):
+            raise NotStatic
+        found = sorted(p for p in globmod.glob(pattern) if inside(Path(p), root))
+        if len(found) > 64:
+            raise NotStatic
+        return found
+
+    read.glob = glob  # type: ignore[attr-defined]
     return read
 
 
@@ -217,7 +297,8 @@ def _add_payloads(
     for call, kind, value in unwrapped.file_refs:
         if kind == "unresolved":
             program.opaque.append((unit, call))
-            program.opaque_reasons[id(call)] = f"loads code from a path pgaudit cannot resolve statically (`{value}`)"
+            what = "a module" if isinstance(call.func, ast.Name) or "module" in ast.unparse(call.func) else "code from a path"
+            program.opaque_reasons[id(call)] = f"loads {what} pgaudit cannot resolve statically (`{value}`)"
     for call, what in _inline_native(unit):
         program.opaque.append((unit, call))
         program.opaque_reasons[id(call)] = f"compiles {what} that pgaudit does not audit (native code)"
@@ -243,7 +324,8 @@ def _add_payloads(
             program.opaque.append((unit, payload.exec_node))
             program.opaque_reasons[id(payload.exec_node)] = f"the decoded payload ({payload.codec}) is not Python: {exc.detail}"
             continue
-        inner = CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, payload.codec, run_name=unit.run_name)
+        run_name = unit.run_name if payload.namespace_name is None else payload.namespace_name
+        inner = CodeUnit(unit.path, text, tree, unit.role, True, wrapper_line, payload.codec, run_name=run_name)
         program.units.append(inner)
         _add_payloads(program, inner, file, depth + 1, found)
         if summary is None:
@@ -260,15 +342,18 @@ def _add_payloads(
 
 
 def _sibling_refs(
-    unit: CodeUnit, unwrapped: Unwrapped, file_path: Path, root: Path
+    unit: CodeUnit, unwrapped: Unwrapped, file_path: Path, root: Path, unseen: list[tuple[ast.AST, str]] | None = None
 ) -> list[tuple[SiblingRef, str | None]]:
-    """Sibling files the unit runs, each with the `__name__` it runs under ("" = the exec'ing unit's)."""
+    """Sibling files the unit runs, each with the `__name__` it runs under ("" = the exec'ing unit's).
+    Imports that resolve to compiled code (an extension module's `.so`, bytecode without its source) are
+    refs to native code or, for bytecode, appended to `unseen` as (node, reason): not audited, and said so."""
     folder = file_path.parent
     refs: list[tuple[SiblingRef, str | None]] = []
+    unseen = [] if unseen is None else unseen
 
     def add(kind: str, name: str, node: ast.AST, run_name: str | None = None) -> None:
-        target = folder / name
-        if target.exists() or kind in ("exec", "unresolved"):
+        target = Path(os.path.normpath(folder / name))
+        if target.exists() or _zip_member(target) is not None or kind in ("exec", "unresolved"):
             ref = SiblingRef(unit.path, node.lineno, kind, _display(target, root), unit.in_payload)  # type: ignore[attr-defined]
             refs.append((ref, Path(name).stem if run_name is None else run_name))
 
@@ -281,26 +366,55 @@ def _sibling_refs(
                 return (base.relative_to(folder) / found).as_posix() if base != folder else found
         return None
 
+    def compiled(dotted: str, node: ast.AST) -> None:
+        """No source for the module: an extension module or bytecode in the folder is what the import runs."""
+        for base in dirs:
+            found = _compiled_module(base, dotted)
+            if found is None:
+                continue
+            rel = (base.relative_to(folder) / found).as_posix() if base != folder else found
+            if rel.endswith((".pyc", ".pyo")):
+                unseen.append((node, f"imports `{dotted}` from compiled bytecode `{rel}` without its source: pgaudit audits Python source only"))
+            else:
+                add("shared-library", rel, node)
+            return
+
+    def imported(dotted: str, node: ast.AST, kind: str, run_name: str | None) -> None:
+        mod = module_file(dotted)
+        if mod:
+            add(kind, mod, node, run_name)
+        else:
+            compiled(dotted, node)
+
     for node in tree_nodes(unit.tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                mod = module_file(alias.name)
-                if mod:
-                    add("import", mod, node, alias.name)
+                imported(alias.name, node, "import", alias.name)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level in (0, 1):
-            mod = module_file(node.module)
-            if mod:
-                add("import", mod, node, node.module)
+            imported(node.module, node, "import", node.module)
+        elif isinstance(node, ast.ImportFrom) and node.module is None and node.level == 1:
+            for alias in node.names:  # `from . import inner` inside a package
+                if alias.name != "*":
+                    imported(alias.name, node, "import", alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.level >= 2:  # `from ..common import x`: up the package
+            up = folder
+            for _ in range(node.level - 1):
+                up = up.parent
+            if not inside(up, root):
+                continue
+            names = [node.module] if node.module else [a.name for a in node.names if a.name != "*"]
+            for dotted in names:
+                found = _module_file(up, dotted)
+                if found:
+                    add("import", os.path.relpath(up / found, folder), node, dotted)
 
     for call, dotted, kind in unwrapped.module_refs:
-        mod = module_file(dotted)
-        if mod:
-            add("import" if kind == "import" else "exec", mod, call, _run_name(kind, dotted))
+        imported(dotted, call, "import" if kind == "import" else "exec", _run_name(kind, dotted))
     for call, kind, value in unwrapped.file_refs:
         if kind == "unresolved":
             continue  # reported as opaque by _add_payloads
         rel = _relative(value, folder)
-        sibling_kind = "import" if kind == "import" else "exec"
+        sibling_kind = {"import": "import", "process": "run"}.get(kind, "exec")
         if rel is not None:
             add(sibling_kind, rel, call, _run_name(kind, Path(rel).stem))
         else:  # outside the folder: PG405 names it as code whose bytes cannot be counted
@@ -313,6 +427,8 @@ def _sibling_refs(
 def _run_name(kind: str, module: str) -> str | None:
     if kind == "exec":
         return ""
+    if kind == "process":  # `python P` runs P as a script
+        return "__main__"
     if kind.startswith("run:"):
         return None if kind == "run:?" else kind[4:]
     return module
@@ -327,6 +443,12 @@ def _relative(value: str, folder: Path) -> str | None:
 
 def _module_file(folder: Path, dotted: str) -> str | None:
     parts = dotted.split(".")
+    if folder.suffix.lower() in _ZIP_SUFFIXES and folder.is_file():  # zipimport
+        names = _zip_names(folder)
+        for candidate in ("/".join(parts) + ".py", "/".join(parts) + "/__init__.py"):
+            if candidate in names:
+                return candidate
+        return None
     as_file = Path(*parts).with_suffix(".py")
     if (folder / as_file).is_file():
         return as_file.as_posix()
@@ -334,6 +456,31 @@ def _module_file(folder: Path, dotted: str) -> str | None:
     if (folder / as_pkg).is_file():
         return as_pkg.as_posix()
     return None
+
+
+def _compiled_module(folder: Path, dotted: str) -> str | None:
+    """An extension module (`name.cpython-311-x86_64-linux-gnu.so`, `name.so`, `name.pyd`) or bytecode
+    (`name.pyc`, `__pycache__/name.*.pyc`) that an import of `dotted` loads when no source exists."""
+    parts = dotted.split(".")
+    base = folder.joinpath(*parts[:-1]) if len(parts) > 1 else folder
+    name = parts[-1]
+    for sub in ("", "__pycache__"):
+        for entry in _listing(base / sub if sub else base):
+            stem, _, suffix = entry.partition(".")
+            if stem != name or not suffix:
+                continue
+            if (sub == "" and suffix.endswith(("so", "pyd"))) or suffix.endswith("pyc"):
+                return (base / sub / entry).relative_to(folder).as_posix() if sub else (base / entry).relative_to(folder).as_posix()
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _listing(folder: Path) -> tuple[str, ...]:
+    """The names in a folder (cached: every library import of a script asks about the same folders)."""
+    try:
+        return tuple(sorted(os.listdir(folder)))
+    except OSError:
+        return ()
 
 
 _C_SUFFIXES = (".c", ".cc", ".cpp", ".cu", ".cuh", ".h", ".hpp")

@@ -47,6 +47,12 @@ class FileText(str):
     path: str = ""
 
 
+class ModuleRef(str):
+    """A module or one of its functions reached without an import statement: `__import__("zlib")`,
+    `importlib.import_module("lzma")`, `getattr(base64, "b64" + "decode")`. The string is the dotted name,
+    and calling it is calling that function (only the known pure ones are ever evaluated)."""
+
+
 class FileHandle:
     """`open(P, mode)` bound by `with ... as f` or assigned: `.read()` reads P (through the callback)."""
 
@@ -58,7 +64,7 @@ class FileHandle:
 # Modules whose members the interpreter knows (paths and codecs); other imports stay unknown.
 KNOWN_MODULES = {
     "os", "os.path", "pathlib", "base64", "binascii", "lzma", "zlib", "gzip", "bz2", "codecs", "json",
-    "zstandard", "zstd", "brotli", "importlib", "importlib.util", "runpy", "builtins",
+    "zstandard", "zstd", "brotli", "importlib", "importlib.util", "runpy", "builtins", "subprocess", "sys", "glob",
 }  # fmt: skip
 
 
@@ -116,12 +122,17 @@ class Interpreter:
         self.codec = codec  # (qualified name, call, args, kwargs) -> value, or raises NotStatic
         self.read = read  # (absolute path, binary) -> bytes/str, or raises NotStatic
         self.env: dict[str, Any] = {}
+        # module-level helpers whose body is one `return <expr>` (`def here(n): return os.path.join(...)`)
+        self.functions: dict[str, ast.FunctionDef] = {}
+        self.depth = 0
         if file is not None:
             self.env["__file__"] = file
 
     def child(self) -> Interpreter:
         other = Interpreter(self.aliases, self.codec, self.read, None)
         other.env = dict(self.env)
+        other.functions = dict(self.functions)
+        other.depth = self.depth
         return other
 
     # --- statements -------------------------------------------------------------------------------
@@ -156,6 +167,29 @@ class Interpreter:
                     self.env.pop(node.id, None)
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             self.env.pop(stmt.name, None)
+            self.functions.pop(stmt.name, None)
+            if isinstance(stmt, ast.FunctionDef) and _straight_line(stmt) is not None:
+                self.functions[stmt.name] = stmt
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            self._mutate(stmt.value)
+
+    def _mutate(self, call: ast.Call) -> None:
+        """`parts.append("...")` / `parts.extend([...])` on a list bound in the scope: payloads assembled
+        over several statements. Anything else a list's method does forgets the name."""
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            return
+        name = func.value.id
+        if not isinstance(self.env.get(name), list):
+            return
+        if func.attr in ("append", "extend") and len(call.args) == 1 and not call.keywords:
+            item = self._try(call.args[0])
+            if item is _UNKNOWN or isinstance(item, Failed) or (func.attr == "extend" and not isinstance(item, list | tuple)):
+                del self.env[name]
+                return
+            self.env[name] = _checked(self.env[name] + ([item] if func.attr == "append" else list(item)))
+        elif func.attr not in ("copy", "count", "index"):
+            del self.env[name]
 
     def _assign(self, target: ast.expr, value: Any) -> None:
         if isinstance(target, ast.Name):
@@ -189,6 +223,10 @@ class Interpreter:
                 if isinstance(value, Failed):
                     raise CodecFailure(value.reason)
                 return value
+            if node.id in ("exec", "eval"):  # the builtins, bound to another name or passed around
+                return ModuleRef(f"builtins.{node.id}")
+            if node.id == "__builtins__":
+                return ModuleRef("builtins")
             raise NotStatic
         if isinstance(node, ast.List | ast.Tuple):
             items = [self.eval(e) for e in node.elts]
@@ -199,6 +237,11 @@ class Interpreter:
             return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
         if isinstance(node, ast.BinOp):
             return self._binop(node)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            value = self.eval(node.operand)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return -value if isinstance(node.op, ast.USub) else value
+            raise NotStatic
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
         if isinstance(node, ast.Attribute):
@@ -207,7 +250,36 @@ class Interpreter:
             return "".join(self._fstring_part(v) for v in node.values)
         if isinstance(node, ast.Call):
             return self._call(node)
+        if isinstance(node, ast.GeneratorExp | ast.ListComp):
+            return self._comprehension(node)
         raise NotStatic
+
+    def _comprehension(self, node: ast.GeneratorExp | ast.ListComp) -> list[Any]:
+        """`(b ^ 0x5A for b in raw)`, `[chr(c - 3) for c in codes]`: one `for` over a static sequence, no `if`.
+        Over bytes, the element is computed once per byte value (256 evaluations) and looked up."""
+        if len(node.generators) != 1:
+            raise NotStatic
+        gen = node.generators[0]
+        if gen.ifs or gen.is_async or not isinstance(gen.target, ast.Name):
+            raise NotStatic
+        items = self.eval(gen.iter)
+        if isinstance(items, range):
+            items = list(items)
+        if not isinstance(items, bytes | bytearray | list | tuple | str) or len(items) > MAX_COMPREHENSION:
+            raise NotStatic
+        inner = self.child()
+        name = gen.target.id
+        if isinstance(items, bytes | bytearray) and len(items) > 256:
+            table = []
+            for value in range(256):
+                inner.env[name] = value
+                table.append(inner.eval(node.elt))
+            return [table[b] for b in items]
+        out = []
+        for value in items:
+            inner.env[name] = value
+            out.append(inner.eval(node.elt))
+        return out
 
     def _fstring_part(self, node: ast.expr) -> str:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -226,9 +298,8 @@ class Interpreter:
             if isinstance(node.op, ast.Div) and isinstance(left, PathValue) and isinstance(right, str):
                 return PathValue(os.path.join(left, right))
             if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
-                ops = {ast.BitOr: int.__or__, ast.BitAnd: int.__and__, ast.Add: int.__add__, ast.Sub: int.__sub__}
-                if type(node.op) in ops:
-                    return ops[type(node.op)](left, right)
+                if type(node.op) in _INT_OPS and (type(node.op) is not ast.LShift or 0 <= right <= 64):
+                    return _INT_OPS[type(node.op)](left, right)
         except TypeError:
             pass
         raise NotStatic
@@ -248,6 +319,8 @@ class Interpreter:
 
     def _attribute(self, node: ast.Attribute) -> Any:
         qual = qualified(node, self.aliases)
+        if qual in ("builtins.exec", "builtins.eval"):
+            return ModuleRef(qual)
         if qual is not None and qual.startswith("lzma."):
             import lzma
 
@@ -255,6 +328,8 @@ class Interpreter:
             if isinstance(const, int):
                 return const  # FORMAT_RAW, FILTER_LZMA2, PRESET_EXTREME
         value = self.eval(node.value)
+        if isinstance(value, ModuleRef):
+            return _module_ref(f"{value}.{node.attr}")
         if isinstance(value, PathValue):
             if node.attr == "parent":
                 return PathValue(os.path.dirname(value))
@@ -278,9 +353,46 @@ class Interpreter:
             if args and all(isinstance(a, str) for a in args):
                 return PathValue(os.path.join(*args))
             raise NotStatic
+        if isinstance(func, ast.Name) and func.id in ("chr", "ord", "len", "range") and func.id not in self.env:
+            args = [self.eval(a) for a in node.args]
+            if node.keywords:
+                raise NotStatic
+            if func.id == "chr" and len(args) == 1 and isinstance(args[0], int) and 0 <= args[0] < 0x110000:
+                return chr(args[0])
+            if func.id == "ord" and len(args) == 1 and isinstance(args[0], str) and len(args[0]) == 1:
+                return ord(args[0])
+            if func.id == "len" and len(args) == 1 and isinstance(args[0], str | bytes | bytearray | list | tuple | dict):
+                return len(args[0])
+            if func.id == "range" and 1 <= len(args) <= 3 and all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+                span = range(*args)
+                if len(span) <= MAX_COMPREHENSION:
+                    return span
+            raise NotStatic
+        if isinstance(func, ast.Name) and func.id in ("sorted", "list", "tuple") and func.id not in self.env:
+            if len(node.args) != 1 or node.keywords:
+                raise NotStatic
+            items = self.eval(node.args[0])
+            if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+                raise NotStatic
+            return sorted(items) if func.id == "sorted" else list(items) if func.id == "list" else tuple(items)
+        if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) == 2 and not node.keywords:
+            owner, attr = self.eval(node.args[0]), self.eval(node.args[1])
+            if isinstance(owner, ModuleRef) and isinstance(attr, str):
+                return _module_ref(f"{owner}.{attr}")
+            raise NotStatic
+        if isinstance(func, ast.Name) and func.id in self.env and isinstance(self.env[func.id], ModuleRef):
+            args = [self.eval(a) for a in node.args]
+            kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
+            return self._function(str(self.env[func.id]), node, args, kwargs)
+        if isinstance(func, ast.Name) and func.id in self.functions and func.id not in self.env:
+            return self._helper(self.functions[func.id], node)
         if not isinstance(func, ast.Attribute):
             raise NotStatic
         receiver = self.eval(func.value)
+        if isinstance(receiver, ModuleRef):
+            args = [self.eval(a) for a in node.args]
+            kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
+            return self._function(f"{receiver}.{func.attr}", node, args, kwargs)
         args = [self.eval(a) for a in node.args]
         kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
         return self._method(receiver, func.attr, args, kwargs, node)
@@ -297,6 +409,19 @@ class Interpreter:
             raise NotStatic
         if qual == "os.getcwd":
             raise NotStatic
+        if qual in ("glob.glob", "glob.iglob") and len(args) == 1 and isinstance(args[0], str):
+            lister = getattr(self.read, "glob", None)  # files inside the audited folder only
+            if lister is None:
+                raise NotStatic
+            return lister(args[0])
+        if qual in ("__import__", "importlib.import_module") and len(args) == 1 and isinstance(args[0], str):
+            if args[0] in KNOWN_MODULES:
+                return ModuleRef(args[0].split(".")[0] if qual == "__import__" else args[0])
+            raise NotStatic
+        if qual in ("os.environ.get", "os.getenv") and len(args) == 2 and isinstance(args[0], str):
+            if isinstance(args[1], str | int | float) or args[1] is None:
+                return args[1]  # the default environment: the variable is unset, its default is what runs
+            raise NotStatic
         if qual == "open":
             return self._open(args, kwargs)
         if qual == "compile" and args:
@@ -312,13 +437,50 @@ class Interpreter:
                 return args[0].encode(args[1])
             if len(args) == 1 and isinstance(args[0], bytes | bytearray):
                 return bytes(args[0])
+            if len(args) == 1 and isinstance(args[0], list | tuple) and all(
+                isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in args[0]
+            ):  # `bytes([120, 156, ...])`: a payload spelled as integers
+                return bytes(args[0])
             raise NotStatic
+        if qual == "json.load" and len(args) == 1 and isinstance(args[0], FileHandle):
+            args = [self._read(args[0].path, args[0].binary)]
+            qual = "json.loads"
         if qual == "json.loads" and len(args) == 1 and isinstance(args[0], str | bytes):
             try:
                 return json.loads(args[0])
             except ValueError:
                 raise NotStatic from None
         return self.codec(qual, node, args, kwargs)
+
+    def _helper(self, fn: ast.FunctionDef, node: ast.Call) -> Any:
+        """A call of a module-level `def f(a, b=...): return <expr>`, its parameters bound to the arguments."""
+        if self.depth >= 4 or any(k.arg is None for k in node.keywords):
+            raise NotStatic
+        params = [*fn.args.posonlyargs, *fn.args.args]
+        if fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or len(node.args) > len(params):
+            raise NotStatic
+        inner = self.child()
+        inner.depth = self.depth + 1
+        for p in [*params, *fn.args.kwonlyargs]:
+            inner.env.pop(p.arg, None)
+        defaults = dict(zip([p.arg for p in params[len(params) - len(fn.args.defaults):]], fn.args.defaults, strict=True))
+        for p, arg in zip(params, node.args, strict=False):
+            inner.env[p.arg] = self.eval(arg)
+        for kw in node.keywords:
+            if kw.arg not in [p.arg for p in params]:
+                raise NotStatic
+            inner.env[kw.arg] = self.eval(kw.value)
+        for name, default in defaults.items():
+            if name not in inner.env:
+                inner.env[name] = self.eval(default)
+        if any(p.arg not in inner.env for p in params):
+            raise NotStatic
+        body = _straight_line(fn)
+        if body is None:
+            raise NotStatic
+        for stmt in body[:-1]:
+            inner.bind(stmt)
+        return inner.eval(body[-1].value)  # type: ignore[attr-defined,arg-type]
 
     def _open(self, args: list[Any], kwargs: dict[str, Any]) -> FileHandle:
         if not args or not isinstance(args[0], str):
@@ -355,7 +517,8 @@ class Interpreter:
                     return receiver.encode(encoding)
                 except (LookupError, UnicodeError, TypeError):
                     raise NotStatic from None
-            if name in ("replace", "strip", "lstrip", "rstrip", "split", "splitlines", "join", "removeprefix", "removesuffix"):
+            if name in ("replace", "strip", "lstrip", "rstrip", "split", "rsplit", "partition", "rpartition", "splitlines",
+                        "join", "removeprefix", "removesuffix"):
                 try:
                     return _checked(getattr(receiver, name)(*args, **kwargs))
                 except (TypeError, ValueError):
@@ -374,6 +537,37 @@ class Interpreter:
         return data
 
 
+_INT_OPS: dict[type, Callable[[int, int], int]] = {
+    ast.BitOr: int.__or__, ast.BitAnd: int.__and__, ast.BitXor: int.__xor__, ast.Add: int.__add__,
+    ast.Sub: int.__sub__, ast.Mult: int.__mul__, ast.Mod: int.__mod__, ast.FloorDiv: int.__floordiv__,
+    ast.RShift: int.__rshift__, ast.LShift: int.__lshift__,
+}  # fmt: skip
+MAX_COMPREHENSION = 1024 * 1024  # elements: a whole record is < 200 KB compressed
+
+
+def _module_ref(dotted: str) -> ModuleRef:
+    """A dotted name under a known module; anything else is not followed."""
+    if dotted.split(".")[0] not in {m.split(".")[0] for m in KNOWN_MODULES}:
+        raise NotStatic
+    return ModuleRef(dotted)
+
+
+def _straight_line(fn: ast.FunctionDef) -> list[ast.stmt] | None:
+    """The body of a helper that computes a value without branching: (a docstring,) imports and simple
+    assignments, then one `return <expr>` -- `def unmask(s, k): raw = b85decode(s); return bytes(...)`.
+    Imports are dropped (their names are known module-wide); None for anything else."""
+    if fn.decorator_list:
+        return None
+    body = [s for s in fn.body if not isinstance(s, ast.Import | ast.ImportFrom)]
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
+        return None
+    if not all(isinstance(s, ast.Assign | ast.AnnAssign | ast.AugAssign) for s in body[:-1]):
+        return None
+    return body
+
+
 class _Unknown:
     pass
 
@@ -385,6 +579,22 @@ def _checked(value: Any) -> Any:
     if isinstance(value, str | bytes | list | tuple) and len(value) > MAX_VALUE_CHARS:
         raise NotStatic
     return value
+
+
+MAX_LOOP_ITEMS = 16
+
+
+def _static_items(stmt: ast.stmt, interp: Interpreter) -> list[str] | None:
+    """The items of a `for NAME in <static list of strings>:` loop (file names, module names), else None."""
+    if not (isinstance(stmt, ast.For) and isinstance(stmt.target, ast.Name)):
+        return None
+    try:
+        value = interp.eval(stmt.iter)
+    except (NotStatic, CodecFailure):
+        return None
+    if isinstance(value, list | tuple) and 0 < len(value) <= MAX_LOOP_ITEMS and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
 
 
 def scope_walk(
@@ -407,6 +617,16 @@ def scope_walk(
             continue
         visit(stmt, interp)
         interp.bind(stmt)
+        items = _static_items(stmt, interp)
+        if items is not None:  # `for f in sorted(glob.glob(HERE + "/stage_*.py")):`: the body once per item
+            target = stmt.target.id  # type: ignore[attr-defined]
+            for i, item in enumerate(items):
+                interp.env[target] = item
+                found = scope_walk(stmt.body, interp, visit)  # type: ignore[attr-defined]
+                functions += found if i == 0 else []
+            interp.env.pop(target, None)
+            functions += scope_walk(stmt.orelse, interp, visit)  # type: ignore[attr-defined]
+            continue
         for field in ("body", "orelse", "finalbody"):
             block = getattr(stmt, field, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):

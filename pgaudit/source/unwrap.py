@@ -60,6 +60,12 @@ _DECODERS: dict[str, Callable[[Any], bytes]] = {
 _DECOMPRESSORS = {
     "lzma.decompress", "zlib.decompress", "gzip.decompress", "bz2.decompress", "brotli.decompress",
     "zstandard.decompress", "zstd.decompress", "zstandard.ZstdDecompressor.decompress",
+    "zlib.decompressobj.decompress", "lzma.LZMADecompressor.decompress", "bz2.BZ2Decompressor.decompress",
+}  # fmt: skip
+# a decompressor object made with no arguments decompresses like the module function
+_OBJECT_DECOMPRESSORS = {
+    "zlib.decompressobj.decompress": "zlib.decompress", "lzma.LZMADecompressor.decompress": "lzma.decompress",
+    "bz2.BZ2Decompressor.decompress": "bz2.decompress",
 }  # fmt: skip
 # codecs.decode(data, name): the bytes-to-bytes codecs wrappers use, by their normalized name
 _CODECS_DECODE = {
@@ -77,6 +83,9 @@ class Payload:
     wrapper_line: int  # line of the exec call (or of the call site that hands the code to it)
     codec: str  # e.g. "b85decode+lzma(raw)"
     exec_node: ast.Call
+    # `__name__` while it runs when the exec gives it a namespace of its own (`exec(code, {"__name__": "x"})`;
+    # a dict without the key leaves `__name__` to the builtins module); None: the exec'ing unit's namespace
+    namespace_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,10 @@ class Unwrapped:
     payloads: list[Payload] = field(default_factory=list)
     undecodable: list[Undecodable] = field(default_factory=list)
     opaque: list[ast.Call] = field(default_factory=list)  # exec/eval of code that is neither
-    # `exec(open(P).read())`, `runpy.run_path(P)`, `spec_from_file_location(n, P)`: (node, kind, path), kind
-    # "exec" (runs in the exec'ing namespace), "run:NAME" (runpy: runs as __name__ NAME), "import" or
-    # "unresolved" (then path is the expression's text)
+    # `exec(open(P).read())`, `runpy.run_path(P)`, `spec_from_file_location(n, P)`,
+    # `subprocess.run([sys.executable, P])`: (node, kind, path), kind "exec" (runs in the exec'ing namespace),
+    # "run:NAME" (runpy: runs as __name__ NAME), "process" (a separate Python process runs P as a script),
+    # "import" or "unresolved" (then path is the expression's text)
     file_refs: list[tuple[ast.Call, str, str]] = field(default_factory=list)
     # `importlib.import_module("m")`, `__import__("m")`, `runpy.run_module("m")`: (node, dotted name, kind)
     module_refs: list[tuple[ast.Call, str, str]] = field(default_factory=list)
@@ -171,19 +181,26 @@ def unwrap(tree: ast.Module, display: str, file: str | None = None, read: ReadFi
             inner.env.pop(arg.arg, None)
         pending += scope_walk(fn.body, inner, visit)
     _bundled_modules(tree, functions, top, out, decoded_ids, aliases)
+    _per_call_site(tree, functions, top, out, decoded_ids, aliases, interesting)
     for call in out.opaque:
         if id(call) not in decoded_ids and _wrapper_shaped(call, aliases):
             out.undecodable.append(Undecodable(call, _shape_reason(call, aliases)))
     undecodable_ids = {id(u.exec_node) for u in out.undecodable}
     out.opaque = [c for c in out.opaque if id(c) not in decoded_ids and id(c) not in undecodable_ids]
     exec_texts = {p.text for p in out.payloads}
-    out.extracted = [e for e in out.extracted if e[2] not in exec_texts] if out.opaque or out.file_refs else []
+    keep = out.opaque or out.file_refs or _written(tree, derived)  # written to a file: imported or run from there
+    out.extracted = [e for e in out.extracted if e[2] not in exec_texts] if keep else []
     return out
 
 
 _LOADERS = {
     "runpy.run_path", "runpy.run_module", "importlib.util.spec_from_file_location", "importlib.import_module",
     "importlib.machinery.SourceFileLoader", "__import__",
+}  # fmt: skip
+# calls that start another process: a Python script among their arguments runs as `__main__`
+_LAUNCHERS = {
+    "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output", "subprocess.Popen",
+    "os.system", "os.popen", "os.execv", "os.execvp", "os.execl", "os.execlp", "os.spawnv", "os.spawnl",
 }  # fmt: skip
 
 
@@ -192,21 +209,70 @@ def _interesting_statements(tree: ast.Module, aliases: dict[str, str]) -> tuple[
     call (their decoded values are kept). One pass over the cached node list keeps big scripts fast."""
     interesting: set[int] = set()
     codec_stmts: set[int] = set()
+    exec_names: set[str] = set()  # `run = exec`: calls of such names are decided after the pass
+    named_calls: list[ast.Call] = []
     for node in tree_nodes(tree):
+        if isinstance(node, ast.Assign) and _exec_shaped(node.value, set()):
+            exec_names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        is_exec = isinstance(func, ast.Name) and func.id in ("exec", "eval")
+        is_exec = _exec_shaped(func, set())
+        if not is_exec and isinstance(func, ast.Name) and func.id not in aliases:
+            named_calls.append(node)
         qual = None if is_exec else qualified(func, aliases)
         is_codec = qual is not None and (qual in _DECODERS or qual in _DECOMPRESSORS or qual == "codecs.decode")
-        if not (is_exec or is_codec or qual in _LOADERS or _is_sys_path_add(func)):
+        launches = qual in _LAUNCHERS and _may_launch_python(node)
+        if not (is_exec or is_codec or qual in _LOADERS or launches or _is_sys_path_add(func)):
             continue
-        stmt: ast.AST | None = node
-        while stmt is not None and not isinstance(stmt, ast.stmt):
-            stmt = getattr(stmt, "pg_parent", None)
-        if stmt is not None:
-            (codec_stmts if is_codec else interesting).add(id(stmt))
+        _mark(node, codec_stmts if is_codec else interesting)
+    for node in named_calls:
+        if node.func.id in exec_names:  # type: ignore[attr-defined]
+            _mark(node, interesting)
     return interesting, codec_stmts
+
+
+def _mark(node: ast.AST, into: set[int]) -> None:
+    """Add the id of the statement that holds `node`."""
+    stmt: ast.AST | None = node
+    while stmt is not None and not isinstance(stmt, ast.stmt):
+        stmt = getattr(stmt, "pg_parent", None)
+    if stmt is not None:
+        into.add(id(stmt))
+
+
+def _may_launch_python(call: ast.Call) -> bool:
+    """A process launch that may run a Python script: a `.py` or `python` string or `sys.executable` in it
+    (`subprocess.run(["lrzip", ...])` is not worth walking the scope for)."""
+    for node in ast.walk(call):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and (".py" in node.value or "python" in node.value):
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "executable":
+            return True
+    return False
+
+
+def _exec_shaped(func: ast.AST, names: set[str]) -> bool:
+    """A callee that may be exec/eval: the names themselves or an alias, `builtins.exec`, or any
+    `getattr(...)` (its string is evaluated at the call: `getattr(__import__("builtins"), "ex" + "ec")`)."""
+    if isinstance(func, ast.Name):
+        return func.id in ("exec", "eval") or func.id in names
+    if isinstance(func, ast.Attribute):
+        return func.attr in ("exec", "eval") and isinstance(func.value, ast.Name) and func.value.id in ("builtins", "__builtins__")
+    return isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
+
+
+def _written(tree: ast.Module, names: set[str]) -> bool:
+    """Decoded text written out (`f.write(src)`, `Path(p).write_text(src)`): it runs from that file later."""
+    for node in tree_nodes(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("write", "write_text", "write_bytes", "writelines")
+            and any(_uses(arg, names) for arg in node.args)
+        ):
+            return True
+    return False
 
 
 def _uses(node: ast.expr, names: set[str]) -> bool:
@@ -266,15 +332,31 @@ def _is_exec(call: ast.Call) -> bool:
     return isinstance(call.func, ast.Name) and call.func.id in ("exec", "eval") and bool(call.args)
 
 
-def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: set[int], aliases: dict[str, str]) -> None:
+def _runs_code(call: ast.Call, interp: Interpreter) -> bool:
+    """exec/eval however spelled: the builtin names, or a callee that evaluates to them."""
     if _is_exec(call):
-        if id(call) in decoded:
-            return
+        return True
+    if not call.args or (not _exec_shaped(call.func, set()) and not isinstance(call.func, ast.Name)):
+        return False
+    from pgaudit.source.staticval import ModuleRef
+
+    try:
+        callee = interp.eval(call.func)
+    except (NotStatic, CodecFailure):
+        return False
+    return isinstance(callee, ModuleRef) and callee in ("builtins.exec", "builtins.eval")
+
+
+def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: set[int], aliases: dict[str, str]) -> None:
+    if _runs_code(call, interp):
         arg = _exec_argument(call)
         opened = _opened_file(arg, interp)
         if opened is not None:  # exec(open(P).read()): the sibling file runs; program.py loads it
-            out.file_refs.append((call, "exec", opened))
+            if (call, "exec", opened) not in out.file_refs:  # a loop over files execs several through one call
+                out.file_refs.append((call, "exec", opened))
             decoded.add(id(call))
+            return
+        if id(call) in decoded:
             return
         _evaluate_exec(call, arg, interp, out, decoded, call.lineno)
         if id(call) not in decoded and call not in out.opaque:
@@ -282,7 +364,10 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
                 out.opaque.append(call)
         return
     qual = qualified(call.func, aliases) or (call.func.id if isinstance(call.func, ast.Name) else None)
-    if not call.args:
+    if not call.args and not call.keywords:
+        return
+    if not call.args and qual not in ("importlib.util.spec_from_file_location", "runpy.run_path",
+                                      "importlib.machinery.SourceFileLoader"):  # fmt: skip
         return
     if _is_sys_path_add(call.func):
         try:
@@ -292,25 +377,79 @@ def _visit_call(call: ast.Call, interp: Interpreter, out: Unwrapped, decoded: se
         if isinstance(value, str):
             out.search_dirs.append(value)
         return
+    if qual in _LAUNCHERS:
+        script = _launched_script(call, interp)
+        if script is not None:
+            out.file_refs.append((call, "process", script))
+        return
     if qual in ("runpy.run_path", "importlib.util.spec_from_file_location", "importlib.machinery.SourceFileLoader"):
         index = 0 if qual == "runpy.run_path" else 1
-        if len(call.args) > index:
+        keyword = {"runpy.run_path": "path_name", "importlib.util.spec_from_file_location": "location"}.get(qual, "path")
+        where = call.args[index] if len(call.args) > index else next((k.value for k in call.keywords if k.arg == keyword), None)
+        if where is not None:
             try:
-                value = interp.eval(call.args[index])
+                value = interp.eval(where)
             except (NotStatic, _Undecodable):
                 value = None
             if isinstance(value, str):
                 out.file_refs.append((call, _run_kind(call, interp, "<run_path>") if index == 0 else "import", value))
             else:
-                out.file_refs.append((call, "unresolved", ast.unparse(call.args[index])[:80]))
+                out.file_refs.append((call, "unresolved", ast.unparse(where)[:80]))
     elif qual in ("importlib.import_module", "__import__", "runpy.run_module"):
         try:
             value = interp.eval(call.args[0])
         except (NotStatic, _Undecodable):
             value = None
+        if isinstance(value, str) and value.startswith(".") and qual == "importlib.import_module":
+            value = _absolute_module(value, call, interp)
         if isinstance(value, str):
             kind = _run_kind(call, interp, value) if qual == "runpy.run_module" else "import"
             out.module_refs.append((call, value, kind))
+        else:  # a module chosen at run time: say that it was not followed
+            out.file_refs.append((call, "unresolved", ast.unparse(call.args[0])[:80]))
+
+
+def _absolute_module(name: str, call: ast.Call, interp: Interpreter) -> str | None:
+    """`import_module(".core", package="stage.eval")` -> "stage.eval.core"; None when the package is unknown."""
+    where = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "package"), None)
+    try:
+        package = interp.eval(where) if where is not None else None
+    except (NotStatic, CodecFailure):
+        return None
+    if not isinstance(package, str) or not package:
+        return None
+    level = len(name) - len(name.lstrip("."))
+    parts = package.split(".")
+    if level - 1 >= len(parts):
+        return None
+    base = ".".join(parts[: len(parts) - (level - 1)])
+    rest = name[level:]
+    return f"{base}.{rest}" if rest else base
+
+
+def _launched_script(call: ast.Call, interp: Interpreter) -> str | None:
+    """The first `.py` path among a launcher's arguments: `[sys.executable, P, ...]` (each element evaluated on
+    its own, `sys.executable` is not static), `os.execv(sys.executable, [...])`, or a shell command string."""
+    import shlex
+
+    items: list[ast.expr] = []
+    for arg in call.args:
+        items.extend(arg.elts if isinstance(arg, ast.List | ast.Tuple) else [arg])
+    for item in items:
+        try:
+            value = interp.eval(item)
+        except (NotStatic, CodecFailure):
+            continue
+        if not isinstance(value, str):
+            continue
+        try:
+            words = shlex.split(value) if " " in value.strip() else [value]
+        except ValueError:
+            continue
+        for word in words:
+            if word.endswith(".py") and not word.startswith("-"):
+                return word
+    return None
 
 
 def _is_sys_path_add(func: ast.expr) -> bool:
@@ -383,8 +522,24 @@ def _evaluate_exec(
         decoded.add(id(call))
         return
     if isinstance(value, str):
-        out.payloads.append(Payload(value, line, "+".join(steps) or "literal", call))
+        out.payloads.append(Payload(value, line, "+".join(steps) or "literal", call, _namespace_name(call, interp)))
         decoded.add(id(call))
+
+
+def _namespace_name(call: ast.Call, interp: Interpreter) -> str | None:
+    """`exec(code, {"__name__": "stage"})` -> "stage"; `exec(code, {})` -> "builtins" (what `__name__` then
+    finds); `exec(code)`, `exec(code, globals())` or a namespace pgaudit cannot rebuild -> None."""
+    namespace = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "globals"), None)
+    if namespace is None:
+        return None
+    try:
+        value = interp.eval(namespace)
+    except (NotStatic, CodecFailure):
+        return None
+    if not isinstance(value, dict):
+        return None
+    name = value.get("__name__", "builtins")
+    return name if isinstance(name, str) else None
 
 
 def _recording(codec: Callable[..., Any], steps: list[str]) -> Callable[..., Any]:
@@ -453,6 +608,80 @@ def _bundled_modules(
     out.opaque = [c for c in out.opaque if id(c) not in decoded]
 
 
+def _per_call_site(
+    tree: ast.Module,
+    functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, Interpreter]],
+    top: Interpreter,
+    out: Unwrapped,
+    decoded: set[int],
+    aliases: dict[str, str],
+    interesting: set[int],
+) -> None:
+    """A loader or exec inside a helper whose path comes from the helper's parameters
+    (`def load_module(name): spec_from_file_location(name, join(HERE, name + ".py"))`, `def include(n): with
+    open(join(HERE, n)) as fh: exec(fh.read())`): walk the helper's body again once per call site, its
+    parameters bound to that site's arguments, and keep what resolves there."""
+    unresolved = {id(c) for c in out.opaque} | {id(c) for c, kind, _ in out.file_refs if kind == "unresolved"}
+    if not unresolved:
+        return
+    owned: dict[int, set[int]] = {}
+    for node in tree_nodes(tree):
+        if isinstance(node, ast.Call) and id(node) in unresolved:
+            cur: ast.AST | None = getattr(node, "pg_parent", None)
+            while cur is not None and not isinstance(cur, ast.FunctionDef | ast.AsyncFunctionDef):
+                cur = getattr(cur, "pg_parent", None)
+            if cur is not None:
+                owned.setdefault(id(cur), set()).add(id(node))
+    resolved: set[int] = set()
+    texts = {p.text for p in out.payloads}
+    for fn, outer in functions:
+        params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
+        calls = owned.get(id(fn))
+        if not params or not calls:
+            continue
+        sites = [
+            n for n in tree_nodes(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == fn.name
+        ][:MAX_CALL_SITES]  # fmt: skip
+        for site in sites:
+            interp = outer.child()
+            for name in params:
+                interp.env.pop(name, None)
+            try:
+                for name, arg in zip(params, site.args, strict=False):
+                    interp.env[name] = top.eval(arg)
+                for kw in site.keywords:
+                    if kw.arg in params:
+                        interp.env[kw.arg] = top.eval(kw.value)
+            except (NotStatic, CodecFailure):
+                continue
+            sub = Unwrapped()
+
+            def visit(stmt: ast.stmt, it: Interpreter, sub: Unwrapped = sub, calls: set[int] = calls) -> None:
+                if id(stmt) in interesting:
+                    for call in _own_calls(stmt):
+                        if id(call) in calls:
+                            _visit_call(call, it, sub, set(), aliases)
+
+            scope_walk(fn.body, interp, visit)
+            for ref in sub.file_refs:
+                if ref[1] != "unresolved":
+                    out.file_refs.append(ref)
+                    resolved.add(id(ref[0]))
+            for payload in sub.payloads:
+                resolved.add(id(payload.exec_node))
+                if payload.text not in texts:
+                    texts.add(payload.text)
+                    out.payloads.append(
+                        Payload(payload.text, site.lineno, payload.codec, payload.exec_node, payload.namespace_name)
+                    )
+            out.module_refs.extend(sub.module_refs)
+    if resolved:
+        decoded.update(resolved)
+        out.opaque = [c for c in out.opaque if id(c) not in resolved]
+        out.file_refs = [r for r in out.file_refs if not (r[1] == "unresolved" and id(r[0]) in resolved)]
+
+
 _SHAPE_CALLS = {q.split(".")[-1] for q in [*_DECODERS, *_DECOMPRESSORS]} | {"fromhex", "decode"}
 
 
@@ -508,6 +737,8 @@ def _apply_codec(qual: str, args: list[Any], kwargs: dict[str, Any], display: st
     if qual in _DECOMPRESSORS or qual.endswith(".ZstdDecompressor.decompress"):
         if not isinstance(data, bytes | bytearray):
             raise NotStatic
+        if qual in _OBJECT_DECOMPRESSORS:  # `.decompress(data, max_length)`: the second argument is no format
+            return _decompress(_OBJECT_DECOMPRESSORS[qual], bytes(data), {}, [], [], display)
         return _decompress(qual, bytes(data), kwargs, args[1:], [], display)
     raise NotStatic
 

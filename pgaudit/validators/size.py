@@ -198,7 +198,7 @@ def committed_code(programs: list[Program], root: Path) -> CommittedCode | None:
     scripts = {f.path: f.bytes for f in program.files}
     helpers: dict[str, int] = {}
     for ref in program.siblings:
-        if ref.kind not in ("import", "exec", "c-source", "shared-library") or ref.target in scripts:
+        if ref.kind not in ("import", "exec", "run", "c-source", "shared-library") or ref.target in scripts:
             continue
         path = root / ref.target
         try:

@@ -1,0 +1,196 @@
+"""Adversarial submissions (tests/adversarial): each illegal folder gets a verdict, each legal twin none.
+
+The verdict is what the judges compute from `pgaudit check FOLDER --format json`: an unsuppressed error,
+reachable not False, among PG0xx-PG4xx and PG504. Native-code cases are counted apart: pgaudit audits Python
+only, so the requirement there is a warning (or error) that names the native file on the scoring path.
+
+Known failures are strict xfails whose reason names the capability that is missing and the helper whose area
+it is (issue 15: flow = data flow, targets, effects; control = call sites, gates, scores, reachability;
+roles = PG401-PG404 roles). Fixing one makes its test fail until the entry is removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pgaudit.engine import AuditOptions, audit
+from tests.adversarial.cases import CASES, Case, build, write
+
+# case -> (owner, what is missing) for illegal folders without a verdict
+MISSES = {
+    "b1_val_shard_in_file_list": (
+        "flow/roles",
+        "PG401: a validation shard appended to the training stream's file list (`stream.files = names`, the "
+        "pattern built as `\"fineweb_\" + \"va\" + \"l\" + \"_*.bin\"` after renaming) is not traced from its "
+        "source into the training loader",
+    ),
+    "b1_refresh_memmap_heldout": (
+        "flow",
+        "PG301: tokens from `np.memmap` over a val pattern assembled from parts, stored in a dict "
+        "(`reserve[\"held\"]`), are not validation data for the analysis, so the pre-export fine-tune is missed",
+    ),
+    "b1_curvature_pool_env": (
+        "flow/roles",
+        "PG402: the calibration pool is `pools[args.calib_pool]` over a dict {\"a\": train, \"b\": val} whose "
+        "key is an env default (\"b\"): no provenance through a dict subscript with a statically known key",
+    ),
+    "b3_key_reduce_xor": ("flow", "PG101: key built by `functools.reduce(operator.xor, [h, nxt * M])` (effect not modelled)"),
+    "b3_key_getattr_xor": ("flow", "PG101: key built by `getattr(np, \"bitwise_\" + \"xor\")(h, nxt * M)` (constant-string getattr)"),
+    "b3_key_lambda": ("flow", "PG101: key built by a lambda `fold = lambda a, b: (a ^ (b * M)) & w` called with the target"),
+    "b3_key_partial": ("flow", "PG101: key built by `functools.partial(np.bitwise_xor, h)` called with the target"),
+    "b3_counter_fstring_key": (
+        "flow",
+        "PG101: Counter/defaultdict tables keyed by `f\"{ctx}|{t}\"` with t the scored token (string keys)",
+    ),
+    "b4_shared_inner_step": (
+        "control",
+        "PG301: one `inner_step(model, opt, x, y)` helper is called by the training loop (training batches) "
+        "and by a post-training sweep over the validation tokens: no per-call-site summary",
+    ),
+    "b4_gate_helper_dead_caller": (
+        "control",
+        "PG102: `combine(pa, pb, y, w)` gets a target-decided weight at the live call (the `else` of an env "
+        "default that is off) and the entropy weight at the dead one: no per-call-site parameter labels",
+    ),
+    "b5_gate_where_target": (
+        "control",
+        "PG102: `w = torch.where(tb > ta, hi, lo)` with ta/tb the two experts' probabilities gathered at the "
+        "target, then `(1 - w) * ta + w * tb`: a gate decided by comparing target probabilities",
+    ),
+    "b5_gate_if_per_position": (
+        "control",
+        "PG102: a per-position `if tb[i] > ta[i]:` choosing the mixing weight (control dependence on the target)",
+    ),
+    "b5_gate_own_loss": (
+        "control",
+        "PG102: a gate from the model's own loss on the target (`own = cross_entropy(logits, y)`, `w = (own > 4)`)",
+    ),
+    "b5_stream_update_before_score": (
+        "control",
+        "streaming cache updated with token t (`counts[y[i]] += 1`) before position t is scored from it: "
+        "no rule checks that the state used at t has not read x_t",
+    ),
+    "b7_exec_with_name_gate": (
+        "control",
+        "same gate as b5_gate_where_target; loading works (the exec'd sibling aux_ops.py is audited)",
+    ),
+    "b7_wrap_nested3": ("flow", "same as b3_counter_fstring_key; all three wrapper levels are decoded"),
+    "b7_network_getattr_import": (
+        "roles",
+        "PG404: the opener is `getattr(importlib.import_module(\"urll\" + \"ib.request\"), \"url\" + \"open\")`: "
+        "network calls are recognised by spelled names only",
+    ),
+    "b7_wrap_namespace_main_call": (
+        "control",
+        "PG302: the payload is exec'd into a namespace dict and its `main` is called as `_ns[\"main\"]()`: the "
+        "payload is decoded and audited (under `__name__` \"stage\"), but a call through the exec namespace is "
+        "not linked to the payload's function, so the scoring code is judged unreachable",
+    ),
+    "b8_renamed_sibling_gate": ("control", "same gate as b5_gate_where_target, renamed and imported by spec_from_file_location"),
+}
+
+# case -> (owner, why the legal twin gets an error)
+FALSE_ERRORS = {
+    "b6_second_look_reported": (
+        "control",
+        "PG302 on the twin: the second pass scores weights restored by `model.load_state_dict(frozen)` (saved "
+        "before adapting) and the claimed line is the first, score-first pass: restoring state is not modelled",
+    ),
+    "b7_wrap_codecs_hex_zlib": ("control", "same twin as b6_second_look_reported, inside a codecs hex+zlib wrapper"),
+    "b8_misleading_names_table": (
+        "flow",
+        "PG101 on the twin decided by a name: the context-only hash is called `target_hash` (a normalized "
+        "per-context row is read, the scored token only indexes the result), and the key is taken for a "
+        "target-keyed one because of that name",
+    ),
+}
+
+VERDICT_PREFIXES = ("PG0", "PG1", "PG2", "PG3", "PG4")
+
+
+def verdict(folder: Path) -> list[str]:
+    report = audit(folder, AuditOptions())
+    return sorted({
+        f.code for f in report.findings
+        if not f.suppressed and f.severity.label == "error" and f.reachable is not False
+        and (f.code[:3] in VERDICT_PREFIXES or f.code == "PG504")
+    })  # fmt: skip
+
+
+def _param(case: Case, table: dict[str, tuple[str, str]]):  # type: ignore[no-untyped-def]
+    entry = table.get(case.name)
+    marks = [pytest.mark.xfail(reason=f"[{entry[0]}] {entry[1]}", strict=True)] if entry else []
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+SCORED = [c for c in CASES if not c.native]
+NATIVE = [c for c in CASES if c.native]
+
+
+@pytest.mark.parametrize("case", [_param(c, MISSES) for c in SCORED])
+def test_illegal_folder_gets_a_verdict(case: Case, tmp_path: Path):
+    assert verdict(write(case, False, tmp_path / case.name)), f"{case.name} ({case.family}, bullet {case.bullet}) was not caught"
+
+
+@pytest.mark.parametrize("case", [_param(c, FALSE_ERRORS) for c in SCORED])
+def test_legal_twin_gets_no_verdict(case: Case, tmp_path: Path):
+    assert verdict(write(case, True, tmp_path / case.name)) == []
+
+
+@pytest.mark.parametrize("case", NATIVE, ids=[c.name for c in NATIVE])
+def test_native_code_on_the_scoring_path_is_a_warning_naming_it(case: Case, tmp_path: Path):
+    folder = write(case, False, tmp_path / case.name)
+    native = [Path(p).name for p in build(case, False) if p.endswith((".c", ".cpp", ".so", ".pyc"))]
+    report = audit(folder, AuditOptions())
+    named = [
+        f for f in report.findings
+        if f.severity.label in ("warning", "error") and any(n in f.message for n in native)
+    ]  # fmt: skip
+    assert named, f"no warning names {native}: {[f.code + ' ' + f.message[:80] for f in report.findings]}"
+
+
+def test_every_bullet_and_family_has_cases():
+    bullets = {c.bullet for c in CASES}
+    assert bullets >= {"1", "2", "3", "4", "5", "6", "7", "8", "native"}
+    families = {c.family for c in SCORED}
+    assert families >= {
+        "ngram_target_key", "prequant_ttt", "ttt_multiepoch_rescore", "two_pass_rescore", "slot", "gptq_val_calib",
+        "gptq_after_cap", "val_in_training", "target_dependent_mixing", "unnormalized_mixture", "network_at_eval",
+    }  # fmt: skip
+
+
+def test_the_known_failures_name_existing_cases():
+    names = {c.name for c in CASES}
+    assert set(MISSES) <= names and set(FALSE_ERRORS) <= names
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.loader or c.wrap], ids=lambda c: c.name)
+def test_the_evasion_hides_the_stage_from_the_entry_script(case: Case):
+    """A loader or wrapper case really moves the evaluation out of the entry's readable text, and its twin
+    differs from it only in the evaluation piece."""
+    files = build(case, False)
+    entry = str(files["train_gpt.py"])
+    if case.wrap and not case.wrap_sibling:  # the whole script is inside the payload
+        assert "def main(" not in entry
+    else:
+        assert f"def {case.piece(legal=False).exports[0]}(" not in entry
+    twin = build(case, True)
+    assert set(twin) - {"prepare_prior.py"} >= set(files) - {"prepare_prior.py"} - {"code.z"}
+    assert twin != files
+
+
+RELATIVE = [c for c in CASES if c.loader in ("spec", "runpy", "exec", "subprocess", "zip", "helper-loader") and c.name not in MISSES]
+
+
+@pytest.mark.parametrize("case", RELATIVE, ids=lambda c: c.name)
+def test_paths_from_file_resolve_from_a_relative_folder_path(case: Case, tmp_path: Path, monkeypatch):
+    """`__file__` is absolute at run time whatever path pgaudit was given: a relative folder path audits the
+    same siblings as an absolute one."""
+    write(case, False, tmp_path / case.name)
+    monkeypatch.chdir(tmp_path)
+    relative = audit(Path(case.name), AuditOptions())
+    absolute = audit(tmp_path / case.name, AuditOptions())
+    assert len(relative.files) == len(absolute.files) > 1
+    assert verdict(Path(case.name)) == verdict(tmp_path / case.name) != []
