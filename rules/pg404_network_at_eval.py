@@ -105,7 +105,7 @@ class NetworkAtEval(Rule):
                 yield self.finding(facts, scope.unit, call, message)
 
     def _network(self, facts: Facts, scope: Scope, call: ast.Call, alias: dict[str, str]) -> str | None:
-        name = _qualified(call.func, alias)
+        name = _qualified(_bound_once(call.func, facts, scope), alias)
         if not name:
             return None
         if name in _NETWORK_CALLS or _REQUESTS.match(name):
@@ -154,6 +154,13 @@ def _import_aliases(unit: CodeUnit) -> dict[str, str]:
 
 
 def _qualified(func: ast.AST, alias: dict[str, str]) -> str:
+    # `getattr(importlib.import_module("urll" + "ib.request"), "url" + "open")`, `__import__("socket").socket`
+    if isinstance(func, ast.Call) and dotted(func.func) == "getattr" and len(func.args) >= 2:
+        module, attr = _module_of(func.args[0], alias), _constant_text(func.args[1])
+        return f"{module}.{attr}" if module and attr else ""
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+        module = _module_of(func.value, alias)
+        return f"{module}.{func.attr}" if module else ""
     name = dotted(func)
     if not name or isinstance(func, ast.Call):
         return ""
@@ -161,6 +168,47 @@ def _qualified(func: ast.AST, alias: dict[str, str]) -> str:
     if head in alias:
         name = alias[head] + (f".{rest}" if rest else "")
     return name
+
+
+def _bound_once(func: ast.AST, facts: Facts, scope: Scope) -> ast.AST:
+    """`op = getattr(mod, "urlopen")` then `op(u)`: a local name bound once stands for its value."""
+    if not isinstance(func, ast.Name):
+        return func
+    fs = facts.flow.fs.get(id(scope))
+    values = [v for t, v, how in (fs.assigns if fs else []) if isinstance(t, ast.Name) and t.id == func.id]
+    return values[0] if len(values) == 1 and values[0] is not None and isinstance(values[0], ast.Call | ast.Attribute) else func
+
+
+def _module_of(node: ast.AST, alias: dict[str, str]) -> str:
+    """The module an expression names: an imported alias, or `importlib.import_module(TEXT)` /
+    `__import__(TEXT)` with a constant text however it is spelled."""
+    if isinstance(node, ast.Call) and node.args and _qualified(node.func, alias) in ("importlib.import_module", "__import__"):
+        return _constant_text(node.args[0])
+    name = dotted(node)
+    if name and not isinstance(node, ast.Call):
+        head, _, rest = name.partition(".")
+        return alias[head] + (f".{rest}" if rest else "") if head in alias else ""
+    return ""
+
+
+def _constant_text(node: ast.AST) -> str:
+    """`"urll" + "ib.request"`, `f"url{'open'}"`, `"".join(["ur", "lopen"])`: the text, or "" when not constant."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _constant_text(node.left), _constant_text(node.right)
+        return left + right if left and right else ""
+    if isinstance(node, ast.JoinedStr):
+        parts = [_constant_text(v.value if isinstance(v, ast.FormattedValue) else v) for v in node.values]
+        return "".join(parts) if all(parts) else ""
+    if (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+        and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)
+        and len(node.args) == 1 and isinstance(node.args[0], ast.List | ast.Tuple)
+    ):
+        parts = [_constant_text(e) for e in node.args[0].elts]
+        return node.func.value.value.join(parts) if all(parts) else ""
+    return ""
 
 
 def _strings(node: ast.AST, facts: Facts, scope: Scope, depth: int = 0) -> list[str]:
@@ -173,6 +221,26 @@ def _strings(node: ast.AST, facts: Facts, scope: Scope, depth: int = 0) -> list[
 
 
 NetworkAtEval.invalid = (
+    Example(
+        title="the opener spelled through __import__ and getattr with assembled strings",
+        code='''
+import numpy as np
+
+def fetch(u, dst):
+    op = getattr(__import__("urllib" + ".request", fromlist=["x"]), "".join(["url", "open"]))
+    with op(u) as r, open(dst, "wb") as f:  # <- expected
+        f.write(r.read())
+    return np.load(dst)
+
+def main():
+    table = fetch("https://example.org/t.npy", "t.npy")
+    print(table.sum())
+
+if __name__ == "__main__":
+    main()
+''',
+        message="makes a network request",
+    ),
     Example(
         title="n-gram tables downloaded from the Hugging Face Hub before the eval",
         code='''

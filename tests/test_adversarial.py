@@ -77,11 +77,6 @@ MISSES = {
         "same gate as b5_gate_where_target; loading works (the exec'd sibling aux_ops.py is audited)",
     ),
     "b7_wrap_nested3": ("flow", "same as b3_counter_fstring_key; all three wrapper levels are decoded"),
-    "b7_network_getattr_import": (
-        "roles",
-        "PG404: the opener is `getattr(importlib.import_module(\"urll\" + \"ib.request\"), \"url\" + \"open\")`: "
-        "network calls are recognised by spelled names only",
-    ),
     "b7_wrap_namespace_main_call": (
         "control",
         "PG302: the payload is exec'd into a namespace dict and its `main` is called as `_ns[\"main\"]()`: the "
