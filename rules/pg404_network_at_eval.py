@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
 
@@ -105,7 +105,10 @@ class NetworkAtEval(Rule):
                 yield self.finding(facts, scope.unit, call, message)
 
     def _network(self, facts: Facts, scope: Scope, call: ast.Call, alias: dict[str, str]) -> str | None:
-        name = _qualified(_bound_once(call.func, facts, scope), alias)
+        def bound(node: ast.AST) -> ast.AST:
+            return _bound_once(node, facts, scope)
+
+        name = _qualified(bound(call.func), alias, bound)
         if not name:
             return None
         if name in _NETWORK_CALLS or _REQUESTS.match(name):
@@ -153,13 +156,13 @@ def _import_aliases(unit: CodeUnit) -> dict[str, str]:
     return out
 
 
-def _qualified(func: ast.AST, alias: dict[str, str]) -> str:
+def _qualified(func: ast.AST, alias: dict[str, str], bound: Callable[[ast.AST], ast.AST] = lambda n: n) -> str:
     # `getattr(importlib.import_module("urll" + "ib.request"), "url" + "open")`, `__import__("socket").socket`
     if isinstance(func, ast.Call) and dotted(func.func) == "getattr" and len(func.args) >= 2:
-        module, attr = _module_of(func.args[0], alias), _constant_text(func.args[1])
+        module, attr = _module_of(bound(func.args[0]), alias, bound), _constant_text(func.args[1], bound)
         return f"{module}.{attr}" if module and attr else ""
     if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
-        module = _module_of(func.value, alias)
+        module = _module_of(func.value, alias, bound)
         return f"{module}.{func.attr}" if module else ""
     name = dotted(func)
     if not name or isinstance(func, ast.Call):
@@ -176,14 +179,16 @@ def _bound_once(func: ast.AST, facts: Facts, scope: Scope) -> ast.AST:
         return func
     fs = facts.flow.fs.get(id(scope))
     values = [v for t, v, how in (fs.assigns if fs else []) if isinstance(t, ast.Name) and t.id == func.id]
-    return values[0] if len(values) == 1 and values[0] is not None and isinstance(values[0], ast.Call | ast.Attribute) else func
+    if len(values) == 1 and isinstance(values[0], ast.Call | ast.Attribute | ast.Constant | ast.BinOp | ast.JoinedStr):
+        return values[0]
+    return func
 
 
-def _module_of(node: ast.AST, alias: dict[str, str]) -> str:
+def _module_of(node: ast.AST, alias: dict[str, str], bound: Callable[[ast.AST], ast.AST] = lambda n: n) -> str:
     """The module an expression names: an imported alias, or `importlib.import_module(TEXT)` /
     `__import__(TEXT)` with a constant text however it is spelled."""
     if isinstance(node, ast.Call) and node.args and _qualified(node.func, alias) in ("importlib.import_module", "__import__"):
-        return _constant_text(node.args[0])
+        return _constant_text(node.args[0], bound)
     name = dotted(node)
     if name and not isinstance(node, ast.Call):
         head, _, rest = name.partition(".")
@@ -191,22 +196,25 @@ def _module_of(node: ast.AST, alias: dict[str, str]) -> str:
     return ""
 
 
-def _constant_text(node: ast.AST) -> str:
+def _constant_text(node: ast.AST, bound: Callable[[ast.AST], ast.AST] = lambda n: n, depth: int = 0) -> str:
     """`"urll" + "ib.request"`, `f"url{'open'}"`, `"".join(["ur", "lopen"])`: the text, or "" when not constant."""
+    if isinstance(node, ast.Name) and depth < 4:
+        value = bound(node)
+        return _constant_text(value, bound, depth + 1) if value is not node else ""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _constant_text(node.left), _constant_text(node.right)
+        left, right = _constant_text(node.left, bound, depth), _constant_text(node.right, bound, depth)
         return left + right if left and right else ""
     if isinstance(node, ast.JoinedStr):
-        parts = [_constant_text(v.value if isinstance(v, ast.FormattedValue) else v) for v in node.values]
+        parts = [_constant_text(v.value if isinstance(v, ast.FormattedValue) else v, bound, depth) for v in node.values]
         return "".join(parts) if all(parts) else ""
     if (
         isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
         and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)
         and len(node.args) == 1 and isinstance(node.args[0], ast.List | ast.Tuple)
     ):
-        parts = [_constant_text(e) for e in node.args[0].elts]
+        parts = [_constant_text(e, bound, depth) for e in node.args[0].elts]
         return node.func.value.value.join(parts) if all(parts) else ""
     return ""
 
