@@ -180,6 +180,8 @@ class ConfigAttributes:
 
     def __init__(self, index: ProgramIndex) -> None:
         self.exprs: dict[str, list[tuple[ast.expr, Scope]]] = {}
+        # Evaluator._assigns does not depend on the configuration: the evaluators of one program share it
+        self.local_assigns: dict[int, dict[str, list[ast.expr]]] = {}
         for infos in index.classes_by_name.values():
             for info in infos:
                 self._collect(index, info)
@@ -228,7 +230,7 @@ class Evaluator:
         # Keyed by the node itself (not its id): a cached node stays alive, so keys are never reused.
         self._cache: dict[tuple[ast.AST, int], tuple[Any, tuple[str, ...]]] = {}
         self._active: set[tuple[ast.AST, int]] = set()
-        self._local_assigns: dict[int, dict[str, list[ast.expr]]] = {}
+        self._local_assigns: dict[int, dict[str, list[ast.expr]]] = attributes.local_assigns
         self._call_sites: dict[str, list[tuple[ast.Call, Scope]]] | None = None
 
     # --- public ----------------------------------------------------------------------------------

@@ -50,6 +50,15 @@ def tree_nodes(tree: ast.Module) -> list[ast.AST]:
     return nodes
 
 
+def unparsed(node: ast.AST) -> str:
+    """`ast.unparse(node)`, kept on the node: reachability describes the same guard for every call under it,
+    in every run configuration."""
+    text: str | None = getattr(node, "pg_unparsed", None)
+    if text is None:
+        text = node.pg_unparsed = ast.unparse(node)  # type: ignore[attr-defined]
+    return text
+
+
 def parse_python(text: str, display: str) -> ast.Module:
     """Parse source text; raise InputError naming file and line on a syntax error. Cached by content."""
     key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
