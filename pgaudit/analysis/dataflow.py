@@ -142,6 +142,7 @@ class Flow:
         self._imports: dict[int, frozenset[str]] = {}
         self.attr_env: dict[str, Labels] = _Stamped()  # provenance of attributes, by attribute name (over-approximate)
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
+        self._between: dict[int, tuple] = {}  # id(scope) -> what it read that changes between _summaries
         self._deps: dict[int, tuple[list[FlowScope], list[FlowScope]]] = {}
         for scope in self.scopes:
             self.fs[id(scope)] = self._bindings(scope)
@@ -247,11 +248,24 @@ class Flow:
                 fs.assigns.append((attr, call.args[2], "="))
 
     # Solving a scope reads the environments of its enclosing scopes and of module scopes, the return labels
-    # of the functions its calls resolve to, and attribute provenance; targets and the concrete parameters
-    # change only between calls of _summaries. While none of those changed since solving a scope last
-    # changed nothing, solving it again (and recomputing its return labels) changes nothing: it is skipped.
-    # Pure speed, the rounds and their results are the same (tests/test_flow_settled.py compares).
+    # of the functions its calls resolve to, and attribute provenance; its own targets and concrete
+    # parameters change only between calls of _summaries. While none of those changed since solving a scope
+    # last changed nothing, solving it again (and recomputing its return labels) changes nothing: it is
+    # skipped. Pure speed, the rounds and their results are the same (tests/test_flow_settled.py compares).
     SKIP_SETTLED = True
+
+    def _unsettle_changed_between_calls(self) -> None:
+        """Forget that a scope is settled when its targets or concrete parameters changed since last time."""
+        for scope in self.scopes:
+            key = id(scope)
+            now = (
+                dict(self.concrete.get(key, {})),
+                frozenset(self.targets.names.get(key, ())),
+                frozenset(self.targets.spellings.get(key, ())),
+            )
+            if self._between.get(key) != now:
+                self._settled.pop(key, None)
+                self._between[key] = now
 
     def _settled_now(self, fs: FlowScope) -> bool:
         at = self._settled.get(id(fs.scope))
@@ -343,7 +357,7 @@ class Flow:
     def _summaries(self) -> None:
         """Return labels of every function, symbolic in its parameters, to a fixpoint over the call graph."""
         order = self.scopes
-        self._settled.clear()  # targets and concrete parameters may have changed since the last call
+        self._unsettle_changed_between_calls()
         for _ in range(6):
             changed = False
             for scope in order:
