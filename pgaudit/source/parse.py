@@ -50,6 +50,19 @@ def tree_nodes(tree: ast.Module) -> list[ast.AST]:
     return nodes
 
 
+def child_nodes(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.iter_child_nodes(node))`, same order, without its two generators (tree walks call it for
+    every node)."""
+    out: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            out.append(value)
+        elif isinstance(value, list):
+            out += [child for child in value if isinstance(child, ast.AST)]
+    return out
+
+
 def unparsed(node: ast.AST) -> str:
     """`ast.unparse(node)`, kept on the node: reachability describes the same guard for every call under it,
     in every run configuration."""
@@ -90,10 +103,17 @@ def _link_checking_depth(tree: ast.Module, display: str) -> None:
         if depth > MAX_AST_DEPTH:
             _check_depth(tree, display)  # raises
         below: list[ast.AST] = []
-        for node in level:
-            for child in ast.iter_child_nodes(node):
-                child.pg_parent = node  # type: ignore[attr-defined]
-                below.append(child)
+        for node in level:  # ast.iter_child_nodes, inlined (a third of this walk's time)
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, ast.AST):
+                    value.pg_parent = node  # type: ignore[attr-defined]
+                    below.append(value)
+                elif isinstance(value, list):
+                    for child in value:
+                        if isinstance(child, ast.AST):
+                            child.pg_parent = node  # type: ignore[attr-defined]
+                            below.append(child)
         nodes += below
         level = below
         depth += 1
