@@ -207,6 +207,19 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def bytecode_state() -> str:
+    """Whether pgaudit's modules start from cached bytecode (an installed wheel does; a source checkout under
+    PYTHONDONTWRITEBYTECODE=1 compiles every module in every process, ~0.1 s)."""
+    import importlib.util
+
+    sources = [p for p in (ROOT / "pgaudit").rglob("*.py") if "__pycache__" not in p.parts]
+    fresh = 0
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        fresh += cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime
+    return f"bytecode cached for {fresh}/{len(sources)} modules"
+
+
 def record_ratio(path: Path, repeat: int) -> dict[str, tuple[float, float]]:
     """Minimum (wall, cpu) of the check, the start-up and the libcst parse of the largest script, interleaved."""
     import libcst
@@ -234,7 +247,7 @@ def main() -> None:
     if args.record:
         print(f"machine: {platform.processor() or platform.machine()}, {platform.python_implementation()} "
               f"{platform.python_version()}, {platform.system()}, load average {os.getloadavg()[0]:.1f}, "
-              f"minimum of {args.repeat}")
+              f"minimum of {args.repeat}, {bytecode_state()}")
         print("| record | lines | check wall | start-up wall | libcst parse wall | ratio wall "
               "| check CPU | start-up CPU | libcst parse CPU | ratio CPU |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
