@@ -158,12 +158,21 @@ class Flow:
             self._summaries()
             self._concrete_params()
             again = self._targets_from_callers()
+        # solved: from here on labels never change, so rules asking again (nested loops) get them from here
+        self._final: dict[tuple[ast.AST, Scope], Labels] = {}  # keyed by the objects: they stay alive
 
     # --- public --------------------------------------------------------------------------------
 
     def labels(self, expr: ast.AST, scope: Scope) -> Labels:
         """Concrete labels of `expr` in `scope`: symbolic parameters replaced by what callers pass."""
-        return self.concretize(self.symbolic(expr, scope), scope)
+        final = self.__dict__.get("_final")
+        if final is None:  # still solving
+            return self.concretize(self.symbolic(expr, scope), scope)
+        key = (expr, scope)
+        found = final.get(key)
+        if found is None:
+            found = final[key] = self.concretize(self.symbolic(expr, scope), scope)
+        return found
 
     def symbolic(self, expr: ast.AST, scope: Scope) -> Labels:
         return self._lab(expr, scope)
