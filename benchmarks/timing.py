@@ -7,6 +7,14 @@ Each script is also wrapped as a self-extracting `exec(lzma.decompress(base64.b8
 the unwrap.
 
     python benchmarks/timing.py [--repeat 7] [--keep DIR]
+    python benchmarks/timing.py --record PATH [--record PATH ...] [--repeat 7]
+
+With --record (a record folder or a script; e.g. the largest merged record), only the speed goal is measured,
+in one run: `pgaudit check PATH --format json` in a fresh process against python start-up (`python -c pass`)
+plus libcst's parse of the same file (the largest .py under PATH, parsed in this process after libcst is
+imported). The three are interleaved, repeated, and the minimum of each is kept (other processes sharing
+the cores only ever add time); the ratio check / (start-up + libcst parse) is printed for wall time and for
+CPU time (user + sys). Goal: at most 2x.
 
 Stages (medians over the repeats, each from a cold in-memory cache):
   startup   `python -m pgaudit --version` and `pgaudit --version` in a fresh process
@@ -24,8 +32,10 @@ import argparse
 import ast
 import base64
 import lzma
+import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -181,11 +191,72 @@ def startup(repeat: int) -> dict[str, float]:
     return out
 
 
+def _child_run(cmd: list[str]) -> tuple[float, float]:
+    """(wall, user + sys CPU) seconds of one fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bytecode_state() -> str:
+    """Whether pgaudit's modules start from cached bytecode (an installed wheel does; a source checkout under
+    PYTHONDONTWRITEBYTECODE=1 compiles every module in every process, ~0.1 s)."""
+    import importlib.util
+
+    sources = [p for p in (ROOT / "pgaudit").rglob("*.py") if "__pycache__" not in p.parts]
+    fresh = 0
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        fresh += cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime
+    return f"bytecode cached for {fresh}/{len(sources)} modules"
+
+
+def record_ratio(path: Path, repeat: int) -> dict[str, tuple[float, float]]:
+    """Minimum (wall, cpu) of the check, the start-up and the libcst parse of the largest script, interleaved."""
+    import libcst
+
+    scripts = [path] if path.is_file() else sorted(path.rglob("*.py"), key=lambda p: p.stat().st_size)
+    text = scripts[-1].read_text()
+    libcst.parse_module(text)  # warm: the parser's own lazy set-up is not part of a parse
+    runs: dict[str, list[tuple[float, float]]] = {"check": [], "startup": [], "libcst": []}
+    for _ in range(repeat):
+        runs["check"].append(_child_run([sys.executable, "-m", "pgaudit", "check", str(path), "--format", "json"]))
+        runs["startup"].append(_child_run([sys.executable, "-c", "pass"]))
+        runs["libcst"].append(_timed(lambda: libcst.parse_module(text)))
+    best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in runs.items()}
+    best["script"] = (float(text.count("\n")), 0.0)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="write the generated scripts here")
+    parser.add_argument("--record", type=Path, action="append", default=[],
+                        help="measure only check / (start-up + libcst parse) on this folder or script")
     args = parser.parse_args()
+    if args.record:
+        print(f"machine: {platform.processor() or platform.machine()}, {platform.python_implementation()} "
+              f"{platform.python_version()}, {platform.system()}, load average {os.getloadavg()[0]:.1f}, "
+              f"minimum of {args.repeat}, {bytecode_state()}")
+        print("| record | lines | check wall | start-up wall | libcst parse wall | ratio wall "
+              "| check CPU | start-up CPU | libcst parse CPU | ratio CPU |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for path in args.record:
+            r = record_ratio(path, args.repeat)
+            (cw, cc), (sw, sc), (lw, lc) = r["check"], r["startup"], r["libcst"]
+            print(f"| {path.name} | {int(r['script'][0])} | {cw:.3f} | {sw:.3f} | {lw:.3f} | {cw / (sw + lw):.2f}x "
+                  f"| {cc:.3f} | {sc:.3f} | {lc:.3f} | {cc / (sc + lc):.2f}x |")
+        return
     work = args.keep or Path(tempfile.mkdtemp(prefix="pgaudit-timing-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_implementation()} "

@@ -28,6 +28,6 @@ def _strip_cwd() -> None:
 
 _strip_cwd()
 
-from pgaudit.cli import main  # noqa: E402  (after the module path is safe)
+from pgaudit.launch import main  # noqa: E402  (after the module path is safe)
 
 main()

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from pgaudit import __version__
+from pgaudit.check_command import _emit, _gate_inputs, _load_baseline, _print_errors, run_check
 from pgaudit.errors import WorkflowSafeWriter, enable_workflow_escaping, error_line
 from pgaudit.lineage.command import HELP as lineage_help
 from pgaudit.lineage.command import lineage_command
@@ -50,9 +51,6 @@ def _codes(values: list[str]) -> tuple[str, ...]:
     return parse_codes(values)
 
 
-OUTPUT_MODES = ("full", "concise")
-
-
 @app.command()
 def check(
     paths: list[Path] = typer.Argument(..., help="train_gpt.py files, record folders, or folders of record folders."),
@@ -83,118 +81,8 @@ def check(
     ),
 ) -> None:
     """Audit scripts and record folders: evaluation-rule violations, with file:line, ruling and fix."""
-    from pgaudit.engine import audit_paths
-    from pgaudit.options import build_options, exit_code, load_settings
-    from pgaudit.render import FORMATS
-
-    if output_format == "github":
-        enable_workflow_escaping()
-    if output_format not in FORMATS:
-        fail(f"unknown --format {output_format!r} (choose from {', '.join(FORMATS)})")
-    if output_mode not in OUTPUT_MODES:
-        fail(f"unknown --output-format {output_mode!r} (choose from {', '.join(OUTPUT_MODES)})")
-    if jobs is not None and jobs < 1:
-        fail(f"--jobs expects a positive number, got {jobs}")
-    settings = load_settings(paths[0] if paths else None, config, no_config, gate=strict)
-    entries = _load_baseline(baseline)
-    options, threshold = build_options(settings, env=env, select=select, ignore=ignore, no_logs=no_logs,
-                                       fail_on=fail_on, gate=strict)
-    report = audit_paths(paths, options, jobs=jobs or os.cpu_count() or 1,
-                         progress=_progress_factory(output_format, output))
-    _gate_inputs(report, settings.source, strict, baseline, entries)
-    if write_baseline is not None:
-        from pgaudit.baseline import write
-
-        count = write(report, write_baseline)
-        typer.echo(f"pgaudit: wrote {count} finding(s) to the baseline {write_baseline}", err=True)
-        raise typer.Exit(0)
-    _print_errors(report)
-    if report.errors and not report.files:
-        raise typer.Exit(2)  # nothing could be audited: the error lines are the whole answer
-    _emit(report, output_format, output, hide_info, output_mode)
-    raise typer.Exit(exit_code(report, threshold, exit_zero))
-
-
-def _print_errors(report) -> None:  # type: ignore[no-untyped-def]
-    for problem in report.errors:  # one line each on stderr, whatever the format, escaped for workflows
-        typer.echo(error_line(f"{problem.path}: {problem.message}"), err=True)
-
-
-def _load_baseline(path: Path | None):  # type: ignore[no-untyped-def]
-    if path is None:
-        return None
-    from pgaudit.baseline import load
-
-    return load(path)
-
-
-def _gate_inputs(report, config_source, gate: bool, baseline_path, entries) -> None:  # type: ignore[no-untyped-def]
-    """Record what applied (the gate, the config file, the baseline) in the report, and apply the baseline."""
-    report.run_config["gate"] = gate
-    report.run_config["config"] = _shown(config_source) if config_source else None
-    report.run_config["baseline"] = None
-    if entries is not None and baseline_path is not None:
-        from pgaudit.baseline import apply
-
-        matched = apply(report, entries, str(baseline_path))
-        report.run_config["baseline"] = {"path": str(baseline_path), "entries": sum(entries.values()),
-                                         "matched": matched}
-
-
-def _shown(path: Path) -> str:
-    """A path as reports show it: relative to the working directory when inside it (no machine paths)."""
-    try:
-        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _progress_factory(output_format: str, output: Path | None):  # type: ignore[no-untyped-def]
-    """A rich progress bar on stderr for multi-folder audits, only when stderr is a terminal."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        return None
-    from rich.progress import Progress
-
-    def factory(total: int):  # type: ignore[no-untyped-def]
-        if total < 2:
-            return None
-        return Progress(console=console, transient=True)
-
-    return factory
-
-
-def _emit(report, output_format: str, output: Path | None, hide_info: bool,  # type: ignore[no-untyped-def]
-          output_mode: str = "full") -> None:
-    from pgaudit.atomic import write_atomic
-
-    if output_format != "text":
-        from pgaudit.render import string_renderer
-
-        text = string_renderer(output_format)(report)
-        if output:
-            write_atomic(output, text)
-        else:
-            sys.stdout.write(text)
-        return
-    from rich.console import Console
-
-    from pgaudit.render.text import TEXT_WIDTH, render_concise, render_text
-
-    render = render_concise if output_mode == "concise" else render_text
-    if output:
-        import io
-
-        buffer = io.StringIO()
-        render(report, Console(file=buffer, color_system=None, width=TEXT_WIDTH), not hide_info)
-        write_atomic(output, buffer.getvalue())
-    else:
-        console = Console(highlight=False)
-        if not console.is_terminal:
-            console = Console(highlight=False, width=TEXT_WIDTH)
-        render(report, console, not hide_info)
+    run_check(paths, output_format, output_mode, output, env, select, ignore, no_logs, fail_on, config, no_config,
+              exit_zero, hide_info, jobs, strict, baseline, write_baseline)
 
 
 @app.command("rules")

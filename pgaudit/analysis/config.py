@@ -180,6 +180,9 @@ class ConfigAttributes:
 
     def __init__(self, index: ProgramIndex) -> None:
         self.exprs: dict[str, list[tuple[ast.expr, Scope]]] = {}
+        # Evaluator._assigns does not depend on the configuration: the evaluators of one program share it
+        self.local_assigns: dict[int, dict[str, list[ast.expr]]] = {}
+        self.call_sites: dict[str, list[tuple[ast.Call, Scope]]] | None = None  # Evaluator._param_value's, shared
         for infos in index.classes_by_name.values():
             for info in infos:
                 self._collect(index, info)
@@ -228,7 +231,7 @@ class Evaluator:
         # Keyed by the node itself (not its id): a cached node stays alive, so keys are never reused.
         self._cache: dict[tuple[ast.AST, int], tuple[Any, tuple[str, ...]]] = {}
         self._active: set[tuple[ast.AST, int]] = set()
-        self._local_assigns: dict[int, dict[str, list[ast.expr]]] = {}
+        self._local_assigns: dict[int, dict[str, list[ast.expr]]] = attributes.local_assigns
         self._call_sites: dict[str, list[tuple[ast.Call, Scope]]] | None = None
 
     # --- public ----------------------------------------------------------------------------------
@@ -522,8 +525,10 @@ class Evaluator:
 
     def _param_value(self, scope: Scope, name: str, trace: Trace) -> Any:
         """A parameter's value when every call site passes the same statically known value."""
+        if self._call_sites is None and self.attributes.call_sites is not None:
+            self._call_sites = self.attributes.call_sites
         if self._call_sites is None:
-            self._call_sites = {}
+            self._call_sites = self.attributes.call_sites = {}
             for s in self.index.scopes:
                 for node in self.index.calls_in(s):
                     if isinstance(node.func, ast.Name | ast.Attribute):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -66,15 +67,61 @@ _MIX_OPS = (ast.BitXor, ast.Add, ast.BitOr, ast.Sub, ast.Mult)
 _HASH_PRIME_MIN = 1000
 
 
+_CLOCK = itertools.count(1)  # stamps for "changed at" / "settled at" (speed only: see Flow._settled_now)
+
+
+class _Stamped(dict):  # type: ignore[type-arg]
+    """A dict that remembers when it last changed (environments, attribute provenance)."""
+
+    changed_at = 0
+
+    def _touch(self) -> None:
+        self.changed_at = next(_CLOCK)
+
+    def __setitem__(self, key, value):  # type: ignore[no-untyped-def]
+        super().__setitem__(key, value)
+        self._touch()
+
+    def __delitem__(self, key):  # type: ignore[no-untyped-def]
+        super().__delitem__(key)
+        self._touch()
+
+    def setdefault(self, key, default=None):  # type: ignore[no-untyped-def]
+        if key not in self:
+            self._touch()
+        return super().setdefault(key, default)
+
+    def update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().update(*args, **kwargs)
+        self._touch()
+
+    def __ior__(self, other):  # type: ignore[no-untyped-def]
+        self._touch()
+        return super().__ior__(other)
+
+    def pop(self, *args):  # type: ignore[no-untyped-def]
+        self._touch()
+        return super().pop(*args)
+
+    def popitem(self):  # type: ignore[no-untyped-def]
+        self._touch()
+        return super().popitem()
+
+    def clear(self) -> None:
+        super().clear()
+        self._touch()
+
+
 @dataclass
 class FlowScope:
     """Per-scope facts: the variable environment (symbolic in parameters) and where values are bound."""
 
     scope: Scope
-    env: dict[str, Labels] = field(default_factory=dict)
+    env: dict[str, Labels] = field(default_factory=_Stamped)
     assigns: list[tuple[ast.AST, ast.AST | None, str]] = field(default_factory=list)  # (target, value, how)
     returns: list[ast.expr] = field(default_factory=list)
     ret_labels: Labels = EMPTY
+    ret_changed_at: int = 0
 
 
 class Flow:
@@ -93,7 +140,10 @@ class Flow:
         self.targets = TargetFinder(index, self.scopes).seeds
         self._hash_tables: dict[str, bool] = {}
         self._imports: dict[int, frozenset[str]] = {}
-        self.attr_env: dict[str, Labels] = {}  # provenance of attributes, by attribute name (over-approximate)
+        self.attr_env: dict[str, Labels] = _Stamped()  # provenance of attributes, by attribute name (over-approximate)
+        self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
+        self._between: dict[int, tuple] = {}  # id(scope) -> what it read that changes between _summaries
+        self._deps: dict[int, tuple[list[FlowScope], list[FlowScope]]] = {}
         for scope in self.scopes:
             self.fs[id(scope)] = self._bindings(scope)
         self._summaries()
@@ -108,12 +158,21 @@ class Flow:
             self._summaries()
             self._concrete_params()
             again = self._targets_from_callers()
+        # solved: from here on labels never change, so rules asking again (nested loops) get them from here
+        self._final: dict[tuple[ast.AST, Scope], Labels] = {}  # keyed by the objects: they stay alive
 
     # --- public --------------------------------------------------------------------------------
 
     def labels(self, expr: ast.AST, scope: Scope) -> Labels:
         """Concrete labels of `expr` in `scope`: symbolic parameters replaced by what callers pass."""
-        return self.concretize(self.symbolic(expr, scope), scope)
+        final = self.__dict__.get("_final")
+        if final is None:  # still solving
+            return self.concretize(self.symbolic(expr, scope), scope)
+        key = (expr, scope)
+        found = final.get(key)
+        if found is None:
+            found = final[key] = self.concretize(self.symbolic(expr, scope), scope)
+        return found
 
     def symbolic(self, expr: ast.AST, scope: Scope) -> Labels:
         return self._lab(expr, scope)
@@ -207,8 +266,49 @@ class Flow:
                 attr = ast.Attribute(value=call.args[0], attr=key.value, ctx=ast.Store())
                 fs.assigns.append((attr, call.args[2], "="))
 
+    # Solving a scope reads the environments of its enclosing scopes and of module scopes, the return labels
+    # of the functions its calls resolve to, and attribute provenance; its own targets and concrete
+    # parameters change only between calls of _summaries. While none of those changed since solving a scope
+    # last changed nothing, solving it again (and recomputing its return labels) changes nothing: it is
+    # skipped. Pure speed, the rounds and their results are the same (tests/test_flow_settled.py compares).
+    SKIP_SETTLED = True
+
+    def _unsettle_changed_between_calls(self) -> None:
+        """Forget that a scope is settled when its targets or concrete parameters changed since last time."""
+        for scope in self.scopes:
+            key = id(scope)
+            now = (
+                dict(self.concrete.get(key, {})),
+                frozenset(self.targets.names.get(key, ())),
+                frozenset(self.targets.spellings.get(key, ())),
+            )
+            if self._between.get(key) != now:
+                self._settled.pop(key, None)
+                self._between[key] = now
+
+    def _settled_now(self, fs: FlowScope) -> bool:
+        at = self._settled.get(id(fs.scope))
+        if at is None or not self.SKIP_SETTLED or self.attr_env.changed_at > at:  # type: ignore[attr-defined]
+            return False
+        deps = self._deps.get(id(fs.scope))
+        if deps is None:
+            envs, scope = [], fs.scope
+            while scope is not None:
+                envs.append(scope)
+                scope = scope.parent
+            envs += self.index.module_scopes
+            callees = [c for call in self.index.calls_in(fs.scope) for c in self.resolve(call, fs.scope)]
+            deps = self._deps[id(fs.scope)] = (
+                [self.fs[id(s)] for s in envs if id(s) in self.fs],
+                [self.fs[id(c)] for c in callees if id(c) in self.fs],
+            )
+        envs_fs, callees_fs = deps
+        return all(d.env.changed_at <= at for d in envs_fs) and all(c.ret_changed_at <= at for c in callees_fs)  # type: ignore[attr-defined]
+
     def _solve_env(self, fs: FlowScope) -> bool:
         """Iterate the scope's assignments to a fixpoint; True if anything changed."""
+        if self._settled_now(fs):
+            return False
         changed_any = False
         for _ in range(4):
             changed = False
@@ -224,6 +324,10 @@ class Flow:
             changed_any |= changed
             if not changed:
                 break
+        if changed:
+            self._settled.pop(id(fs.scope), None)
+        else:
+            self._settled[id(fs.scope)] = next(_CLOCK)
         return changed_any
 
     def _bind(self, fs: FlowScope, target: ast.AST, value: ast.AST | None, labs: Labels) -> bool:
@@ -272,15 +376,19 @@ class Flow:
     def _summaries(self) -> None:
         """Return labels of every function, symbolic in its parameters, to a fixpoint over the call graph."""
         order = self.scopes
+        self._unsettle_changed_between_calls()
         for _ in range(6):
             changed = False
             for scope in order:
                 fs = self.fs[id(scope)]
+                if self._settled_now(fs):  # its environment and so its return labels cannot change
+                    continue
                 self._solve_env(fs)
                 ret = frozenset().union(*(self._lab(r, scope) for r in fs.returns)) if fs.returns else EMPTY
                 ret |= _intrinsic(scope.name) & PROVENANCE  # load_validation_tokens() returns val
                 if ret != fs.ret_labels:
                     fs.ret_labels = ret
+                    fs.ret_changed_at = next(_CLOCK)
                     changed = True
             if not changed:
                 break

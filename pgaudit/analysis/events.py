@@ -172,7 +172,7 @@ class Events:
         loss_vars = {
             t.id
             for n in self.index.walk_scope(scope)
-            if isinstance(n, ast.Assign) and any(id(c) in loss_ids for c in ast.walk(n.value))
+            if loss_ids and isinstance(n, ast.Assign) and any(id(c) in loss_ids for c in ast.walk(n.value))
             for t in n.targets
             if isinstance(t, ast.Name)
         }

@@ -11,7 +11,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pgaudit.source.parse import tree_nodes
+from pgaudit.source.parse import child_nodes, tree_nodes
 from pgaudit.source.program import CodeUnit, Program
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -118,7 +118,7 @@ class ProgramIndex:
         stack: list[tuple[ast.AST, Scope, str | None]] = [(unit.tree, module_scope, None)]
         while stack:
             node, scope, cls = stack.pop()
-            for child in ast.iter_child_nodes(node):
+            for child in child_nodes(node):
                 if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                     inner = self._add_function(child, unit, scope, cls)
                     stack.append((child, inner, None))
@@ -279,4 +279,4 @@ class ProgramIndex:
                 # a class body runs where the class is defined; its methods' bodies do not
                 stack.extend(reversed([*node.decorator_list, *node.bases, *node.body]))
                 continue
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+            stack.extend(reversed(child_nodes(node)))

@@ -14,6 +14,7 @@ from typing import Any
 
 from pgaudit.analysis.config import Evaluator, Trace
 from pgaudit.analysis.index import ProgramIndex, Scope, ancestors
+from pgaudit.source.parse import unparsed
 
 Guard = tuple[ast.If | ast.While | ast.IfExp, bool]  # (condition node, branch taken: True=body, False=orelse)
 
@@ -87,7 +88,7 @@ class Reach:
     def guard_truth(self, guard_node: ast.If | ast.While | ast.IfExp, scope: Scope) -> tuple[bool | None, Trace]:
         key = id(guard_node)
         if key not in self._truth:
-            seen = self.evidence.get((id(scope), ast.unparse(guard_node.test))) if self.evidence else None
+            seen = self.evidence.get((id(scope), unparsed(guard_node.test))) if self.evidence else None
             if seen is not None:
                 truth, line = seen
                 trace = Trace([f"the log shows `{line.text.strip()[:80]}` ({line.source}:{line.number})"])
@@ -189,7 +190,7 @@ class Reach:
 
 def _describe(guard: ast.If | ast.While | ast.IfExp, scope: Scope, trace: Trace, truth: bool | None,
               in_body: bool = True) -> str:
-    cond = ast.unparse(guard.test)
+    cond = unparsed(guard.test)
     if len(cond) > 90:
         cond = cond[:87] + "..."
     reads = "; ".join(trace.reads[:4])

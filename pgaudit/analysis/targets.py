@@ -126,16 +126,17 @@ class TargetFinder:
         return bool(calls & PROB_CALLS or calls & self._prob_funcs or names & self._prob.get(id(scope), set()))
 
     def _probabilities(self) -> None:
+        returned = {  # found once, not in every round
+            id(s): [n.value for n in self.index.walk_scope(s) if isinstance(n, ast.Return) and n.value is not None]
+            for s in self.scopes if not s.is_module
+        }
         for _ in range(3):
             for scope in self.scopes:
                 found = self._prob.setdefault(id(scope), set())
                 for target, value in self._assigns[id(scope)]:
                     if isinstance(target, ast.Name) and target.id not in found and self._is_prob(value, scope):
                         found.add(target.id)
-                if not scope.is_module and any(
-                    isinstance(n, ast.Return) and n.value is not None and self._is_prob(n.value, scope)
-                    for n in self.index.walk_scope(scope)
-                ):
+                if not scope.is_module and any(self._is_prob(value, scope) for value in returned[id(scope)]):
                     self._prob_funcs.add(scope.name)
 
     # --- sinks ------------------------------------------------------------------------------------
