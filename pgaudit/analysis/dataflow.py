@@ -277,8 +277,12 @@ class Flow:
         """Forget that a scope is settled when its targets or concrete parameters changed since last time."""
         for scope in self.scopes:
             key = id(scope)
+            enclosing, cur = [], scope
+            while cur is not None:  # a closure reads the enclosing functions' parameters (`_param_labels`)
+                enclosing.append(dict(self.concrete.get(id(cur), {})))
+                cur = cur.parent
             now = (
-                dict(self.concrete.get(key, {})),
+                enclosing,
                 frozenset(self.targets.names.get(key, ())),
                 frozenset(self.targets.spellings.get(key, ())),
             )
