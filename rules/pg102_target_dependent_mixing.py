@@ -60,21 +60,39 @@ class TargetDependentMixing(Rule):
 
     def check(self, facts: Facts) -> Iterable[Finding]:
         for scope in facts.flow.scopes:
+            deps = TargetDependence(facts, scope)
+            flagged: set[int] = set()
             for node in facts.index.walk_scope(scope):
                 blend = _blend(node)
                 if blend is None:
                     continue
                 weight, a, b = blend
-                finding = self._judge(facts, scope, node, weight, a, b)
+                finding = self._judge(facts, scope, node, weight, a, b, deps)
                 if finding is not None:
+                    flagged.add(getattr(node, "lineno", 0))
                     yield finding
+            for node, why in deps.score_choices():
+                if getattr(node, "lineno", 0) not in flagged:
+                    flagged.add(getattr(node, "lineno", 0))
+                    message = (
+                        f"`{short(node)}` picks between two predictions by comparing their losses on the target "
+                        f"token ({why}): the expert or mixture used at position t is chosen after seeing x_t, an "
+                        "oracle gate (C1)."
+                    )
+                    yield self.finding(facts, scope.unit, node, message)
 
-    def _judge(self, facts: Facts, scope: Scope, node: ast.AST, weight: ast.AST, a: ast.AST, b: ast.AST) -> Finding | None:
+    def _judge(
+        self, facts: Facts, scope: Scope, node: ast.AST, weight: ast.AST, a: ast.AST, b: ast.AST,
+        deps: TargetDependence | None = None,
+    ) -> Finding | None:
         flow = facts.flow
         w_labels = flow.labels(weight, scope)
-        if TARGET not in w_labels and TPROP not in w_labels:
+        decided = deps is not None and deps.decided_by_target(weight)
+        if TARGET not in w_labels and TPROP not in w_labels and not decided:
             return None
-        if isinstance(node, ast.Call) and call_name(node) == "where" and not _property_gate(weight, scope, facts):
+        if isinstance(node, ast.Call) and call_name(node) == "where" and not (
+            _property_gate(weight, scope, facts) or decided
+        ):
             return None  # `where(y == pad, 0, x)`-style masking compares the target with a constant
         sides = [flow.labels(side, scope) for side in (a, b)]
         if any(isinstance(side, ast.Constant) for side in (a, b)):
@@ -86,6 +104,148 @@ class TargetDependentMixing(Rule):
             f"(`{short(weight, 50)}`): how the score at position t is formed depends on x_t itself (C1)."
         )
         return self.finding(facts, scope.unit, node, message)
+
+
+class TargetDependence:
+    """Which values in one function are decided by the target token: read from a table at the target
+    (`starts[z]`), computed from such a value, or assigned under an `if` whose test is (control dependence);
+    and which values are losses of the target (`cross_entropy(logits, z)`, `logp[i, z]`), so that picking the
+    smaller of two of them is recognised as an oracle choice whatever the names."""
+
+    def __init__(self, facts: Facts, scope: Scope) -> None:
+        self.facts = facts
+        self.scope = scope
+        self.nodes = facts.index.walk_scope(scope)
+        self.assigns: list[tuple[set[str], ast.AST, ast.stmt]] = []
+        for node in self.nodes:
+            if isinstance(node, ast.Assign):
+                names = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                self.assigns.append((names, node.value, node))
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
+                self.assigns.append(({n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}, node.value, node))
+        self.target_names = self._grow(self._seed_target)
+        self.loss_names = self._grow(self._seed_loss)
+        self.decided = self._control_dependent()
+
+    # --- seeds ---------------------------------------------------------------------------------
+    def _is_target(self, expr: ast.AST) -> bool:
+        return TARGET in self.facts.flow.labels(expr, self.scope)
+
+    def _seed_target(self, expr: ast.AST) -> bool:
+        """A table read at the target, or a value derived from the target other than the target itself."""
+        labels = self.facts.flow.labels(expr, self.scope)
+        if TPROP in labels:
+            return True
+        return any(
+            isinstance(n, ast.Subscript) and self._is_target(n.slice) and not self._is_target(n.value)
+            for n in ast.walk(expr)
+        )
+
+    def _seed_loss(self, expr: ast.AST) -> bool:
+        """A loss or log-probability of the realized token: `cross_entropy(.., z)`, `logp[i, z]`, `gather(.., z)`."""
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Call) and call_name(n) in ("cross_entropy", "nll_loss") and len(n.args) >= 2:
+                if self._is_target(n.args[1]) or VAL in self.facts.flow.labels(n.args[1], self.scope):
+                    return True
+            if isinstance(n, ast.Call) and call_name(n) == "gather" and any(self._is_target(a) for a in n.args[1:]):
+                return True
+            if isinstance(n, ast.Subscript) and self._is_target(n.slice) and VAL in self.facts.flow.labels(n.value, self.scope):
+                return True
+        return False
+
+    def _grow(self, seed) -> set[str]:
+        names: set[str] = set()
+        for _ in range(6):
+            grown = False
+            for targets, value, _stmt in self.assigns:
+                if targets <= names:
+                    continue
+                if seed(value) or any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(value)):
+                    names |= targets
+                    grown = True
+            if not grown:
+                break
+        return names
+
+    def _reads(self, expr: ast.AST, names: set[str]) -> bool:
+        return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(expr))
+
+    def test_reads_target(self, test: ast.AST) -> bool:
+        """An `if`/`where` condition decided by the target: a table read at it or a value derived from it. A bare
+        comparison of the target with a constant (`z == pad`, masking) is not a gate."""
+        if self._seed_target(test):
+            return True
+        return self._reads(test, self.target_names)
+
+    def _control_dependent(self) -> set[str]:
+        names: set[str] = set()
+        for node in self.nodes:
+            if isinstance(node, ast.If) and self.test_reads_target(node.test):
+                for stmt in [*node.body, *node.orelse]:
+                    for n in ast.walk(stmt):
+                        if isinstance(n, ast.Assign):
+                            names |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+        return names
+
+    def decided_by_target(self, expr: ast.AST) -> bool:
+        return self._seed_target(expr) or self._reads(expr, self.target_names | self.decided)
+
+    # --- oracle choices ------------------------------------------------------------------------
+    def _is_loss(self, expr: ast.AST) -> bool:
+        if isinstance(expr, ast.Constant):
+            return False
+        return self._seed_loss(expr) or self._reads(expr, self.loss_names)
+
+    def _compares_losses(self, test: ast.AST, depth: int = 0) -> bool:
+        """A comparison of two different losses of the target, here or in the value of a name it reads."""
+        if depth < 3:
+            read = {n.id for n in ast.walk(test) if isinstance(n, ast.Name)}
+            for targets, value, _stmt in self.assigns:
+                if targets & read and self._compares_losses(value, depth + 1):
+                    return True
+        for n in ast.walk(test):
+            if isinstance(n, ast.Compare) and len(n.comparators) == 1 and isinstance(n.ops[0], ast.Lt | ast.LtE | ast.Gt | ast.GtE):
+                left, right = n.left, n.comparators[0]
+                if self._is_loss(left) and self._is_loss(right) and ast.unparse(left) != ast.unparse(right):
+                    return True
+        return False
+
+    def score_choices(self) -> list[tuple[ast.AST, str]]:
+        """`if new_nll < old_nll: nll[t] = new_nll`, `where(la < lb, la, lb)`, `minimum(la, lb)`: the smaller of
+        two losses on the target is kept, so the choice reads the answer."""
+        out: list[tuple[ast.AST, str]] = []
+        for node in self.nodes:
+            if isinstance(node, ast.If) and self._compares_losses(node.test):
+                stores = [
+                    n for stmt in node.body for n in ast.walk(stmt)
+                    if isinstance(n, ast.Assign | ast.AugAssign) and self._is_loss(n.value)
+                ]
+                if stores and not self._only_tracks_best(node, stores):
+                    out.append((node, f"`{short(node.test, 50)}`"))
+            elif isinstance(node, ast.Call) and call_name(node) == "where" and len(node.args) == 3:
+                if self._compares_losses(node.args[0]) and self._is_loss(node.args[1]) and self._is_loss(node.args[2]):
+                    out.append((node, f"`{short(node.args[0], 50)}`"))
+            elif isinstance(node, ast.Call) and call_name(node) in ("minimum", "fmin") and len(node.args) == 2:
+                if all(self._is_loss(a) for a in node.args) and ast.unparse(node.args[0]) != ast.unparse(node.args[1]):
+                    out.append((node, "the smaller of the two losses"))
+        return [(n, why) for n, why in out if any(VAL in self.facts.flow.labels(a, self.scope) or self._reads(a, self.loss_names) for a in ast.walk(n))]
+
+    def _only_tracks_best(self, node: ast.If, stores: list[ast.AST]) -> bool:
+        """`if loss < best: best = loss` (a running minimum kept for a report or a checkpoint): the stored name is
+        only ever assigned inside this `if`, so it is not a per-token choice between two predictions."""
+        assigned_here = {t.id for s in stores if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+        if not assigned_here:
+            return False
+        outside = {
+            name
+            for targets, _value, stmt in self.assigns
+            if not any(stmt is n for b in [*node.body, *node.orelse] for n in ast.walk(b))
+            for name in targets
+        }
+        return not (assigned_here & outside) or all(
+            isinstance(n, ast.Name) and n.id in assigned_here
+            for c in ast.walk(node.test) if isinstance(c, ast.Compare) for n in c.comparators
+        )
 
 
 def _blend(node: ast.AST) -> tuple[ast.AST, ast.AST, ast.AST] | None:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import ancestors
+from pgaudit.analysis.reported import printed_last, result_reported
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -125,11 +126,26 @@ class RescoreAfterAdapt(Rule):
                 f"and `{short(score.node)}` at line {score.line} scores them again with the adapted model: "
                 "score, train, rescore (C4 single pass). Only the first pass may be reported."
             )
+            severity = None
+            if (
+                isinstance(first.node, ast.Call)
+                and result_reported(facts.index, first.scope, first.node)
+                and not printed_last(facts, score, first)
+            ):
+                # The first pass's own score is printed as a metric too (`Post-TTT bpb=...`, then a `FINAL`
+                # re-evaluation): the code does not say which of the two numbers is the submission's score, so
+                # this is a question for the reviewer, not an accusation.
+                severity = Severity.WARNING
+                message += (
+                    f" The first pass's own score is printed as well (line {first.line}); report that one, and "
+                    "make sure the re-evaluation is not the submitted number."
+                )
             return self.finding(
                 facts,
                 score.scope.unit,
                 score.node,
                 message,
+                severity=severity,
                 confidence=Confidence.MEDIUM,
                 related=[(first.scope.unit, first.node)],
             )

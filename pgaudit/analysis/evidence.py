@@ -53,7 +53,7 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
             guards = guards_of(node, scope)
             if not guards:
                 continue
-            pattern, anchor = _template(node.args[0])
+            pattern, anchor = template(node.args[0])
             if pattern is None or anchor not in text:
                 continue
             hit = _first_match(pattern, anchor, lines, _indented(node.args[0]))
@@ -68,7 +68,7 @@ def condition_key(guard: ast.If | ast.While | ast.IfExp, scope: object) -> tuple
     return (id(scope), ast.unparse(guard.test))
 
 
-def _template(arg: ast.expr) -> tuple[re.Pattern[str] | None, str]:
+def template(arg: ast.expr) -> tuple[re.Pattern[str] | None, str]:
     """A regex for the line a print produces, and its longest fixed piece (a fast pre-filter)."""
     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
         pieces: list[str | None] = [arg.value]
