@@ -119,11 +119,12 @@ class TargetDependence:
         self.assigns: list[tuple[set[str], ast.AST, ast.stmt]] = []
         for node in self.nodes:
             if isinstance(node, ast.Assign):
-                names = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                names = {n for t in node.targets for n in _bound_names(t)}
                 self.assigns.append((names, node.value, node))
             elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
-                self.assigns.append(({n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}, node.value, node))
+                self.assigns.append((set(_bound_names(node.target)), node.value, node))
         self.target_names = self._grow(self._seed_target)
+        self.prob_names = self._grow(_seed_prob)
         self.loss_names = self._grow(self._seed_loss)
         self.decided = self._control_dependent()
 
@@ -141,15 +142,21 @@ class TargetDependence:
             for n in ast.walk(expr)
         )
 
+    def _prob(self, expr: ast.AST) -> bool:
+        return _seed_prob(expr) or self._reads(expr, self.prob_names)
+
     def _seed_loss(self, expr: ast.AST) -> bool:
-        """A loss or log-probability of the realized token: `cross_entropy(.., z)`, `logp[i, z]`, `gather(.., z)`."""
+        """A loss or (log-)probability of the realized token: `cross_entropy(.., z)`, `logp[i, z]`,
+        `probs.gather(-1, z)` where `logp`/`probs` come from a softmax or log. Count tables read at the target are
+        not losses."""
         for n in ast.walk(expr):
             if isinstance(n, ast.Call) and call_name(n) in ("cross_entropy", "nll_loss") and len(n.args) >= 2:
                 if self._is_target(n.args[1]) or VAL in self.facts.flow.labels(n.args[1], self.scope):
                     return True
             if isinstance(n, ast.Call) and call_name(n) == "gather" and any(self._is_target(a) for a in n.args[1:]):
-                return True
-            if isinstance(n, ast.Subscript) and self._is_target(n.slice) and VAL in self.facts.flow.labels(n.value, self.scope):
+                if (isinstance(n.func, ast.Attribute) and self._prob(n.func.value)) or any(self._prob(a) for a in n.args[:1]):
+                    return True
+            if isinstance(n, ast.Subscript) and self._is_target(n.slice) and self._prob(n.value):
                 return True
         return False
 
@@ -192,9 +199,10 @@ class TargetDependence:
 
     # --- oracle choices ------------------------------------------------------------------------
     def _is_loss(self, expr: ast.AST) -> bool:
+        """The value (not an index into it) is a loss of the target."""
         if isinstance(expr, ast.Constant):
             return False
-        return self._seed_loss(expr) or self._reads(expr, self.loss_names)
+        return self._seed_loss(expr) or bool(_value_names(expr) & self.loss_names)
 
     def _compares_losses(self, test: ast.AST, depth: int = 0) -> bool:
         """A comparison of two different losses of the target, here or in the value of a name it reads."""
@@ -246,6 +254,40 @@ class TargetDependence:
             isinstance(n, ast.Name) and n.id in assigned_here
             for c in ast.walk(node.test) if isinstance(c, ast.Compare) for n in c.comparators
         )
+
+
+_PROB_CALLS = {"log_softmax", "softmax", "cross_entropy", "nll_loss"}
+
+
+def _seed_prob(expr: ast.AST) -> bool:
+    """A model's distribution: the output of a softmax/log-softmax (a probability table, not counts)."""
+    return any(isinstance(n, ast.Call) and call_name(n) in _PROB_CALLS for n in ast.walk(expr))
+
+
+def _value_names(expr: ast.AST) -> set[str]:
+    """Names whose values make up `expr`, leaving out subscript indices (`counts[mask]` is made of counts)."""
+    out: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Subscript):
+            stack.append(node.value)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _bound_names(target: ast.AST) -> list[str]:
+    """Names an assignment target binds: `x`, `a, b`; not the object of `self.x = ...` or `t[i] = ...`."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple | ast.List):
+        return [n for e in target.elts for n in _bound_names(e)]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return []
 
 
 def _blend(node: ast.AST) -> tuple[ast.AST, ast.AST, ast.AST] | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels
 from pgaudit.analysis.index import ProgramIndex, Scope, ancestors, call_name, dotted
 from pgaudit.analysis.reaching import reaching_labels
+from pgaudit.analysis.reported import reporting_scopes
 
 _NO_GRAD = re.compile(r"(no_grad|inference_mode)$")
 _ENABLE_GRAD = re.compile(r"enable_grad$")
@@ -128,6 +129,9 @@ class Events:
         self.index = index
         self.flow = flow
         self.by_scope: dict[int, ScopeEvents] = {id(s): ScopeEvents() for s in flow.scopes}
+        # functions whose result is printed as the loss/bpb metric: what they compute on validation tokens is the
+        # reported score, whatever they are called and whether or not gradients are on
+        self.reporting = reporting_scopes(index, flow.resolve)
         for scope in flow.scopes:
             self._inline(scope)
         self._transitive()
@@ -207,16 +211,28 @@ class Events:
             labels = self._scored_labels(call, scope)
             if not val_only(labels):
                 continue
-            evaluates = _EVAL_FUNC.search(scope.name) or (call_name(call) in _LOSS_CALLS and self._feeds_return(call, scope))
+            evaluates = (
+                _EVAL_FUNC.search(scope.name)
+                or id(scope) in self.reporting
+                or (call_name(call) in _LOSS_CALLS and self._feeds_return(call, scope))
+            )
             if self._no_grad(call, scope) or (evaluates and not self._feeds_backward(call, trained_names)):
                 se.inline.append(Event("score", scope, call, labels))
         scored_lines = {e.line for e in se.inline if e.kind == "score"}
+        # the differentiated loss values themselves (`loss`, `nll` that `loss` is made of), not the inputs they
+        # share with a fresh forward pass (`acc += ce(net(a), b)` after training on a, b is a new measurement)
+        backward_names = {n.id for _, loss in backwards for n in ast.walk(loss) if isinstance(n, ast.Name)}
+        trained_losses = backward_names | (loss_vars & trained_names)
+        returned = self._returned_names(scope) if id(scope) in self.reporting else set()
         for acc in accumulations:
             labels = reaching_labels(self.flow, acc.value, scope)
             if not val_only(labels) or acc.lineno in scored_lines:
                 continue
-            uses_trained = any(isinstance(n, ast.Name) and n.id in trained_names for n in ast.walk(acc.value))
-            if self._no_grad(acc, scope) or not uses_trained:  # not the logging of a training loss
+            uses_trained = any(isinstance(n, ast.Name) and n.id in trained_losses for n in ast.walk(acc.value))
+            # a total the function returns as the printed metric is the reported score even when it sums the
+            # training loss itself (`if epoch == last: acc += out.item()`)
+            reported = any(isinstance(n, ast.Name) and n.id in returned for n in ast.walk(acc.target))
+            if self._no_grad(acc, scope) or not uses_trained or reported:  # not the logging of a training loss
                 se.inline.append(Event("score", scope, acc, labels))
         if se.inline:
             se.kinds |= {e.kind for e in se.inline}
@@ -259,6 +275,17 @@ class Events:
             if not grown:
                 break
         return names
+
+    def _returned_names(self, scope: Scope) -> set[str]:
+        """Names whose values flow into what the function returns."""
+        returned = {
+            n.id
+            for node in self.index.walk_scope(scope)
+            if isinstance(node, ast.Return) and node.value is not None
+            for n in ast.walk(node.value)
+            if isinstance(n, ast.Name)
+        }
+        return self._names_flowing_into(scope, returned, rounds=8)
 
     def _feeds_return(self, call: ast.Call, scope: Scope) -> bool:
         """The loss flows, through assignments and accumulations, into what the function returns: it computes
