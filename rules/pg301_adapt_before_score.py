@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import dotted
+from pgaudit.analysis.streaming import early_writes
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -84,6 +85,21 @@ class AdaptBeforeScore(Rule):
                 if not later:
                     continue
                 yield self._report(facts, update, later[0])
+        yield from self._streaming(facts)
+
+    def _streaming(self, facts: Facts) -> Iterable[Finding]:
+        """An online table updated with token t before the same loop iteration scores t from it."""
+        for scope in facts.flow.scopes:
+            for early in early_writes(facts.index, facts.flow, scope):
+                message = (
+                    f"In `{scope.qualname}`, `{short(early.write)}` (line {early.write.lineno}) puts `{early.token}` "
+                    f"into `{early.table}`, and line {early.score.lineno} of the same loop iteration then scores "
+                    f"`{early.token}` from that state: the state used at position t has already read token t (C3)."
+                )
+                yield self.finding(
+                    facts, scope.unit, early.write, message, confidence=Confidence.MEDIUM,
+                    related=[(scope.unit, early.score)],
+                )
 
     def _report(self, facts: Facts, update: Event, score: Event) -> Finding:
         unit = update.scope.unit

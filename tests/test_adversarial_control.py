@@ -227,6 +227,71 @@ def warm(seen, stream):
 ]
 
 
+_STEP_HELPERS = '''
+def step_on(net, opt, a, b):
+    F.cross_entropy(net(a), b).backward()
+    opt.step()
+    opt.zero_grad()
+
+
+def warmup(cfg, net, stream):
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
+    for i in range(0, 64 * cfg.span, cfg.span):
+        step_on(net, opt, stream[i : i + cfg.span], stream[i + 1 : i + cfg.span + 1])
+
+
+@torch.no_grad()
+def assess(net, stream):
+    return F.cross_entropy(net(stream[:-1]), stream[1:]).item()
+
+
+def online(cfg, net, stream):
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.inner_lr)
+    acc, n = 0.0, (len(stream) - 1) // cfg.span
+    for c in range(n):
+        a = stream[c * cfg.span : (c + 1) * cfg.span]
+        b = stream[c * cfg.span + 1 : (c + 1) * cfg.span + 1]
+        with torch.no_grad():
+            acc += F.cross_entropy(net(a), b).item()
+        step_on(net, opt, a, b)
+    return acc / max(n, 1)
+'''
+
+CONTEXT_CASES += [
+    pytest.param(
+        script(_STEP_HELPERS, '''
+    warmup(cfg, net, train_stream)
+    warmup(cfg, net, stream)
+    loss = assess(net, stream)
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''),
+        script(_STEP_HELPERS, '''
+    warmup(cfg, net, train_stream)
+    loss = online(cfg, net, stream)
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''),
+        id="update-helper-shared-by-training-and-a-pre-eval-pass",
+    ),
+    pytest.param(
+        script(_STEP_HELPERS.replace('''        with torch.no_grad():
+            acc += F.cross_entropy(net(a), b).item()
+        step_on(net, opt, a, b)''', '''        step_on(net, opt, a, b)
+        with torch.no_grad():
+            acc += F.cross_entropy(net(a), b).item()'''), '''
+    warmup(cfg, net, train_stream)
+    loss = online(cfg, net, stream)
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''),
+        script(_STEP_HELPERS, '''
+    warmup(cfg, net, train_stream)
+    loss = online(cfg, net, stream)
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''),
+        id="update-helper-shared-by-training-and-a-ttt-loop-that-adapts-first",
+    ),
+]
+
+
 # --- 5. control dependence ---------------------------------------------------------------------------------
 
 _MIX_REPORT = '''

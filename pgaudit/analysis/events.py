@@ -118,6 +118,10 @@ class ScopeEvents:
     kinds: set[str] = field(default_factory=set)  # transitive: "update", "score"
     has_step: bool = False
     optimizer_objects: tuple[str, ...] = ()  # what this scope's optimizers update
+    # updates whose data comes from parameters (`step_on(net, opt, a, b)`): (node, those parameters), made
+    # concrete at each call site with the labels of what that call passes -- a training caller and a TTT caller
+    # of the same helper each get their own verdict
+    param_updates: list[tuple[ast.AST, frozenset[str]]] = field(default_factory=list)
 
     @property
     def all(self) -> list[Event]:
@@ -137,6 +141,7 @@ class Events:
         self._transitive()
         for scope in flow.scopes:
             self._call_events(scope)
+        self._instantiate_param_updates()
 
     def of(self, scope: Scope) -> ScopeEvents:
         return self.by_scope.get(id(scope), ScopeEvents())
@@ -203,6 +208,10 @@ class Events:
                 stepped = _optimizer_after(call.lineno, steps, optimizers, assigns)
                 free = bool(stepped) and all(_is_free_tensor(o, assigns) for o in stepped)
                 se.inline.append(Event("update", scope, call, labels, updated=stepped, free_tensors=free))
+            else:
+                params = _param_deps(self.flow.symbolic(loss, scope))
+                if params and TRAIN not in _concrete(self.flow.symbolic(loss, scope)):
+                    se.param_updates.append((call, params))
         trained_names = self._feeding_names(scope, [loss for _, loss in backwards])
         in_backward = {id(n) for _, loss in backwards for n in ast.walk(loss)}
         for call in loss_calls:
@@ -394,6 +403,64 @@ class Events:
                     se.calls.append(Event(kind, scope, node, labels, callee, updated, contained))
                 break
 
+    def _instantiate_param_updates(self) -> None:
+        """Per call site: a helper whose update trains on its parameters trains on what this call passes."""
+        for scope in self.flow.scopes:  # updates in code that never steps are gradient computations, not updates
+            se = self.by_scope[id(scope)]
+            if not se.has_step and not self._parent_steps(scope):
+                se.param_updates = []
+        for _ in range(5):
+            changed = False
+            for scope in self.flow.scopes:
+                se = self.by_scope[id(scope)]
+                have = {id(e.node) for e in se.calls if e.kind == "update"}
+                pending = {id(n) for n, _ in se.param_updates}
+                for node in self.index.calls_in(scope):
+                    if id(node) in have or id(node) in pending:
+                        continue
+                    for callee in self.flow.resolve(node, scope):
+                        ce = self.by_scope.get(id(callee))
+                        if callee is scope or ce is None or not ce.param_updates:
+                            continue
+                        wanted = frozenset().union(*(p for _, p in ce.param_updates))
+                        sym = frozenset().union(
+                            frozenset(), *(self.flow.symbolic(a, scope) for p, a in _bind_params(node, callee) if p in wanted)
+                        )
+                        concrete = _concrete(sym)
+                        if val_only(concrete):
+                            updated, contained = self._updated_through(node, callee)
+                            se.calls.append(Event("update", scope, node, concrete, callee, updated, contained))
+                            se.kinds.add("update")
+                            self._materialize(callee, concrete, set())
+                            changed = True
+                        elif TRAIN not in concrete and _param_deps(sym):
+                            se.param_updates.append((node, _param_deps(sym)))
+                            changed = True
+                        break
+            if not changed:
+                break
+
+    def _materialize(self, scope: Scope, labels: Labels, seen: set[int]) -> None:
+        """A live call passes validation tokens to `scope`: its parameter-driven updates train on them, so they
+        join its own timeline (where PG301 checks them against its scores), down the chain of helpers."""
+        if id(scope) in seen or len(seen) > 6:
+            return
+        seen.add(id(scope))
+        se = self.by_scope[id(scope)]
+        have = {id(e.node) for e in [*se.inline, *se.calls] if e.kind == "update"}
+        for node, _params in se.param_updates:
+            if id(node) in have:
+                continue
+            callees = self.flow.resolve(node, scope) if isinstance(node, ast.Call) and call_name(node) != "backward" else []
+            callee = next((c for c in callees if c is not scope and self.by_scope.get(id(c))), None)
+            if callee is None:
+                se.inline.append(Event("update", scope, node, labels))
+            else:
+                updated, contained = self._updated_through(node, callee)  # type: ignore[arg-type]
+                se.calls.append(Event("update", scope, node, labels, callee, updated, contained))
+                self._materialize(callee, labels, seen)
+            se.kinds.add("update")
+
     def _transitive_events(self, scope: Scope, depth: int = 0, seen: set[int] | None = None) -> list[Event]:
         seen = seen if seen is not None else set()
         if id(scope) in seen or depth > 6:
@@ -429,6 +496,14 @@ class Events:
             and "score" not in ce.kinds
         )
         return mapped, contained
+
+
+def _param_deps(labels: Labels) -> frozenset[str]:
+    return frozenset(label[len("param:"):] for label in labels if label.startswith("param:"))
+
+
+def _concrete(labels: Labels) -> Labels:
+    return frozenset(label for label in labels if not label.startswith("param:"))
 
 
 _TENSOR_FACTORIES = {
