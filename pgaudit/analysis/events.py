@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels
 from pgaudit.analysis.index import ProgramIndex, Scope, ancestors, call_name, dotted
 from pgaudit.analysis.reaching import reaching_labels
-from pgaudit.analysis.reported import reporting_scopes
+from pgaudit.analysis.reported import reporting_scopes, sources_of, value_parts
 
 _NO_GRAD = re.compile(r"(no_grad|inference_mode)$")
 _ENABLE_GRAD = re.compile(r"enable_grad$")
@@ -220,10 +220,9 @@ class Events:
             labels = self._scored_labels(call, scope)
             if not val_only(labels):
                 continue
-            evaluates = (
-                _EVAL_FUNC.search(scope.name)
-                or id(scope) in self.reporting
-                or (call_name(call) in _LOSS_CALLS and self._feeds_return(call, scope))
+            # a function whose result is printed as the metric scores with the losses that make up its result
+            evaluates = _EVAL_FUNC.search(scope.name) or (
+                (call_name(call) in _LOSS_CALLS or id(scope) in self.reporting) and self._feeds_return(call, scope)
             )
             if self._no_grad(call, scope) or (evaluates and not self._feeds_backward(call, trained_names)):
                 se.inline.append(Event("score", scope, call, labels))
@@ -232,7 +231,7 @@ class Events:
         # share with a fresh forward pass (`acc += ce(net(a), b)` after training on a, b is a new measurement)
         backward_names = {n.id for _, loss in backwards for n in ast.walk(loss) if isinstance(n, ast.Name)}
         trained_losses = backward_names | (loss_vars & trained_names)
-        returned = self._returned_names(scope) if id(scope) in self.reporting else set()
+        returned = self._reported_names(scope) if id(scope) in self.reporting else set()
         for acc in accumulations:
             labels = reaching_labels(self.flow, acc.value, scope)
             if not val_only(labels) or acc.lineno in scored_lines:
@@ -285,20 +284,24 @@ class Events:
                 break
         return names
 
-    def _returned_names(self, scope: Scope) -> set[str]:
-        """Names whose values flow into what the function returns."""
-        returned = {
-            n.id
-            for node in self.index.walk_scope(scope)
-            if isinstance(node, ast.Return) and node.value is not None
-            for n in ast.walk(node.value)
-            if isinstance(n, ast.Name)
-        }
-        return self._names_flowing_into(scope, returned, rounds=8)
+    def _reported_names(self, scope: Scope) -> set[str]:
+        """Names on the value chain into what the function returns (`return loss_sum / count`: loss_sum)."""
+        returns = [n.value for n in self.index.walk_scope(scope) if isinstance(n, ast.Return) and n.value is not None]
+        return {n.id for n in sources_of(self.index, scope, returns) if isinstance(n, ast.Name)}
 
     def _feeds_return(self, call: ast.Call, scope: Scope) -> bool:
         """The loss flows, through assignments and accumulations, into what the function returns: it computes
         the function's result (a reported metric), whatever the function is called."""
+        if id(scope) in self.reporting:  # the value chain into the printed result, not every input of it
+            returns = [n.value for n in self.index.walk_scope(scope) if isinstance(n, ast.Return) and n.value is not None]
+            if any(call is n for n in sources_of(self.index, scope, returns)):
+                return True
+            stmt = _statement_of(call)
+            if isinstance(stmt, ast.AugAssign) and any(
+                isinstance(n, ast.Name) and n.id in {t.id for t in [stmt.target] if isinstance(t, ast.Name)}
+                for n in sources_of(self.index, scope, returns)
+            ):
+                return call in value_parts(stmt.value)
         target = _assigned_name(call)
         if target is None:
             return False
@@ -672,6 +675,13 @@ def _is_param_ref(node: ast.AST) -> bool:
 
 def _is_param_update(target: ast.AST, value: ast.AST) -> bool:
     return _is_param_ref(target) and any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in ast.walk(value))
+
+
+def _statement_of(node: ast.AST) -> ast.AST | None:
+    parent = getattr(node, "pg_parent", None)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        parent = getattr(parent, "pg_parent", None)
+    return parent
 
 
 def _assigned_name(call: ast.Call) -> str | None:

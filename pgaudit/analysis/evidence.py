@@ -46,12 +46,10 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
         return {}
     text = "\n".join(line.text for line in lines if not _CODE_LINE.search(line.text))
     evidence: dict[tuple[int, str], tuple[bool, LogLine]] = {}
+    ran: dict[int, tuple[object, LogLine]] = {}  # functions a log line proves ran
     for scope in index.scopes:
         for node in index.walk_scope(scope):
             if not (isinstance(node, ast.Call) and _PRINTERS.search(call_name(node)) and node.args):
-                continue
-            guards = guards_of(node, scope)
-            if not guards:
                 continue
             pattern, anchor = template(node.args[0])
             if pattern is None or anchor not in text:
@@ -59,9 +57,43 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
             hit = _first_match(pattern, anchor, lines, _indented(node.args[0]))
             if hit is None:
                 continue
-            for guard, in_body in guards:
+            for guard, in_body in guards_of(node, scope):
                 evidence.setdefault(condition_key(guard, scope), (in_body, hit))
+            if not scope.is_module:
+                ran.setdefault(id(scope), (scope, hit))
+    _call_site_evidence(index, ran, evidence)
     return evidence
+
+
+def _call_site_evidence(
+    index: ProgramIndex, ran: dict[int, tuple[object, LogLine]], evidence: dict[tuple[int, str], tuple[bool, LogLine]]
+) -> None:
+    """A function that printed a logged line ran: when it has a single call site, the guards on the way to that
+    call held too (`if args.ttt_mode == "lora": eval_val_ttt_lora(...)` with `lora_ttt:starting` in the log),
+    and so on up its callers. With several call sites the log does not say which one ran."""
+    if not ran:
+        return
+    sites: dict[int, list[tuple[object, ast.Call]]] = {}
+    for caller in index.scopes:
+        for call in index.calls_in(caller):
+            for callee in index.resolve_call(call, caller):
+                if callee is not caller:
+                    sites.setdefault(id(callee), []).append((caller, call))
+    work = list(ran.values())
+    seen: set[int] = set()
+    while work:
+        scope, hit = work.pop()
+        if id(scope) in seen:
+            continue
+        seen.add(id(scope))
+        callers = sites.get(id(scope), [])
+        if len(callers) != 1:
+            continue
+        caller, call = callers[0]
+        for guard, in_body in guards_of(call, caller):  # type: ignore[arg-type]
+            evidence.setdefault(condition_key(guard, caller), (in_body, hit))
+        if not getattr(caller, "is_module", True):
+            work.append((caller, hit))
 
 
 def condition_key(guard: ast.If | ast.While | ast.IfExp, scope: object) -> tuple[int, str]:

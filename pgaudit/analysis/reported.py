@@ -53,11 +53,50 @@ def _assigns(index: ProgramIndex, scope: Scope) -> list[tuple[set[str], ast.AST]
     return out
 
 
+# Calls that hand back (a transform of) their argument's value: `float(x)`, `x.item()`, `sum(xs)`.
+_VALUE_WRAPPERS = {
+    "float", "int", "round", "abs", "sum", "mean", "item", "tolist", "cpu", "detach", "double", "to", "sqrt",
+    "exp", "log", "log2", "div", "mul", "add", "max", "min", "all_reduce", "tensor", "as_tensor",
+}  # fmt: skip
+
+
+def value_parts(expr: ast.AST) -> list[ast.AST]:
+    """The sub-expressions whose values make up `expr`: through arithmetic, tuples, subscripts, f-strings and
+    value-preserving wrappers (`float(a / b)`), but not into the arguments of other calls (`f(model, x)`
+    produces a new value: `f` itself is a part, `model` and `x` are its inputs)."""
+    out: list[ast.AST] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, ast.Call):
+            name = call_name(node)
+            if name in _VALUE_WRAPPERS:
+                stack.extend(node.args)
+                if isinstance(node.func, ast.Attribute):
+                    stack.append(node.func.value)
+        elif isinstance(node, ast.Subscript | ast.Attribute):
+            stack.append(node.value)
+        elif isinstance(node, ast.BinOp):
+            stack += [node.left, node.right]
+        elif isinstance(node, ast.UnaryOp):
+            stack.append(node.operand)
+        elif isinstance(node, ast.IfExp):
+            stack += [node.body, node.orelse]
+        elif isinstance(node, ast.Tuple | ast.List):
+            stack.extend(node.elts)
+        elif isinstance(node, ast.JoinedStr):
+            stack.extend(node.values)
+        elif isinstance(node, ast.FormattedValue):
+            stack.append(node.value)
+    return out
+
+
 def sources_of(index: ProgramIndex, scope: Scope, roots: list[ast.AST], rounds: int = 6) -> list[ast.AST]:
-    """The expressions whose values flow into `roots` inside `scope`: the roots themselves and the values
-    assigned to the names they read, grown backwards through the scope's assignments."""
-    exprs: list[ast.AST] = list(roots)
-    names = {n.id for r in roots for n in ast.walk(r) if isinstance(n, ast.Name)}
+    """The value parts of `roots` inside `scope`, and of the values assigned to the names they are made of,
+    grown backwards through the scope's assignments (the value chain, not every input of every call)."""
+    exprs: list[ast.AST] = [p for r in roots for p in value_parts(r)]
+    names = {n.id for n in exprs if isinstance(n, ast.Name)}
     assigns = _assigns(index, scope)
     seen_values: set[int] = set()
     for _ in range(rounds):
@@ -65,8 +104,9 @@ def sources_of(index: ProgramIndex, scope: Scope, roots: list[ast.AST], rounds: 
         for targets, value in assigns:
             if targets & names and id(value) not in seen_values:
                 seen_values.add(id(value))
-                exprs.append(value)
-                new = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} - names
+                parts = value_parts(value)
+                exprs += parts
+                new = {n.id for n in parts if isinstance(n, ast.Name)} - names
                 if new:
                     names |= new
                     grown = True
@@ -82,13 +122,12 @@ def reporting_scopes(index: ProgramIndex, resolve) -> set[int]:
     work: list[Scope] = []
 
     def mark_calls(scope: Scope, roots: list[ast.AST]) -> None:
-        for expr in sources_of(index, scope, roots):
-            for node in ast.walk(expr):
-                if isinstance(node, ast.Call):
-                    for callee in resolve(node, scope):
-                        if id(callee) not in marked and callee is not scope:
-                            marked.add(id(callee))
-                            work.append(callee)
+        for node in sources_of(index, scope, roots):
+            if isinstance(node, ast.Call):
+                for callee in resolve(node, scope):
+                    if id(callee) not in marked and callee is not scope:
+                        marked.add(id(callee))
+                        work.append(callee)
 
     for scope in index.scopes:
         prints = metric_prints(index, scope)
@@ -108,7 +147,7 @@ def result_reported(index: ProgramIndex, scope: Scope, call: ast.Call) -> bool:
     prints = metric_prints(index, scope)
     roots: list[ast.AST] = [a for p in prints for a in p.args]
     roots += [n.value for n in index.walk_scope(scope) if isinstance(n, ast.Return) and n.value is not None]
-    return any(call is node for expr in sources_of(index, scope, roots) for node in ast.walk(expr))
+    return any(call is node for node in sources_of(index, scope, roots))
 
 
 def prints_of(index: ProgramIndex, scope: Scope, call: ast.AST) -> list[ast.Call]:
@@ -116,7 +155,7 @@ def prints_of(index: ProgramIndex, scope: Scope, call: ast.AST) -> list[ast.Call
     return [
         p
         for p in metric_prints(index, scope)
-        if any(call is node for expr in sources_of(index, scope, list(p.args)) for node in ast.walk(expr))
+        if any(call is node for node in sources_of(index, scope, list(p.args)))
     ]
 
 
