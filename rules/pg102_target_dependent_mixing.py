@@ -71,6 +71,15 @@ class TargetDependentMixing(Rule):
                 if finding is not None:
                     flagged.add(getattr(node, "lineno", 0))
                     yield finding
+            for gate, name in deps.gated_predictions():
+                if gate.lineno not in flagged:
+                    flagged.add(gate.lineno)
+                    message = (
+                        f"`if {short(gate.test, 50)}:` (line {gate.lineno}) tests the target token and decides which "
+                        f"prediction `{name}` scores it: the backoff order or expert used at position t is chosen "
+                        "by looking at x_t (C1)."
+                    )
+                    yield self.finding(facts, scope.unit, gate, message)
             for node, why in deps.score_choices():
                 if getattr(node, "lineno", 0) not in flagged:
                     flagged.add(getattr(node, "lineno", 0))
@@ -238,6 +247,49 @@ class TargetDependence:
                     out.append((node, "the smaller of the two losses"))
         return [(n, why) for n, why in out if any(VAL in self.facts.flow.labels(a, self.scope) or self._reads(a, self.loss_names) for a in ast.walk(n))]
 
+    def _scored_names(self) -> set[str]:
+        """Names on the way into a score: accumulated log-probabilities (`total -= log(q)`) and losses."""
+        names: set[str] = set()
+        for node in self.nodes:
+            if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add | ast.Sub) and any(
+                isinstance(n, ast.Call) and call_name(n) in _SCORE_CALLS for n in ast.walk(node.value)
+            ):
+                names |= _value_names(node.value)
+        for _ in range(4):
+            grown = False
+            for targets, value, _stmt in self.assigns:
+                if targets & names:
+                    new = _value_names(value) - names
+                    if new:
+                        names |= new
+                        grown = True
+            if not grown:
+                break
+        return names
+
+    def gated_predictions(self) -> list[tuple[ast.If, str]]:
+        """`if seen[ctx, z] > 0: q = cache_p else: q = model_p`, then `total -= log(q)`: which predictor scores
+        position t is decided by a test on x_t (a backoff order or expert chosen by the target)."""
+        scored = self._scored_names()
+        out: list[tuple[ast.If, str]] = []
+        for node in self.nodes:
+            if not (isinstance(node, ast.If) and self._seed_target(node.test)):
+                continue
+            for stmt in [*node.body, *node.orelse]:
+                for n in ast.walk(stmt):
+                    if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)):
+                        continue
+                    name = n.targets[0].id
+                    if name in scored and not isinstance(n.value, ast.Constant) and (
+                        VAL in self.facts.flow.labels(n.value, self.scope) or self._prob(n.value)
+                    ):
+                        out.append((node, name))
+                        break
+                else:
+                    continue
+                break
+        return out
+
     def _only_tracks_best(self, node: ast.If, stores: list[ast.AST]) -> bool:
         """`if loss < best: best = loss` (a running minimum kept for a report or a checkpoint): the stored name is
         only ever assigned inside this `if`, so it is not a per-token choice between two predictions."""
@@ -257,6 +309,7 @@ class TargetDependence:
 
 
 _PROB_CALLS = {"log_softmax", "softmax", "cross_entropy", "nll_loss"}
+_SCORE_CALLS = {"log", "log2", "log10", "log1p", "cross_entropy", "nll_loss", "log_softmax"}
 
 
 def _seed_prob(expr: ast.AST) -> bool:
@@ -416,6 +469,131 @@ def eval_val_mix(model, val_tokens, p_ngram):
 
 if __name__ == "__main__":
     eval_val_mix(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(8) / 8)
+''',
+    ),
+)
+
+TargetDependentMixing.invalid += (
+    Example(
+        title="mixing weight set by an `if` on a table read at the target (control dependence)",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_stream(model, val_np, prior, starts):
+    probs = F.softmax(model(torch.from_numpy(val_np[:-1])), -1)
+    total = 0.0
+    for i in range(len(val_np) - 1):
+        z = int(val_np[i + 1])
+        if starts[z]:
+            w = 0.6
+        else:
+            w = 0.05
+        p = (1 - w) * probs[i, z] + w * prior[z]  # <- expected
+        total -= np.log(float(p))
+    return total
+
+if __name__ == "__main__":
+    eval_val_stream(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"), np.ones(8) / 8, np.zeros(8, bool))
+''',
+        message="weight or gate computed from the target token",
+    ),
+    Example(
+        title="oracle gate: the expert with the lower loss on the target is kept",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_experts(model, other, val_np):
+    x, y = torch.from_numpy(val_np[:-1]), torch.from_numpy(val_np[1:])
+    la = F.cross_entropy(model(x), y, reduction="none")
+    lb = F.cross_entropy(other(x), y, reduction="none")
+    keep_b = lb < la
+    return torch.where(keep_b, lb, la).sum()  # <- expected
+
+if __name__ == "__main__":
+    eval_val_experts(torch.nn.Embedding(8, 8), torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"))
+''',
+        message="comparing their losses on the target",
+    ),
+    Example(
+        title="backoff chosen by whether the cache has seen the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_backoff(model, val_np, vocab=8):
+    pairs = np.zeros((vocab, vocab))
+    probs = F.softmax(model(torch.from_numpy(val_np[:-1])), -1)
+    total = 0.0
+    for i in range(len(val_np) - 1):
+        a, z = int(val_np[i]), int(val_np[i + 1])
+        if pairs[a, z] > 0:  # <- expected
+            q = pairs[a, z] / pairs[a].sum()
+        else:
+            q = float(probs[i, z])
+        total -= np.log(q)
+        pairs[a, z] += 1
+    return total
+
+if __name__ == "__main__":
+    eval_val_backoff(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"))
+''',
+        message="tests the target token",
+    ),
+)
+
+TargetDependentMixing.valid += (
+    Example(
+        title="expert chosen by the model's own entropy; bytes counted from a table read at the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_experts(model, other, val_np, base_bytes, is_boundary):
+    x, y = torch.from_numpy(val_np[:-1]), torch.from_numpy(val_np[1:])
+    logits = model(x)
+    la = F.cross_entropy(logits, y, reduction="none")
+    lb = F.cross_entropy(other(x), y, reduction="none")
+    logp = F.log_softmax(logits, -1)
+    spread = -(logp.exp() * logp).sum(-1)
+    nll = torch.where(spread > 4.0, lb, la)
+    nbytes = 0
+    for t in val_np[1:]:
+        nbytes += base_bytes[t]
+        if is_boundary[t]:
+            nbytes += 1
+    return nll.sum() / nbytes
+
+if __name__ == "__main__":
+    eval_val_experts(torch.nn.Embedding(8, 8), torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"), np.ones(8), np.zeros(8, bool))
+''',
+    ),
+    Example(
+        title="backoff chosen by how much context the cache has seen (context only), best epoch kept for a report",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_backoff(model, val_np, vocab=8):
+    pairs = np.zeros((vocab, vocab))
+    probs = F.softmax(model(torch.from_numpy(val_np[:-1])), -1)
+    total = 0.0
+    for i in range(len(val_np) - 1):
+        a, z = int(val_np[i]), int(val_np[i + 1])
+        if pairs[a].sum() > 8:
+            q = 0.5 * pairs[a, z] / pairs[a].sum() + 0.5 * float(probs[i, z])
+        else:
+            q = float(probs[i, z])
+        total -= np.log(q)
+        pairs[a, z] += 1
+    return total
+
+def report(model, val_np):
+    best = None
+    for _ in range(2):
+        loss = eval_val_backoff(model, val_np)
+        if best is None or loss < best:
+            best = loss
+    print("diagnostic best", best)
+
+if __name__ == "__main__":
+    report(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"))
 ''',
     ),
 )

@@ -552,3 +552,42 @@ if __name__ == "__main__":
 ''',
     ),
 )
+
+# Streaming caches (analysis/streaming.py): the order inside one loop iteration decides.
+_STREAM = '''
+import math
+import numpy as np
+
+def load_validation_tokens(pattern):
+    return np.fromfile(pattern, dtype=np.uint16).astype(np.int64)
+
+def online_bpb(seq, vocab=1024):
+    counts = np.ones((vocab, vocab))
+    total = 0.0
+    for i in range(len(seq) - 1):
+        a, z = int(seq[i]), int(seq[i + 1])
+{body}
+    return total / (len(seq) - 1) / math.log(2)
+
+if __name__ == "__main__":
+    print("final val_bpb", online_bpb(load_validation_tokens("fineweb_val_000000.bin")))
+'''
+
+AdaptBeforeScore.invalid += (
+    Example(
+        title="an online count table updated with the token before the same iteration scores it",
+        code=_STREAM.replace("{body}", '''        counts[a, z] += 1  # <- expected
+        row = counts[a] / counts[a].sum()
+        total -= math.log(row[z])'''),
+        message="has already read token t",
+    ),
+)
+
+AdaptBeforeScore.valid += (
+    Example(
+        title="the same table, scored from the state before the token, then updated with it",
+        code=_STREAM.replace("{body}", '''        row = counts[a] / counts[a].sum()
+        total -= math.log(row[z])
+        counts[a, z] += 1'''),
+    ),
+)

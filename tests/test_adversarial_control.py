@@ -396,6 +396,43 @@ def assess(cfg, net, stream, prior, starts):
         script('''
 @torch.no_grad()
 def assess(cfg, net, stream, prior, starts):
+    pairs = torch.zeros(cfg.vocab, cfg.vocab)
+    n = min(len(stream) - 1, 4096)
+    probs = F.softmax(net(stream[:n]), -1)
+    total = 0.0
+    for i in range(1, n):
+        a, z = int(stream[i]), int(stream[i + 1])
+        if pairs[a, z] > 0:
+            q = pairs[a, z] / pairs[a].sum()
+        else:
+            q = probs[i, z]
+        total -= math.log(float(q))
+        pairs[a, z] += 1
+    return total / n
+''', _MIX_REPORT),
+        script('''
+@torch.no_grad()
+def assess(cfg, net, stream, prior, starts):
+    pairs = torch.zeros(cfg.vocab, cfg.vocab)
+    n = min(len(stream) - 1, 4096)
+    probs = F.softmax(net(stream[:n]), -1)
+    total = 0.0
+    for i in range(1, n):
+        a, z = int(stream[i]), int(stream[i + 1])
+        if pairs[a].sum() > 8:
+            q = 0.5 * pairs[a, z] / pairs[a].sum() + 0.5 * probs[i, z]
+        else:
+            q = probs[i, z]
+        total -= math.log(float(q))
+        pairs[a, z] += 1
+    return total / n
+''', _MIX_REPORT),
+        id="backoff-order-chosen-by-whether-the-target-was-seen",
+    ),
+    pytest.param(
+        script('''
+@torch.no_grad()
+def assess(cfg, net, stream, prior, starts):
     counts = torch.ones(cfg.vocab, cfg.vocab)
     n = min(len(stream) - 1, 4096)
     total = 0.0
