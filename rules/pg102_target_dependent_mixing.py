@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
-from pgaudit.analysis.index import Scope, call_name
+from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -242,9 +242,12 @@ class TargetDependence:
             elif isinstance(node, ast.Call) and call_name(node) == "where" and len(node.args) == 3:
                 if self._compares_losses(node.args[0]) and self._is_loss(node.args[1]) and self._is_loss(node.args[2]):
                     out.append((node, f"`{short(node.args[0], 50)}`"))
-            elif isinstance(node, ast.Call) and call_name(node) in ("minimum", "fmin") and len(node.args) == 2:
-                if all(self._is_loss(a) for a in node.args) and ast.unparse(node.args[0]) != ast.unparse(node.args[1]):
-                    out.append((node, "the smaller of the two losses"))
+            elif isinstance(node, ast.Call) and call_name(node) in ("minimum", "fmin", "min", "amin", "nanmin"):
+                operands = self._min_operands(node)
+                if len(operands) >= 2 and all(self._is_loss(a) for a in operands) and len(
+                    {ast.unparse(a) for a in operands}
+                ) == len(operands):
+                    out.append((node, "the smallest of the losses"))
         return [(n, why) for n, why in out if any(VAL in self.facts.flow.labels(a, self.scope) or self._reads(a, self.loss_names) for a in ast.walk(n))]
 
     def _scored_names(self) -> set[str]:
@@ -289,6 +292,28 @@ class TargetDependence:
                     continue
                 break
         return out
+
+    def _min_operands(self, node: ast.Call) -> list[ast.AST]:
+        """What a minimum is taken over: `minimum(a, b)`, `min(a, b)`, `torch.stack([a, b]).min(0)`,
+        `torch.min(stacked, 0)` with `stacked = torch.stack([a, b])`."""
+        receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+        if receiver is not None and dotted(receiver) not in ("torch", "np", "numpy", "math", "builtins"):
+            pool = receiver
+        elif len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant | ast.UnaryOp):
+            return list(node.args[:2])
+        elif node.args:
+            pool = node.args[0]
+        else:
+            return []
+        if isinstance(pool, ast.Name):
+            values = [v for targets, v, _stmt in self.assigns if targets == {pool.id}]
+            pool = values[0] if len(values) == 1 else pool
+        if isinstance(pool, ast.Call) and call_name(pool) in ("stack", "cat", "vstack", "hstack", "concatenate", "array", "tensor"):
+            if pool.args and isinstance(pool.args[0], ast.List | ast.Tuple):
+                return list(pool.args[0].elts)
+        if isinstance(pool, ast.List | ast.Tuple):
+            return list(pool.elts)
+        return []
 
     def _only_tracks_best(self, node: ast.If, stores: list[ast.AST]) -> bool:
         """`if loss < best: best = loss` (a running minimum kept for a report or a checkpoint): the stored name is

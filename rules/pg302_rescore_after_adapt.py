@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_only
+from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_only, while_counters
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import ancestors
 from pgaudit.analysis.reported import printed_last, result_reported
@@ -92,7 +92,7 @@ class RescoreAfterAdapt(Rule):
                     last = " only in the last pass" if guard is not None else " in every pass"
                     message = (
                         f"`{short(score.node)}` (line {score.line}) scores validation tokens{last} of "
-                        f"`for {ast.unparse(loop.target)} in {short(loop.iter, 40)}` (line {loop.lineno}), and the "
+                        f"`{_loop_header(loop)}` (line {loop.lineno}), and the "
                         f"same loop trains on them (line {update.line}): from the second pass on, each score comes "
                         "after the model adapted on those tokens, so the reported score is not the single "
                         "score-first pass (C3, C4)."
@@ -152,6 +152,12 @@ class RescoreAfterAdapt(Rule):
         return None
 
 
+def _loop_header(loop: ast.AST) -> str:
+    if isinstance(loop, ast.While):
+        return f"while {short(loop.test, 40)}"
+    return f"for {ast.unparse(loop.target)} in {short(loop.iter, 40)}"  # type: ignore[attr-defined]
+
+
 def _exclusive(first: ast.AST, later: ast.AST) -> bool:
     """`first` and `later` sit in different branches of one `if` (TTT in the body, a plain sliding eval in the
     `else`): one run executes only one of them, so the second is not a rescore of the first."""
@@ -181,7 +187,9 @@ def _guards_in_loop(event: Event, loop: ast.AST) -> list[ast.expr]:
     return tests
 
 
-def _loop_names(loop: ast.For | ast.AsyncFor) -> set[str]:
+def _loop_names(loop: ast.For | ast.AsyncFor | ast.While) -> set[str]:
+    if isinstance(loop, ast.While):
+        return set(while_counters(loop))
     return {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
 
 

@@ -77,6 +77,8 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
     A chunk or document loop (`for ci, start in enumerate(starts)`, `chunk = tokens[ci * n:]`) uses its
     variable to pick what it processes, so its passes see different tokens.
     """
+    if isinstance(loop, ast.While):
+        return _counted_while(loop)
     if not isinstance(loop, ast.For | ast.AsyncFor):
         return False
     names = [n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
@@ -96,6 +98,41 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
         for node in ast.walk(stmt)
     )
     return not used_in_slices
+
+
+def while_counters(loop: ast.While) -> list[str]:
+    """`while ep < k: ... ep += 1`: the names the test compares that the body steps."""
+    tested = {n.id for n in ast.walk(loop.test) if isinstance(n, ast.Name)}
+    stepped = {
+        stmt.target.id
+        for body_stmt in loop.body
+        for stmt in ast.walk(body_stmt)
+        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.op, ast.Add | ast.Sub)
+    }
+    return sorted(tested & stepped)
+
+
+def _counted_while(loop: ast.While) -> bool:
+    """A `while` pass counter around another loop, its counter used at most to single out a pass (the `while`
+    spelling of `for epoch in range(k): for chunk in ...`)."""
+    names = while_counters(loop)
+    if not names:
+        return False
+    wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
+    if not wraps_loop:
+        return False
+    uses = [
+        n for stmt in loop.body for n in ast.walk(stmt)
+        if isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load)
+    ]
+    tests = {
+        id(side)
+        for stmt in loop.body
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Compare) and all(isinstance(op, ast.Eq | ast.NotEq) for op in n.ops)
+        for side in [n.left, *n.comparators]
+    }
+    return all(id(u) in tests for u in uses)
 
 
 def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor, name: str) -> bool:
