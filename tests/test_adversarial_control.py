@@ -227,6 +227,43 @@ def warm(seen, stream):
 ]
 
 
+_LOOKUP_HELPERS = '''
+def lookup(table, left, right):
+    return table[((left * 2654435761) ^ (right * 40503)) & 1048575]
+
+
+def train_pairs(table, stream):
+    cur, nxt = stream[:-1], stream[1:]
+    hits = lookup(table, cur, nxt)
+    return F.cross_entropy(torch.randn(len(nxt), 1024) * hits[:, None], nxt)
+
+
+@torch.no_grad()
+def assess(cfg, net, stream, table):
+    cur, nxt = stream[:-1], stream[1:]
+    logp = F.log_softmax(net(cur), -1)
+    model_p = logp.gather(-1, nxt[:, None]).squeeze(-1).exp()
+    hits = lookup(table, cur, {key_arg}).float()
+    p = 0.9 * model_p + 0.1 * hits / (hits + 1.0)
+    return -torch.log(p).mean().item()
+'''
+
+_LOOKUP_REPORT = '''
+    table = torch.zeros(1 << 20)
+    if os.environ.get("PAIR_LOSS", "0") == "1":
+        train_pairs(table, train_stream)
+    loss = assess(cfg, net, stream, table)
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''
+
+CONTEXT_CASES += [
+    pytest.param(
+        script(_LOOKUP_HELPERS.replace("{key_arg}", "nxt"), _LOOKUP_REPORT),
+        script(_LOOKUP_HELPERS.replace("{key_arg}", "cur"), _LOOKUP_REPORT),
+        id="lookup-inside-a-helper-with-a-dead-training-caller",
+    ),
+]
+
 _STEP_HELPERS = '''
 def step_on(net, opt, a, b):
     F.cross_entropy(net(a), b).backward()

@@ -464,7 +464,7 @@ class Events:
                             continue
                         wanted = frozenset().union(*(p for _, p in ce.param_updates))
                         sym = frozenset().union(
-                            frozenset(), *(self.flow.symbolic(a, scope) for p, a in _bind_params(node, callee) if p in wanted)
+                            frozenset(), *(self.flow.symbolic(a, scope) for p, a in bind_params(node, callee) if p in wanted)
                         )
                         concrete = _concrete(sym)
                         if val_only(concrete):
@@ -524,7 +524,7 @@ class Events:
         if not objs:
             return (), False
         params = set(callee.params)
-        bound = {p: a for p, a in _bind_params(call, callee)}
+        bound = {p: a for p, a in bind_params(call, callee)}
         mapped = tuple(dotted(bound[o]) for o in objs if o in params and o in bound and dotted(bound[o]))
         local = [o for o in objs if o.split(".")[0] not in params]
         returned = {n.id for r in self.flow.fs[id(callee)].returns for n in ast.walk(r) if isinstance(n, ast.Name)}
@@ -626,7 +626,7 @@ def _contains(owner: ast.AST, node: ast.AST, field_name: str) -> bool:
     return any(node is n for stmt in block for n in ast.walk(stmt))
 
 
-def _bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
+def bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
     params = [p for p in callee.params if p not in ("self", "cls")]
     args = list(call.args)
     passed_at = [i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id == callee.name]
