@@ -15,7 +15,7 @@ from pgaudit.analysis.events import bind_params
 from pgaudit.analysis.index import Scope
 
 
-def call_sites(facts, callee: Scope) -> list[tuple[Scope, ast.Call]]:  # noqa: ANN001 - Facts (import cycle)
+def call_sites(facts, callee: Scope) -> list[tuple[Scope, ast.Call]]:
     cache = facts.__dict__.setdefault("_call_sites", None)
     if cache is None:
         cache = {}
@@ -28,7 +28,7 @@ def call_sites(facts, callee: Scope) -> list[tuple[Scope, ast.Call]]:  # noqa: A
     return cache.get(id(callee), [])
 
 
-def labels_at_sites(facts, expr: ast.AST, scope: Scope) -> list[tuple[Scope, ast.Call, Labels]]:  # noqa: ANN001
+def labels_at_sites(facts, expr: ast.AST, scope: Scope) -> list[tuple[Scope, ast.Call, Labels]]:
     """For each call of `scope`, the labels of what that call passes to the parameters `expr` is made of (the
     provenance and target-ness this call site contributes)."""
     symbolic = facts.flow.symbolic(expr, scope)
