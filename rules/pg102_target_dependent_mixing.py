@@ -25,7 +25,11 @@ class TargetDependentMixing(Rule):
     What it does:
         Finds blends of two validation-derived predictions -- `(1 - w) * a + w * b`, `torch.lerp(a, b, w)`,
         `np.where(gate, a, b)` -- whose weight or gate depends on the target token or on a property of it
-        (`is_boundary[tgt]`, `word_start[y]`, `y == hint`).
+        (`is_boundary[tgt]`, `word_start[y]`, `y == hint`), including a weight set under an `if` that tests
+        the target (control dependence). Also finds oracle choices: which prediction scores position t decided
+        by comparing two losses of the target (`where(lb < la, lb, la)`, `minimum(la, lb)`, the min over
+        stacked expert losses, `if new_nll < old_nll: nll[t] = new_nll`), and a backoff order or expert
+        picked by an `if` on the target (`if seen[ctx, z] > 0: q = cache_p else: q = model_p`).
 
     Why is this bad:
         C1: the distribution at position t may depend only on the artifact and the strict prefix. Choosing
@@ -40,7 +44,8 @@ class TargetDependentMixing(Rule):
     Legal look-alikes:
         Entropy-adaptive alpha computed from the model's own distribution; weights from context tokens only;
         masking padded or ignored targets (`torch.where(y == -100, 0, nll)`); byte accounting that reads the
-        byte LUT at the target.
+        byte LUT at the target (`if is_boundary[t]: nbytes += 1`); an expert chosen by its entropy; a backoff
+        decided by how much context was seen; a running best kept for a report (`if loss < best: best = loss`).
 
     References:
         R12, R15 (oracle gate) of the catalogue; Issue #1017 (C1); PR #779 ruling.

@@ -29,7 +29,11 @@ class AdaptBeforeScore(Rule):
         directly or through the functions it calls) and the places that *score* validation tokens (a loss
         computed without gradients, or a call to a function that does). An update that comes before a
         score -- multi-epoch fine-tuning on `val_tokens` before quantization or before the final eval, or
-        training on a chunk before scoring that chunk -- is reported at the update.
+        training on a chunk before scoring that chunk -- is reported at the update. A score is also what a
+        function returns into the printed loss/bpb metric, whatever the function is called and whether or not
+        gradients are on; a helper that trains on its parameters (`step(net, opt, x, y)`) trains on what each
+        call site passes, so a training caller does not hide a TTT caller. Streaming caches: a table written
+        with token t (`counts[a, z] += 1`) before the same loop iteration scores z from it is reported too.
 
     Why is this bad:
         The README allows test-time training only "on validation set tokens you've already evaluated your

@@ -31,6 +31,9 @@ class RescoreAfterAdapt(Rule):
         (a TTT pass), followed in the same function by another score of the validation tokens with the
         adapted model: score, train, rescore. A score kept only on the last pass (`if epoch == epochs - 1:`)
         runs whenever that loop runs, so its reachability is the guard's, never "cannot evaluate the guard".
+        A pass counter may be a `for` over `range` or a `while` loop that steps its counter. When the first
+        pass's own score is printed as a metric too, the code does not say which number is submitted: shape
+        (2) is then a warning, unless the logs end on the re-evaluation's line (printed after the first pass's).
 
     Why is this bad:
         C3/C4: each token is scored once, left to right, from the state before any update that used it.
@@ -48,7 +51,9 @@ class RescoreAfterAdapt(Rule):
 
     Legal look-alikes:
         Score-first TTT with several epochs on the already-scored chunk (the epoch loop inside the chunk loop,
-        after the score); sliding-window eval whose windows overlap in context but score each token once;
+        after the score); a score-first TTT whose printed score is its own, followed by a diagnostic
+        re-evaluation (a warning without logs that show the re-evaluation is the final number);
+        sliding-window eval whose windows overlap in context but score each token once;
         phased/per-document TTT whose adapter is discarded before any further eval; diagnostics before TTT.
 
     References:
