@@ -264,6 +264,50 @@ CONTEXT_CASES += [
     ),
 ]
 
+_MEASURE_HELPERS = '''
+@torch.no_grad()
+def measure(net, a, b):
+    return F.cross_entropy(net(a), b).item()
+
+
+def fit_logged(cfg, net, stream):
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
+    for step in range(cfg.steps):
+        i = step * cfg.span
+        a, b = stream[i : i + cfg.span], stream[i + 1 : i + cfg.span + 1]
+        F.cross_entropy(net(a), b).backward()
+        opt.step()
+        opt.zero_grad()
+        if step % 50 == 0:
+            print(f"step:{step} train_loss:{measure(net, a, b):.4f}")
+
+
+def refine(cfg, net, stream):
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.inner_lr)
+    for r in range(cfg.rounds):
+        F.cross_entropy(net(stream[:-1]), stream[1:]).backward()
+        opt.step()
+        opt.zero_grad()
+'''
+
+CONTEXT_CASES += [
+    pytest.param(
+        script(_MEASURE_HELPERS, '''
+    fit_logged(cfg, net, train_stream)
+    refine(cfg, net, stream)
+    loss = measure(net, stream[:-1], stream[1:])
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''),
+        script(_MEASURE_HELPERS, '''
+    fit_logged(cfg, net, train_stream)
+    refine(cfg, net, train_stream)
+    loss = measure(net, stream[:-1], stream[1:])
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''),
+        id="scoring-helper-shared-with-training-loss-logging",
+    ),
+]
+
 _STEP_HELPERS = '''
 def step_on(net, opt, a, b):
     F.cross_entropy(net(a), b).backward()

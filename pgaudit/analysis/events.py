@@ -159,6 +159,8 @@ class ScopeEvents:
     # concrete at each call site with the labels of what that call passes -- a training caller and a TTT caller
     # of the same helper each get their own verdict
     param_updates: list[tuple[ast.AST, frozenset[str]]] = field(default_factory=list)
+    # the same for scores: `measure(net, a, b)` used to log a training loss and to score validation tokens
+    param_scores: list[tuple[ast.AST, frozenset[str]]] = field(default_factory=list)
 
     @property
     def all(self) -> list[Event]:
@@ -256,6 +258,10 @@ class Events:
                 continue
             labels = self._scored_labels(call, scope)
             if not val_only(labels):
+                if self._no_grad(call, scope) and not self._feeds_backward(call, trained_names):
+                    sym = self.flow.symbolic(call, scope)
+                    if _param_deps(sym) and TRAIN not in _concrete(sym):
+                        se.param_scores.append((call, _param_deps(sym)))
                 continue
             # a function whose result is printed as the metric scores with the losses that make up its result
             evaluates = _EVAL_FUNC.search(scope.name) or (
@@ -444,62 +450,73 @@ class Events:
                 break
 
     def _instantiate_param_updates(self) -> None:
-        """Per call site: a helper whose update trains on its parameters trains on what this call passes."""
+        """Per call site: a helper whose update trains on (or whose score scores) its parameters does so on what
+        this call passes."""
         for scope in self.flow.scopes:  # updates in code that never steps are gradient computations, not updates
             se = self.by_scope[id(scope)]
             if not se.has_step and not self._parent_steps(scope):
                 se.param_updates = []
-        for _ in range(5):
-            changed = False
-            for scope in self.flow.scopes:
-                se = self.by_scope[id(scope)]
-                have = {id(e.node) for e in se.calls if e.kind == "update"}
-                pending = {id(n) for n, _ in se.param_updates}
-                for node in self.index.calls_in(scope):
-                    if id(node) in have or id(node) in pending:
-                        continue
-                    for callee in self.flow.resolve(node, scope):
-                        ce = self.by_scope.get(id(callee))
-                        if callee is scope or ce is None or not ce.param_updates:
-                            continue
-                        wanted = frozenset().union(*(p for _, p in ce.param_updates))
-                        sym = frozenset().union(
-                            frozenset(), *(self.flow.symbolic(a, scope) for p, a in bind_params(node, callee) if p in wanted)
-                        )
-                        concrete = _concrete(sym)
-                        if val_only(concrete):
-                            updated, contained = self._updated_through(node, callee)
-                            se.calls.append(Event("update", scope, node, concrete, callee, updated, contained))
-                            se.kinds.add("update")
-                            self._materialize(callee, concrete, set())
-                            changed = True
-                        elif TRAIN not in concrete and _param_deps(sym):
-                            se.param_updates.append((node, _param_deps(sym)))
-                            changed = True
-                        break
-            if not changed:
-                break
+        for kind in ("update", "score"):
+            for _ in range(5):
+                changed = False
+                for scope in self.flow.scopes:
+                    changed |= self._instantiate_in(scope, kind)
+                if not changed:
+                    break
 
-    def _materialize(self, scope: Scope, labels: Labels, seen: set[int]) -> None:
-        """A live call passes validation tokens to `scope`: its parameter-driven updates train on them, so they
-        join its own timeline (where PG301 checks them against its scores), down the chain of helpers."""
+    @staticmethod
+    def _pending(se: ScopeEvents, kind: str) -> list[tuple[ast.AST, frozenset[str]]]:
+        return se.param_updates if kind == "update" else se.param_scores
+
+    def _instantiate_in(self, scope: Scope, kind: str) -> bool:
+        se = self.by_scope[id(scope)]
+        have = {id(e.node) for e in se.calls if e.kind == kind}
+        pending = {id(n) for n, _ in self._pending(se, kind)}
+        changed = False
+        for node in self.index.calls_in(scope):
+            if id(node) in have or id(node) in pending:
+                continue
+            for callee in self.flow.resolve(node, scope):
+                ce = self.by_scope.get(id(callee))
+                if callee is scope or ce is None or not self._pending(ce, kind):
+                    continue
+                wanted = frozenset().union(*(p for _, p in self._pending(ce, kind)))
+                sym = frozenset().union(
+                    frozenset(), *(self.flow.symbolic(a, scope) for p, a in bind_params(node, callee) if p in wanted)
+                )
+                concrete = _concrete(sym)
+                if val_only(concrete):
+                    updated, contained = self._updated_through(node, callee) if kind == "update" else ((), False)
+                    se.calls.append(Event(kind, scope, node, concrete, callee, updated, contained))
+                    se.kinds.add(kind)
+                    self._materialize(callee, concrete, set(), kind)
+                    changed = True
+                elif TRAIN not in concrete and _param_deps(sym):
+                    self._pending(se, kind).append((node, _param_deps(sym)))
+                    changed = True
+                break
+        return changed
+
+    def _materialize(self, scope: Scope, labels: Labels, seen: set[int], kind: str = "update") -> None:
+        """A live call passes validation tokens to `scope`: its parameter-driven updates (scores) train on
+        (score) them, so they join its own timeline (where PG301/PG302 order them), down the chain of helpers."""
         if id(scope) in seen or len(seen) > 6:
             return
         seen.add(id(scope))
         se = self.by_scope[id(scope)]
-        have = {id(e.node) for e in [*se.inline, *se.calls] if e.kind == "update"}
-        for node, _params in se.param_updates:
+        have = {id(e.node) for e in [*se.inline, *se.calls] if e.kind == kind}
+        for node, _params in self._pending(se, kind):
             if id(node) in have:
                 continue
             callees = self.flow.resolve(node, scope) if isinstance(node, ast.Call) and call_name(node) != "backward" else []
             callee = next((c for c in callees if c is not scope and self.by_scope.get(id(c))), None)
             if callee is None:
-                se.inline.append(Event("update", scope, node, labels))
+                se.inline.append(Event(kind, scope, node, labels))
             else:
-                updated, contained = self._updated_through(node, callee)  # type: ignore[arg-type]
-                se.calls.append(Event("update", scope, node, labels, callee, updated, contained))
-                self._materialize(callee, labels, seen)
-            se.kinds.add("update")
+                updated, contained = self._updated_through(node, callee) if kind == "update" else ((), False)  # type: ignore[arg-type]
+                se.calls.append(Event(kind, scope, node, labels, callee, updated, contained))
+                self._materialize(callee, labels, seen, kind)
+            se.kinds.add(kind)
 
     def _transitive_events(self, scope: Scope, depth: int = 0, seen: set[int] | None = None) -> list[Event]:
         seen = seen if seen is not None else set()
