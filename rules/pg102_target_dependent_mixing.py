@@ -79,8 +79,10 @@ class TargetDependentMixing(Rule):
             for gate, name in deps.gated_predictions():
                 if gate.lineno not in flagged:
                     flagged.add(gate.lineno)
+                    test = gate.test if isinstance(gate, ast.If) else gate.targets[0].slice  # type: ignore[attr-defined]
+                    what = f"`if {short(test, 50)}:`" if isinstance(gate, ast.If) else f"`{short(gate, 50)}`"
                     message = (
-                        f"`if {short(gate.test, 50)}:` (line {gate.lineno}) tests the target token and decides which "
+                        f"{what} (line {gate.lineno}) tests the target token and decides which "
                         f"prediction `{name}` scores it: the backoff order or expert used at position t is chosen "
                         "by looking at x_t (C1)."
                     )
@@ -259,7 +261,9 @@ class TargetDependence:
         """Names on the way into a score: accumulated log-probabilities (`total -= log(q)`) and losses."""
         names: set[str] = set()
         for node in self.nodes:
-            if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add | ast.Sub) and any(
+            if (
+                (isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add | ast.Sub)) or isinstance(node, ast.Return)
+            ) and node.value is not None and any(
                 isinstance(n, ast.Call) and call_name(n) in _SCORE_CALLS for n in ast.walk(node.value)
             ):
                 names |= _value_names(node.value)
@@ -275,12 +279,24 @@ class TargetDependence:
                 break
         return names
 
-    def gated_predictions(self) -> list[tuple[ast.If, str]]:
+    def gated_predictions(self) -> list[tuple[ast.AST, str]]:
         """`if seen[ctx, z] > 0: q = cache_p else: q = model_p`, then `total -= log(q)`: which predictor scores
         position t is decided by a test on x_t (a backoff order or expert chosen by the target)."""
         scored = self._scored_names()
-        out: list[tuple[ast.If, str]] = []
+        out: list[tuple[ast.AST, str]] = []
         for node in self.nodes:
+            # `p[sel] = alt[sel]` with `sel` read from a table at the target: a masked overwrite is a gate
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript):
+                store = node.targets[0]
+                base = dotted(store.value)
+                if (
+                    base in scored
+                    and self.decided_by_target(store.slice)
+                    and not isinstance(node.value, ast.Constant | ast.UnaryOp)
+                    and bool(self.facts.flow.labels(node.value, self.scope) & {VAL, TARGET, TPROP})
+                ):
+                    out.append((node, base))
+                    continue
             if not (isinstance(node, ast.If) and self._seed_target(node.test)):
                 continue
             for stmt in [*node.body, *node.orelse]:

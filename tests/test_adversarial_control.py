@@ -451,6 +451,29 @@ def assess(cfg, net, stream, prior, starts):
 @torch.no_grad()
 def assess(cfg, net, stream, prior, starts):
     cur, z = stream[:-1], stream[1:]
+    p = F.softmax(net(cur), -1).gather(-1, z[:, None]).squeeze(-1)
+    alt = prior[z]
+    sel = starts[z]
+    p[sel] = alt[sel]
+    return -torch.log(p).mean().item()
+''', _MIX_REPORT),
+        script('''
+@torch.no_grad()
+def assess(cfg, net, stream, prior, starts):
+    cur, z = stream[:-1], stream[1:]
+    p = F.softmax(net(cur), -1).gather(-1, z[:, None]).squeeze(-1)
+    alt = prior[z]
+    sel = starts[cur]
+    p[sel] = alt[sel]
+    return -torch.log(p).mean().item()
+''', _MIX_REPORT),
+        id="prediction-overwritten-where-a-target-mask-holds",
+    ),
+    pytest.param(
+        script('''
+@torch.no_grad()
+def assess(cfg, net, stream, prior, starts):
+    cur, z = stream[:-1], stream[1:]
     logits = net(cur)
     la = F.cross_entropy(logits, z, reduction="none")
     lb = F.cross_entropy(torch.log(prior).expand_as(logits), z, reduction="none")
