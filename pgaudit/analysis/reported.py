@@ -92,10 +92,14 @@ def value_parts(expr: ast.AST) -> list[ast.AST]:
     return out
 
 
-def sources_of(index: ProgramIndex, scope: Scope, roots: list[ast.AST], rounds: int = 6) -> list[ast.AST]:
+def sources_of(
+    index: ProgramIndex, scope: Scope, roots: list[ast.AST], rounds: int = 6, broad: bool = False
+) -> list[ast.AST]:
     """The value parts of `roots` inside `scope`, and of the values assigned to the names they are made of,
-    grown backwards through the scope's assignments (the value chain, not every input of every call)."""
-    exprs: list[ast.AST] = [p for r in roots for p in value_parts(r)]
+    grown backwards through the scope's assignments (the value chain, not every input of every call). `broad`
+    also takes every sub-expression (a score computed in a lambda handed to a timing helper)."""
+    parts_of = (lambda e: list(ast.walk(e))) if broad else value_parts
+    exprs: list[ast.AST] = [p for r in roots for p in parts_of(r)]
     names = {n.id for n in exprs if isinstance(n, ast.Name)}
     assigns = _assigns(index, scope)
     seen_values: set[int] = set()
@@ -104,7 +108,7 @@ def sources_of(index: ProgramIndex, scope: Scope, roots: list[ast.AST], rounds: 
         for targets, value in assigns:
             if targets & names and id(value) not in seen_values:
                 seen_values.add(id(value))
-                parts = value_parts(value)
+                parts = parts_of(value)
                 exprs += parts
                 new = {n.id for n in parts if isinstance(n, ast.Name)} - names
                 if new:
@@ -151,11 +155,11 @@ def result_reported(index: ProgramIndex, scope: Scope, call: ast.Call) -> bool:
 
 
 def prints_of(index: ProgramIndex, scope: Scope, call: ast.AST) -> list[ast.Call]:
-    """The metric prints in `scope` that format the value of `call`."""
+    """The metric prints in `scope` that format the value of `call` (broadly: through any call it is given to)."""
     return [
         p
         for p in metric_prints(index, scope)
-        if any(call is node for node in sources_of(index, scope, list(p.args)))
+        if any(call is node for node in sources_of(index, scope, list(p.args), broad=True))
     ]
 
 
