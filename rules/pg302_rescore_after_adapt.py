@@ -201,17 +201,28 @@ def _loop_names(loop: ast.For | ast.AsyncFor | ast.While) -> set[str]:
 def _first_pass_only(event: Event, loop: ast.AST) -> bool:
     """Guarded by `if epoch == 0:` (scored on the first pass, before any update): legal."""
     names = _loop_names(loop)  # type: ignore[arg-type]
-    for test in _guards_in_loop(event, loop):
-        if (
-            isinstance(test, ast.Compare)
-            and isinstance(test.left, ast.Name)
-            and test.left.id in names
-            and isinstance(test.ops[0], ast.Eq)
-            and isinstance(test.comparators[0], ast.Constant)
-            and test.comparators[0].value == 0
-        ):
-            return True
-    return False
+    return any(_is_first_pass_test(test, names) for test in _guards_in_loop(event, loop))
+
+
+def _is_first_pass_test(test: ast.AST, names: set[str]) -> bool:
+    """`ep == 0`, `0 == ep`, `not ep`, `ep < 1`, `ep <= 0` (and any conjunction holding one of them)."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_is_first_pass_test(v, names) for v in test.values)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return isinstance(test.operand, ast.Name) and test.operand.id in names
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    left, op, right = test.left, test.ops[0], test.comparators[0]
+    if isinstance(left, ast.Constant) and isinstance(right, ast.Name):  # `0 == ep`
+        left, right = right, left
+        op = {ast.Lt: ast.Gt(), ast.Gt: ast.Lt(), ast.LtE: ast.GtE(), ast.GtE: ast.LtE()}.get(type(op), op)
+    if not (isinstance(left, ast.Name) and left.id in names and isinstance(right, ast.Constant)):
+        return False
+    value = right.value
+    return (
+        (isinstance(op, ast.Eq | ast.Is | ast.LtE) and value == 0)
+        or (isinstance(op, ast.Lt) and value == 1)
+    )
 
 
 def _last_pass_guard(event: Event, loop: ast.AST) -> ast.If | None:

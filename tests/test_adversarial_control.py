@@ -874,6 +874,53 @@ def assess(cfg, net, stream, prior, starts):
 ]
 
 
+REPORTED_CASES += [
+    pytest.param(
+        script('''
+def sweep(cfg, net, stream):
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.inner_lr)
+    n = (len(stream) - 1) // cfg.span
+    acc = 0.0
+    for c in range(n):
+        a = stream[c * cfg.span : (c + 1) * cfg.span]
+        b = stream[c * cfg.span + 1 : (c + 1) * cfg.span + 1]
+        for ep in range(cfg.rounds):
+            out = F.cross_entropy(net(a), b)
+            if ep:
+                acc += out.item()
+            out.backward()
+            opt.step()
+            opt.zero_grad()
+    return acc / n
+''', '''
+    loss = sweep(cfg, net, stream)
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''),
+        script('''
+def sweep(cfg, net, stream):
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.inner_lr)
+    n = (len(stream) - 1) // cfg.span
+    acc = 0.0
+    for c in range(n):
+        a = stream[c * cfg.span : (c + 1) * cfg.span]
+        b = stream[c * cfg.span + 1 : (c + 1) * cfg.span + 1]
+        for ep in range(cfg.rounds):
+            out = F.cross_entropy(net(a), b)
+            if not ep:
+                acc += out.item()
+            out.backward()
+            opt.step()
+            opt.zero_grad()
+    return acc / n
+''', '''
+    loss = sweep(cfg, net, stream)
+    print(f"final val_loss:{loss:.6f} val_bpb:{loss / math.log(2):.6f}")
+'''),
+        id="score-on-a-later-pass-vs-the-first-pass-of-an-inner-epoch-loop",
+    ),
+]
+
+
 # Score-first TTT whose own first-pass score is printed, followed by a re-evaluation of the adapted model
 # (DEV pr1077's shape): with no log, which number is reported is not known -- at most a warning. Its
 # illegal twin prints only the re-evaluation: the first pass's score is dropped, so the rescore is reported.
