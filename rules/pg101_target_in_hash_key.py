@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from pgaudit.analysis.dataflow import TRAIN, VAL
+from pgaudit.analysis.callsites import labels_at_sites
+from pgaudit.analysis.dataflow import TARGET, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import call_name, dotted
 from pgaudit.findings import Confidence, Finding, Severity
@@ -98,6 +99,12 @@ class TargetInHashKey(Rule):
             proven = (VAL in labels and TRAIN not in labels) or (
                 TRAIN not in labels and facts.events.no_grad(node, scope)
             )
+            if not proven:  # a helper also called with training targets (by a dead or training caller)
+                proven = any(
+                    TARGET in site and VAL in site and TRAIN not in site
+                    and facts.reachability(call).effective is not False
+                    for _caller, call, site in labels_at_sites(facts, lookup_key(node), scope)
+                )
             lookup_text = short(node)
             mix_text = short(origin)
             where = (

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
-from pgaudit.analysis.index import Scope, call_name
+from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -25,7 +25,11 @@ class TargetDependentMixing(Rule):
     What it does:
         Finds blends of two validation-derived predictions -- `(1 - w) * a + w * b`, `torch.lerp(a, b, w)`,
         `np.where(gate, a, b)` -- whose weight or gate depends on the target token or on a property of it
-        (`is_boundary[tgt]`, `word_start[y]`, `y == hint`).
+        (`is_boundary[tgt]`, `word_start[y]`, `y == hint`), including a weight set under an `if` that tests
+        the target (control dependence). Also finds oracle choices: which prediction scores position t decided
+        by comparing two losses of the target (`where(lb < la, lb, la)`, `minimum(la, lb)`, the min over
+        stacked expert losses, `if new_nll < old_nll: nll[t] = new_nll`), and a backoff order or expert
+        picked by an `if` on the target (`if seen[ctx, z] > 0: q = cache_p else: q = model_p`).
 
     Why is this bad:
         C1: the distribution at position t may depend only on the artifact and the strict prefix. Choosing
@@ -40,7 +44,8 @@ class TargetDependentMixing(Rule):
     Legal look-alikes:
         Entropy-adaptive alpha computed from the model's own distribution; weights from context tokens only;
         masking padded or ignored targets (`torch.where(y == -100, 0, nll)`); byte accounting that reads the
-        byte LUT at the target.
+        byte LUT at the target (`if is_boundary[t]: nbytes += 1`); an expert chosen by its entropy; a backoff
+        decided by how much context was seen; a running best kept for a report (`if loss < best: best = loss`).
 
     References:
         R12, R15 (oracle gate) of the catalogue; Issue #1017 (C1); PR #779 ruling.
@@ -60,21 +65,50 @@ class TargetDependentMixing(Rule):
 
     def check(self, facts: Facts) -> Iterable[Finding]:
         for scope in facts.flow.scopes:
+            deps = TargetDependence(facts, scope)
+            flagged: set[int] = set()
             for node in facts.index.walk_scope(scope):
                 blend = _blend(node)
                 if blend is None:
                     continue
                 weight, a, b = blend
-                finding = self._judge(facts, scope, node, weight, a, b)
+                finding = self._judge(facts, scope, node, weight, a, b, deps)
                 if finding is not None:
+                    flagged.add(getattr(node, "lineno", 0))
                     yield finding
+            for gate, name in deps.gated_predictions():
+                if gate.lineno not in flagged:
+                    flagged.add(gate.lineno)
+                    test = gate.test if isinstance(gate, ast.If) else gate.targets[0].slice  # type: ignore[attr-defined]
+                    what = f"`if {short(test, 50)}:`" if isinstance(gate, ast.If) else f"`{short(gate, 50)}`"
+                    message = (
+                        f"{what} (line {gate.lineno}) tests the target token and decides which "
+                        f"prediction `{name}` scores it: the backoff order or expert used at position t is chosen "
+                        "by looking at x_t (C1)."
+                    )
+                    yield self.finding(facts, scope.unit, gate, message)
+            for node, why in deps.score_choices():
+                if getattr(node, "lineno", 0) not in flagged:
+                    flagged.add(getattr(node, "lineno", 0))
+                    message = (
+                        f"`{short(node)}` picks between two predictions by comparing their losses on the target "
+                        f"token ({why}): the expert or mixture used at position t is chosen after seeing x_t, an "
+                        "oracle gate (C1)."
+                    )
+                    yield self.finding(facts, scope.unit, node, message)
 
-    def _judge(self, facts: Facts, scope: Scope, node: ast.AST, weight: ast.AST, a: ast.AST, b: ast.AST) -> Finding | None:
+    def _judge(
+        self, facts: Facts, scope: Scope, node: ast.AST, weight: ast.AST, a: ast.AST, b: ast.AST,
+        deps: TargetDependence | None = None,
+    ) -> Finding | None:
         flow = facts.flow
         w_labels = flow.labels(weight, scope)
-        if TARGET not in w_labels and TPROP not in w_labels:
+        decided = deps is not None and deps.decided_by_target(weight)
+        if TARGET not in w_labels and TPROP not in w_labels and not decided:
             return None
-        if isinstance(node, ast.Call) and call_name(node) == "where" and not _property_gate(weight, scope, facts):
+        if isinstance(node, ast.Call) and call_name(node) == "where" and not (
+            _property_gate(weight, scope, facts) or decided
+        ):
             return None  # `where(y == pad, 0, x)`-style masking compares the target with a constant
         sides = [flow.labels(side, scope) for side in (a, b)]
         if any(isinstance(side, ast.Constant) for side in (a, b)):
@@ -86,6 +120,273 @@ class TargetDependentMixing(Rule):
             f"(`{short(weight, 50)}`): how the score at position t is formed depends on x_t itself (C1)."
         )
         return self.finding(facts, scope.unit, node, message)
+
+
+class TargetDependence:
+    """Which values in one function are decided by the target token: read from a table at the target
+    (`starts[z]`), computed from such a value, or assigned under an `if` whose test is (control dependence);
+    and which values are losses of the target (`cross_entropy(logits, z)`, `logp[i, z]`), so that picking the
+    smaller of two of them is recognised as an oracle choice whatever the names."""
+
+    def __init__(self, facts: Facts, scope: Scope) -> None:
+        self.facts = facts
+        self.scope = scope
+        self.nodes = facts.index.walk_scope(scope)
+        self.assigns: list[tuple[set[str], ast.AST, ast.stmt]] = []
+        for node in self.nodes:
+            if isinstance(node, ast.Assign):
+                names = {n for t in node.targets for n in _bound_names(t)}
+                self.assigns.append((names, node.value, node))
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
+                self.assigns.append((set(_bound_names(node.target)), node.value, node))
+        self.target_names = self._grow(self._seed_target)
+        self.prob_names = self._grow(_seed_prob)
+        self.loss_names = self._grow(self._seed_loss)
+        self.decided = self._control_dependent()
+
+    # --- seeds ---------------------------------------------------------------------------------
+    def _is_target(self, expr: ast.AST) -> bool:
+        return TARGET in self.facts.flow.labels(expr, self.scope)
+
+    def _seed_target(self, expr: ast.AST) -> bool:
+        """A table read at the target, or a value derived from the target other than the target itself."""
+        labels = self.facts.flow.labels(expr, self.scope)
+        if TPROP in labels:
+            return True
+        return any(
+            isinstance(n, ast.Subscript) and self._is_target(n.slice) and not self._is_target(n.value)
+            for n in ast.walk(expr)
+        )
+
+    def _prob(self, expr: ast.AST) -> bool:
+        return _seed_prob(expr) or self._reads(expr, self.prob_names)
+
+    def _seed_loss(self, expr: ast.AST) -> bool:
+        """A loss or (log-)probability of the realized token: `cross_entropy(.., z)`, `logp[i, z]`,
+        `probs.gather(-1, z)` where `logp`/`probs` come from a softmax or log. Count tables read at the target are
+        not losses."""
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Call) and call_name(n) in ("cross_entropy", "nll_loss") and len(n.args) >= 2:
+                if self._is_target(n.args[1]) or VAL in self.facts.flow.labels(n.args[1], self.scope):
+                    return True
+            if isinstance(n, ast.Call) and call_name(n) == "gather" and any(self._is_target(a) for a in n.args[1:]):
+                if (isinstance(n.func, ast.Attribute) and self._prob(n.func.value)) or any(self._prob(a) for a in n.args[:1]):
+                    return True
+            if isinstance(n, ast.Subscript) and self._is_target(n.slice) and self._prob(n.value):
+                return True
+        return False
+
+    def _grow(self, seed) -> set[str]:
+        names: set[str] = set()
+        for _ in range(6):
+            grown = False
+            for targets, value, _stmt in self.assigns:
+                if targets <= names:
+                    continue
+                if seed(value) or any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(value)):
+                    names |= targets
+                    grown = True
+            if not grown:
+                break
+        return names
+
+    def _reads(self, expr: ast.AST, names: set[str]) -> bool:
+        return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(expr))
+
+    def test_reads_target(self, test: ast.AST) -> bool:
+        """An `if`/`where` condition decided by the target: a table read at it or a value derived from it. A bare
+        comparison of the target with a constant (`z == pad`, masking) is not a gate."""
+        if self._seed_target(test):
+            return True
+        return self._reads(test, self.target_names)
+
+    def _control_dependent(self) -> set[str]:
+        names: set[str] = set()
+        for node in self.nodes:
+            if isinstance(node, ast.If) and self.test_reads_target(node.test):
+                for stmt in [*node.body, *node.orelse]:
+                    for n in ast.walk(stmt):
+                        if isinstance(n, ast.Assign):
+                            names |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+        return names
+
+    def decided_by_target(self, expr: ast.AST) -> bool:
+        return self._seed_target(expr) or self._reads(expr, self.target_names | self.decided)
+
+    # --- oracle choices ------------------------------------------------------------------------
+    def _is_loss(self, expr: ast.AST) -> bool:
+        """The value (not an index into it) is a loss of the target."""
+        if isinstance(expr, ast.Constant):
+            return False
+        return self._seed_loss(expr) or bool(_value_names(expr) & self.loss_names)
+
+    def _compares_losses(self, test: ast.AST, depth: int = 0) -> bool:
+        """A comparison of two different losses of the target, here or in the value of a name it reads."""
+        if depth < 3:
+            read = {n.id for n in ast.walk(test) if isinstance(n, ast.Name)}
+            for targets, value, _stmt in self.assigns:
+                if targets & read and self._compares_losses(value, depth + 1):
+                    return True
+        for n in ast.walk(test):
+            if isinstance(n, ast.Compare) and len(n.comparators) == 1 and isinstance(n.ops[0], ast.Lt | ast.LtE | ast.Gt | ast.GtE):
+                left, right = n.left, n.comparators[0]
+                if self._is_loss(left) and self._is_loss(right) and ast.unparse(left) != ast.unparse(right):
+                    return True
+        return False
+
+    def score_choices(self) -> list[tuple[ast.AST, str]]:
+        """`if new_nll < old_nll: nll[t] = new_nll`, `where(la < lb, la, lb)`, `minimum(la, lb)`: the smaller of
+        two losses on the target is kept, so the choice reads the answer."""
+        out: list[tuple[ast.AST, str]] = []
+        for node in self.nodes:
+            if isinstance(node, ast.If) and self._compares_losses(node.test):
+                stores = [
+                    n for stmt in node.body for n in ast.walk(stmt)
+                    if isinstance(n, ast.Assign | ast.AugAssign) and self._is_loss(n.value)
+                ]
+                if stores and not self._only_tracks_best(node, stores):
+                    out.append((node, f"`{short(node.test, 50)}`"))
+            elif isinstance(node, ast.Call) and call_name(node) == "where" and len(node.args) == 3:
+                if self._compares_losses(node.args[0]) and self._is_loss(node.args[1]) and self._is_loss(node.args[2]):
+                    out.append((node, f"`{short(node.args[0], 50)}`"))
+            elif isinstance(node, ast.Call) and call_name(node) in ("minimum", "fmin", "min", "amin", "nanmin"):
+                operands = self._min_operands(node)
+                if len(operands) >= 2 and all(self._is_loss(a) for a in operands) and len(
+                    {ast.unparse(a) for a in operands}
+                ) == len(operands):
+                    out.append((node, "the smallest of the losses"))
+        return [(n, why) for n, why in out if any(VAL in self.facts.flow.labels(a, self.scope) or self._reads(a, self.loss_names) for a in ast.walk(n))]
+
+    def _scored_names(self) -> set[str]:
+        """Names on the way into a score: accumulated log-probabilities (`total -= log(q)`) and losses."""
+        names: set[str] = set()
+        for node in self.nodes:
+            if (
+                (isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add | ast.Sub)) or isinstance(node, ast.Return)
+            ) and node.value is not None and any(
+                isinstance(n, ast.Call) and call_name(n) in _SCORE_CALLS for n in ast.walk(node.value)
+            ):
+                names |= _value_names(node.value)
+        for _ in range(4):
+            grown = False
+            for targets, value, _stmt in self.assigns:
+                if targets & names:
+                    new = _value_names(value) - names
+                    if new:
+                        names |= new
+                        grown = True
+            if not grown:
+                break
+        return names
+
+    def gated_predictions(self) -> list[tuple[ast.AST, str]]:
+        """`if seen[ctx, z] > 0: q = cache_p else: q = model_p`, then `total -= log(q)`: which predictor scores
+        position t is decided by a test on x_t (a backoff order or expert chosen by the target)."""
+        scored = self._scored_names()
+        out: list[tuple[ast.AST, str]] = []
+        for node in self.nodes:
+            # `p[sel] = alt[sel]` with `sel` read from a table at the target: a masked overwrite is a gate
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript):
+                store = node.targets[0]
+                base = dotted(store.value)
+                if (
+                    base in scored
+                    and self.decided_by_target(store.slice)
+                    and not isinstance(node.value, ast.Constant | ast.UnaryOp)
+                    and bool(self.facts.flow.labels(node.value, self.scope) & {VAL, TARGET, TPROP})
+                ):
+                    out.append((node, base))
+                    continue
+            if not (isinstance(node, ast.If) and self._seed_target(node.test)):
+                continue
+            for stmt in [*node.body, *node.orelse]:
+                for n in ast.walk(stmt):
+                    if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)):
+                        continue
+                    name = n.targets[0].id
+                    if name in scored and not isinstance(n.value, ast.Constant) and (
+                        VAL in self.facts.flow.labels(n.value, self.scope) or self._prob(n.value)
+                    ):
+                        out.append((node, name))
+                        break
+                else:
+                    continue
+                break
+        return out
+
+    def _min_operands(self, node: ast.Call) -> list[ast.AST]:
+        """What a minimum is taken over: `minimum(a, b)`, `min(a, b)`, `torch.stack([a, b]).min(0)`,
+        `torch.min(stacked, 0)` with `stacked = torch.stack([a, b])`."""
+        receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+        if receiver is not None and dotted(receiver) not in ("torch", "np", "numpy", "math", "builtins"):
+            pool = receiver
+        elif len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant | ast.UnaryOp):
+            return list(node.args[:2])
+        elif node.args:
+            pool = node.args[0]
+        else:
+            return []
+        if isinstance(pool, ast.Name):
+            values = [v for targets, v, _stmt in self.assigns if targets == {pool.id}]
+            pool = values[0] if len(values) == 1 else pool
+        if isinstance(pool, ast.Call) and call_name(pool) in ("stack", "cat", "vstack", "hstack", "concatenate", "array", "tensor"):
+            if pool.args and isinstance(pool.args[0], ast.List | ast.Tuple):
+                return list(pool.args[0].elts)
+        if isinstance(pool, ast.List | ast.Tuple):
+            return list(pool.elts)
+        return []
+
+    def _only_tracks_best(self, node: ast.If, stores: list[ast.AST]) -> bool:
+        """`if loss < best: best = loss` (a running minimum kept for a report or a checkpoint): the stored name is
+        only ever assigned inside this `if`, so it is not a per-token choice between two predictions."""
+        assigned_here = {t.id for s in stores if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+        if not assigned_here:
+            return False
+        outside = {
+            name
+            for targets, _value, stmt in self.assigns
+            if not any(stmt is n for b in [*node.body, *node.orelse] for n in ast.walk(b))
+            for name in targets
+        }
+        return not (assigned_here & outside) or all(
+            isinstance(n, ast.Name) and n.id in assigned_here
+            for c in ast.walk(node.test) if isinstance(c, ast.Compare) for n in c.comparators
+        )
+
+
+_PROB_CALLS = {"log_softmax", "softmax", "cross_entropy", "nll_loss"}
+_SCORE_CALLS = {"log", "log2", "log10", "log1p", "cross_entropy", "nll_loss", "log_softmax"}
+
+
+def _seed_prob(expr: ast.AST) -> bool:
+    """A model's distribution: the output of a softmax/log-softmax (a probability table, not counts)."""
+    return any(isinstance(n, ast.Call) and call_name(n) in _PROB_CALLS for n in ast.walk(expr))
+
+
+def _value_names(expr: ast.AST) -> set[str]:
+    """Names whose values make up `expr`, leaving out subscript indices (`counts[mask]` is made of counts)."""
+    out: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Subscript):
+            stack.append(node.value)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _bound_names(target: ast.AST) -> list[str]:
+    """Names an assignment target binds: `x`, `a, b`; not the object of `self.x = ...` or `t[i] = ...`."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple | ast.List):
+        return [n for e in target.elts for n in _bound_names(e)]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return []
 
 
 def _blend(node: ast.AST) -> tuple[ast.AST, ast.AST, ast.AST] | None:
@@ -214,6 +515,131 @@ def eval_val_mix(model, val_tokens, p_ngram):
 
 if __name__ == "__main__":
     eval_val_mix(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(8) / 8)
+''',
+    ),
+)
+
+TargetDependentMixing.invalid += (
+    Example(
+        title="mixing weight set by an `if` on a table read at the target (control dependence)",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_stream(model, val_np, prior, starts):
+    probs = F.softmax(model(torch.from_numpy(val_np[:-1])), -1)
+    total = 0.0
+    for i in range(len(val_np) - 1):
+        z = int(val_np[i + 1])
+        if starts[z]:
+            w = 0.6
+        else:
+            w = 0.05
+        p = (1 - w) * probs[i, z] + w * prior[z]  # <- expected
+        total -= np.log(float(p))
+    return total
+
+if __name__ == "__main__":
+    eval_val_stream(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"), np.ones(8) / 8, np.zeros(8, bool))
+''',
+        message="weight or gate computed from the target token",
+    ),
+    Example(
+        title="oracle gate: the expert with the lower loss on the target is kept",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_experts(model, other, val_np):
+    x, y = torch.from_numpy(val_np[:-1]), torch.from_numpy(val_np[1:])
+    la = F.cross_entropy(model(x), y, reduction="none")
+    lb = F.cross_entropy(other(x), y, reduction="none")
+    keep_b = lb < la
+    return torch.where(keep_b, lb, la).sum()  # <- expected
+
+if __name__ == "__main__":
+    eval_val_experts(torch.nn.Embedding(8, 8), torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"))
+''',
+        message="comparing their losses on the target",
+    ),
+    Example(
+        title="backoff chosen by whether the cache has seen the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_backoff(model, val_np, vocab=8):
+    pairs = np.zeros((vocab, vocab))
+    probs = F.softmax(model(torch.from_numpy(val_np[:-1])), -1)
+    total = 0.0
+    for i in range(len(val_np) - 1):
+        a, z = int(val_np[i]), int(val_np[i + 1])
+        if pairs[a, z] > 0:  # <- expected
+            q = pairs[a, z] / pairs[a].sum()
+        else:
+            q = float(probs[i, z])
+        total -= np.log(q)
+        pairs[a, z] += 1
+    return total
+
+if __name__ == "__main__":
+    eval_val_backoff(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"))
+''',
+        message="tests the target token",
+    ),
+)
+
+TargetDependentMixing.valid += (
+    Example(
+        title="expert chosen by the model's own entropy; bytes counted from a table read at the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_experts(model, other, val_np, base_bytes, is_boundary):
+    x, y = torch.from_numpy(val_np[:-1]), torch.from_numpy(val_np[1:])
+    logits = model(x)
+    la = F.cross_entropy(logits, y, reduction="none")
+    lb = F.cross_entropy(other(x), y, reduction="none")
+    logp = F.log_softmax(logits, -1)
+    spread = -(logp.exp() * logp).sum(-1)
+    nll = torch.where(spread > 4.0, lb, la)
+    nbytes = 0
+    for t in val_np[1:]:
+        nbytes += base_bytes[t]
+        if is_boundary[t]:
+            nbytes += 1
+    return nll.sum() / nbytes
+
+if __name__ == "__main__":
+    eval_val_experts(torch.nn.Embedding(8, 8), torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"), np.ones(8), np.zeros(8, bool))
+''',
+    ),
+    Example(
+        title="backoff chosen by how much context the cache has seen (context only), best epoch kept for a report",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def eval_val_backoff(model, val_np, vocab=8):
+    pairs = np.zeros((vocab, vocab))
+    probs = F.softmax(model(torch.from_numpy(val_np[:-1])), -1)
+    total = 0.0
+    for i in range(len(val_np) - 1):
+        a, z = int(val_np[i]), int(val_np[i + 1])
+        if pairs[a].sum() > 8:
+            q = 0.5 * pairs[a, z] / pairs[a].sum() + 0.5 * float(probs[i, z])
+        else:
+            q = float(probs[i, z])
+        total -= np.log(q)
+        pairs[a, z] += 1
+    return total
+
+def report(model, val_np):
+    best = None
+    for _ in range(2):
+        loss = eval_val_backoff(model, val_np)
+        if best is None or loss < best:
+            best = loss
+    print("diagnostic best", best)
+
+if __name__ == "__main__":
+    report(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"))
 ''',
     ),
 )

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import dotted
+from pgaudit.analysis.streaming import early_writes
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -28,7 +29,11 @@ class AdaptBeforeScore(Rule):
         directly or through the functions it calls) and the places that *score* validation tokens (a loss
         computed without gradients, or a call to a function that does). An update that comes before a
         score -- multi-epoch fine-tuning on `val_tokens` before quantization or before the final eval, or
-        training on a chunk before scoring that chunk -- is reported at the update.
+        training on a chunk before scoring that chunk -- is reported at the update. A score is also what a
+        function returns into the printed loss/bpb metric, whatever the function is called and whether or not
+        gradients are on; a helper that trains on its parameters (`step(net, opt, x, y)`) trains on what each
+        call site passes, so a training caller does not hide a TTT caller. Streaming caches: a table written
+        with token t (`counts[a, z] += 1`) before the same loop iteration scores z from it is reported too.
 
     Why is this bad:
         The README allows test-time training only "on validation set tokens you've already evaluated your
@@ -84,6 +89,21 @@ class AdaptBeforeScore(Rule):
                 if not later:
                     continue
                 yield self._report(facts, update, later[0])
+        yield from self._streaming(facts)
+
+    def _streaming(self, facts: Facts) -> Iterable[Finding]:
+        """An online table updated with token t before the same loop iteration scores t from it."""
+        for scope in facts.flow.scopes:
+            for early in early_writes(facts.index, facts.flow, scope):
+                message = (
+                    f"In `{scope.qualname}`, `{short(early.write)}` (line {early.write.lineno}) puts `{early.token}` "
+                    f"into `{early.table}`, and line {early.score.lineno} of the same loop iteration then scores "
+                    f"`{early.token}` from that state: the state used at position t has already read token t (C3)."
+                )
+                yield self.finding(
+                    facts, scope.unit, early.write, message, confidence=Confidence.MEDIUM,
+                    related=[(scope.unit, early.score)],
+                )
 
     def _report(self, facts: Facts, update: Event, score: Event) -> Finding:
         unit = update.scope.unit
@@ -534,5 +554,44 @@ def main():
 if __name__ == "__main__":
     main()
 ''',
+    ),
+)
+
+# Streaming caches (analysis/streaming.py): the order inside one loop iteration decides.
+_STREAM = '''
+import math
+import numpy as np
+
+def load_validation_tokens(pattern):
+    return np.fromfile(pattern, dtype=np.uint16).astype(np.int64)
+
+def online_bpb(seq, vocab=1024):
+    counts = np.ones((vocab, vocab))
+    total = 0.0
+    for i in range(len(seq) - 1):
+        a, z = int(seq[i]), int(seq[i + 1])
+{body}
+    return total / (len(seq) - 1) / math.log(2)
+
+if __name__ == "__main__":
+    print("final val_bpb", online_bpb(load_validation_tokens("fineweb_val_000000.bin")))
+'''
+
+AdaptBeforeScore.invalid += (
+    Example(
+        title="an online count table updated with the token before the same iteration scores it",
+        code=_STREAM.replace("{body}", '''        counts[a, z] += 1  # <- expected
+        row = counts[a] / counts[a].sum()
+        total -= math.log(row[z])'''),
+        message="has already read token t",
+    ),
+)
+
+AdaptBeforeScore.valid += (
+    Example(
+        title="the same table, scored from the state before the token, then updated with it",
+        code=_STREAM.replace("{body}", '''        row = counts[a] / counts[a].sum()
+        total -= math.log(row[z])
+        counts[a, z] += 1'''),
     ),
 )

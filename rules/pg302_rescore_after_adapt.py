@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_only
+from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_only, while_counters
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import ancestors
+from pgaudit.analysis.reported import printed_last, result_reported
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -30,6 +31,9 @@ class RescoreAfterAdapt(Rule):
         (a TTT pass), followed in the same function by another score of the validation tokens with the
         adapted model: score, train, rescore. A score kept only on the last pass (`if epoch == epochs - 1:`)
         runs whenever that loop runs, so its reachability is the guard's, never "cannot evaluate the guard".
+        A pass counter may be a `for` over `range` or a `while` loop that steps its counter. When the first
+        pass's own score is printed as a metric too, the code does not say which number is submitted: shape
+        (2) is then a warning, unless the logs end on the re-evaluation's line (printed after the first pass's).
 
     Why is this bad:
         C3/C4: each token is scored once, left to right, from the state before any update that used it.
@@ -47,7 +51,9 @@ class RescoreAfterAdapt(Rule):
 
     Legal look-alikes:
         Score-first TTT with several epochs on the already-scored chunk (the epoch loop inside the chunk loop,
-        after the score); sliding-window eval whose windows overlap in context but score each token once;
+        after the score); a score-first TTT whose printed score is its own, followed by a diagnostic
+        re-evaluation (a warning without logs that show the re-evaluation is the final number);
+        sliding-window eval whose windows overlap in context but score each token once;
         phased/per-document TTT whose adapter is discarded before any further eval; diagnostics before TTT.
 
     References:
@@ -91,7 +97,7 @@ class RescoreAfterAdapt(Rule):
                     last = " only in the last pass" if guard is not None else " in every pass"
                     message = (
                         f"`{short(score.node)}` (line {score.line}) scores validation tokens{last} of "
-                        f"`for {ast.unparse(loop.target)} in {short(loop.iter, 40)}` (line {loop.lineno}), and the "
+                        f"`{_loop_header(loop)}` (line {loop.lineno}), and the "
                         f"same loop trains on them (line {update.line}): from the second pass on, each score comes "
                         "after the model adapted on those tokens, so the reported score is not the single "
                         "score-first pass (C3, C4)."
@@ -125,15 +131,36 @@ class RescoreAfterAdapt(Rule):
                 f"and `{short(score.node)}` at line {score.line} scores them again with the adapted model: "
                 "score, train, rescore (C4 single pass). Only the first pass may be reported."
             )
+            severity = None
+            if (
+                isinstance(first.node, ast.Call)
+                and result_reported(facts.index, first.scope, first.node)
+                and not printed_last(facts, score, first)
+            ):
+                # The first pass's own score is printed as a metric too (`Post-TTT bpb=...`, then a `FINAL`
+                # re-evaluation): the code does not say which of the two numbers is the submission's score, so
+                # this is a question for the reviewer, not an accusation.
+                severity = Severity.WARNING
+                message += (
+                    f" The first pass's own score is printed as well (line {first.line}); report that one, and "
+                    "make sure the re-evaluation is not the submitted number."
+                )
             return self.finding(
                 facts,
                 score.scope.unit,
                 score.node,
                 message,
+                severity=severity,
                 confidence=Confidence.MEDIUM,
                 related=[(first.scope.unit, first.node)],
             )
         return None
+
+
+def _loop_header(loop: ast.AST) -> str:
+    if isinstance(loop, ast.While):
+        return f"while {short(loop.test, 40)}"
+    return f"for {ast.unparse(loop.target)} in {short(loop.iter, 40)}"  # type: ignore[attr-defined]
 
 
 def _exclusive(first: ast.AST, later: ast.AST) -> bool:
@@ -165,24 +192,37 @@ def _guards_in_loop(event: Event, loop: ast.AST) -> list[ast.expr]:
     return tests
 
 
-def _loop_names(loop: ast.For | ast.AsyncFor) -> set[str]:
+def _loop_names(loop: ast.For | ast.AsyncFor | ast.While) -> set[str]:
+    if isinstance(loop, ast.While):
+        return set(while_counters(loop))
     return {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
 
 
 def _first_pass_only(event: Event, loop: ast.AST) -> bool:
     """Guarded by `if epoch == 0:` (scored on the first pass, before any update): legal."""
     names = _loop_names(loop)  # type: ignore[arg-type]
-    for test in _guards_in_loop(event, loop):
-        if (
-            isinstance(test, ast.Compare)
-            and isinstance(test.left, ast.Name)
-            and test.left.id in names
-            and isinstance(test.ops[0], ast.Eq)
-            and isinstance(test.comparators[0], ast.Constant)
-            and test.comparators[0].value == 0
-        ):
-            return True
-    return False
+    return any(_is_first_pass_test(test, names) for test in _guards_in_loop(event, loop))
+
+
+def _is_first_pass_test(test: ast.AST, names: set[str]) -> bool:
+    """`ep == 0`, `0 == ep`, `not ep`, `ep < 1`, `ep <= 0` (and any conjunction holding one of them)."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_is_first_pass_test(v, names) for v in test.values)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return isinstance(test.operand, ast.Name) and test.operand.id in names
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    left, op, right = test.left, test.ops[0], test.comparators[0]
+    if isinstance(left, ast.Constant) and isinstance(right, ast.Name):  # `0 == ep`
+        left, right = right, left
+        op = {ast.Lt: ast.Gt(), ast.Gt: ast.Lt(), ast.LtE: ast.GtE(), ast.GtE: ast.LtE()}.get(type(op), op)
+    if not (isinstance(left, ast.Name) and left.id in names and isinstance(right, ast.Constant)):
+        return False
+    value = right.value
+    return (
+        (isinstance(op, ast.Eq | ast.Is | ast.LtE) and value == 0)
+        or (isinstance(op, ast.Lt) and value == 1)
+    )
 
 
 def _last_pass_guard(event: Event, loop: ast.AST) -> ast.If | None:

@@ -44,11 +44,6 @@ MISSES = {
         "flow",
         "PG101: Counter/defaultdict tables keyed by `f\"{ctx}|{t}\"` with t the scored token (string keys)",
     ),
-    "b4_shared_inner_step": (
-        "control",
-        "PG301: one `inner_step(model, opt, x, y)` helper is called by the training loop (training batches) "
-        "and by a post-training sweep over the validation tokens: no per-call-site summary",
-    ),
     "b4_gate_helper_dead_caller": (
         "control",
         "PG102: `combine(pa, pb, y, w)` gets a target-decided weight at the live call (the `else` of an env "
@@ -66,11 +61,6 @@ MISSES = {
     "b5_gate_own_loss": (
         "control",
         "PG102: a gate from the model's own loss on the target (`own = cross_entropy(logits, y)`, `w = (own > 4)`)",
-    ),
-    "b5_stream_update_before_score": (
-        "control",
-        "streaming cache updated with token t (`counts[y[i]] += 1`) before position t is scored from it: "
-        "no rule checks that the state used at t has not read x_t",
     ),
     "b7_exec_with_name_gate": (
         "control",

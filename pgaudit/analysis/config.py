@@ -212,6 +212,13 @@ class ConfigAttributes:
                 self.exprs.setdefault(name, []).append((expr, scope))
 
 
+# Methods that change a container in place: its value is no longer the literal it was bound to.
+_MUTATORS = {
+    "append", "extend", "insert", "update", "add", "pop", "popitem", "clear", "setdefault", "remove", "discard",
+    "appendleft", "extendleft", "sort", "reverse",
+}  # fmt: skip
+
+
 def _reads_env(expr: ast.AST) -> bool:
     for node in ast.walk(expr):
         if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
@@ -513,6 +520,15 @@ class Evaluator:
                                 found.setdefault(elt.id, []).append(ast.Constant(value=UNKNOWN))
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
                 found.setdefault(node.target.id, []).append(node.value)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(
+                node.func.value, ast.Name
+            ) and node.func.attr in _MUTATORS:
+                # `hits = []` then `hits.append(i)` in a loop: the list is not the constant it started as
+                found.setdefault(node.func.value.id, []).append(ast.Constant(value=UNKNOWN))
+            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del) and isinstance(
+                node.value, ast.Name
+            ):
+                found.setdefault(node.value.id, []).append(ast.Constant(value=UNKNOWN))
             elif isinstance(node, ast.AugAssign | ast.For | ast.NamedExpr) or (
                 isinstance(node, ast.withitem) and node.optional_vars is not None
             ):

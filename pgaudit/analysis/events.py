@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels
 from pgaudit.analysis.index import ProgramIndex, Scope, ancestors, call_name, dotted
 from pgaudit.analysis.reaching import reaching_labels
+from pgaudit.analysis.reported import reporting_scopes, sources_of, value_parts
 
 _NO_GRAD = re.compile(r"(no_grad|inference_mode)$")
 _ENABLE_GRAD = re.compile(r"enable_grad$")
@@ -74,6 +75,8 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
     A chunk or document loop (`for ci, start in enumerate(starts)`, `chunk = tokens[ci * n:]`) uses its
     variable to pick what it processes, so its passes see different tokens.
     """
+    if isinstance(loop, ast.While):
+        return _counted_while(loop)
     if not isinstance(loop, ast.For | ast.AsyncFor):
         return False
     names = [n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
@@ -93,6 +96,41 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
         for node in ast.walk(stmt)
     )
     return not used_in_slices
+
+
+def while_counters(loop: ast.While) -> list[str]:
+    """`while ep < k: ... ep += 1`: the names the test compares that the body steps."""
+    tested = {n.id for n in ast.walk(loop.test) if isinstance(n, ast.Name)}
+    stepped = {
+        stmt.target.id
+        for body_stmt in loop.body
+        for stmt in ast.walk(body_stmt)
+        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.op, ast.Add | ast.Sub)
+    }
+    return sorted(tested & stepped)
+
+
+def _counted_while(loop: ast.While) -> bool:
+    """A `while` pass counter around another loop, its counter used at most to single out a pass (the `while`
+    spelling of `for epoch in range(k): for chunk in ...`)."""
+    names = while_counters(loop)
+    if not names:
+        return False
+    wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
+    if not wraps_loop:
+        return False
+    uses = [
+        n for stmt in loop.body for n in ast.walk(stmt)
+        if isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load)
+    ]
+    tests = {
+        id(side)
+        for stmt in loop.body
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Compare) and all(isinstance(op, ast.Eq | ast.NotEq) for op in n.ops)
+        for side in [n.left, *n.comparators]
+    }
+    return all(id(u) in tests for u in uses)
 
 
 def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor, name: str) -> bool:
@@ -115,6 +153,12 @@ class ScopeEvents:
     kinds: set[str] = field(default_factory=set)  # transitive: "update", "score"
     has_step: bool = False
     optimizer_objects: tuple[str, ...] = ()  # what this scope's optimizers update
+    # updates whose data comes from parameters (`step_on(net, opt, a, b)`): (node, those parameters), made
+    # concrete at each call site with the labels of what that call passes -- a training caller and a TTT caller
+    # of the same helper each get their own verdict
+    param_updates: list[tuple[ast.AST, frozenset[str]]] = field(default_factory=list)
+    # the same for scores: `measure(net, a, b)` used to log a training loss and to score validation tokens
+    param_scores: list[tuple[ast.AST, frozenset[str]]] = field(default_factory=list)
 
     @property
     def all(self) -> list[Event]:
@@ -126,11 +170,15 @@ class Events:
         self.index = index
         self.flow = flow
         self.by_scope: dict[int, ScopeEvents] = {id(s): ScopeEvents() for s in flow.scopes}
+        # functions whose result is printed as the loss/bpb metric: what they compute on validation tokens is the
+        # reported score, whatever they are called and whether or not gradients are on
+        self.reporting = reporting_scopes(index, flow.resolve)
         for scope in flow.scopes:
             self._inline(scope)
         self._transitive()
         for scope in flow.scopes:
             self._call_events(scope)
+        self._instantiate_param_updates()
 
     def of(self, scope: Scope) -> ScopeEvents:
         return self.by_scope.get(id(scope), ScopeEvents())
@@ -205,6 +253,10 @@ class Events:
                 stepped = _optimizer_after(call.lineno, steps, optimizers, assigns)
                 free = bool(stepped) and all(_is_free_tensor(o, assigns) for o in stepped)
                 se.inline.append(Event("update", scope, call, labels, updated=stepped, free_tensors=free))
+            else:
+                params = _param_deps(self.flow.symbolic(loss, scope))
+                if params and TRAIN not in _concrete(self.flow.symbolic(loss, scope)):
+                    se.param_updates.append((call, params))
         trained_names = self._feeding_names(scope, [loss for _, loss in backwards])
         in_backward = {id(n) for _, loss in backwards for n in ast.walk(loss)}
         for call in loss_calls:
@@ -212,17 +264,32 @@ class Events:
                 continue
             labels = self._scored_labels(call, scope)
             if not val_only(labels):
+                if self._no_grad(call, scope) and not self._feeds_backward(call, trained_names):
+                    sym = self.flow.symbolic(call, scope)
+                    if _param_deps(sym) and TRAIN not in _concrete(sym):
+                        se.param_scores.append((call, _param_deps(sym)))
                 continue
-            evaluates = _EVAL_FUNC.search(scope.name) or (call_name(call) in _LOSS_CALLS and self._feeds_return(call, scope))
+            # a function whose result is printed as the metric scores with the losses that make up its result
+            evaluates = _EVAL_FUNC.search(scope.name) or (
+                (call_name(call) in _LOSS_CALLS or id(scope) in self.reporting) and self._feeds_return(call, scope)
+            )
             if self._no_grad(call, scope) or (evaluates and not self._feeds_backward(call, trained_names)):
                 se.inline.append(Event("score", scope, call, labels))
         scored_lines = {e.line for e in se.inline if e.kind == "score"}
+        # the differentiated loss values themselves (`loss`, `nll` that `loss` is made of), not the inputs they
+        # share with a fresh forward pass (`acc += ce(net(a), b)` after training on a, b is a new measurement)
+        backward_names = {n.id for _, loss in backwards for n in ast.walk(loss) if isinstance(n, ast.Name)}
+        trained_losses = backward_names | (loss_vars & trained_names)
+        returned = self._reported_names(scope) if id(scope) in self.reporting else set()
         for acc in accumulations:
             labels = reaching_labels(self.flow, acc.value, scope)
             if not val_only(labels) or acc.lineno in scored_lines:
                 continue
-            uses_trained = any(isinstance(n, ast.Name) and n.id in trained_names for n in ast.walk(acc.value))
-            if self._no_grad(acc, scope) or not uses_trained:  # not the logging of a training loss
+            uses_trained = any(isinstance(n, ast.Name) and n.id in trained_losses for n in ast.walk(acc.value))
+            # a total the function returns as the printed metric is the reported score even when it sums the
+            # training loss itself (`if epoch == last: acc += out.item()`)
+            reported = any(isinstance(n, ast.Name) and n.id in returned for n in ast.walk(acc.target))
+            if self._no_grad(acc, scope) or not uses_trained or reported:  # not the logging of a training loss
                 se.inline.append(Event("score", scope, acc, labels))
         if se.inline:
             se.kinds |= {e.kind for e in se.inline}
@@ -277,9 +344,24 @@ class Events:
                 break
         return names
 
+    def _reported_names(self, scope: Scope) -> set[str]:
+        """Names on the value chain into what the function returns (`return loss_sum / count`: loss_sum)."""
+        returns = [n.value for n in self.index.walk_scope(scope) if isinstance(n, ast.Return) and n.value is not None]
+        return {n.id for n in sources_of(self.index, scope, returns) if isinstance(n, ast.Name)}
+
     def _feeds_return(self, call: ast.Call, scope: Scope) -> bool:
         """The loss flows, through assignments and accumulations, into what the function returns: it computes
         the function's result (a reported metric), whatever the function is called."""
+        if id(scope) in self.reporting:  # the value chain into the printed result, not every input of it
+            returns = [n.value for n in self.index.walk_scope(scope) if isinstance(n, ast.Return) and n.value is not None]
+            if any(call is n for n in sources_of(self.index, scope, returns)):
+                return True
+            stmt = _statement_of(call)
+            if isinstance(stmt, ast.AugAssign) and any(
+                isinstance(n, ast.Name) and n.id in {t.id for t in [stmt.target] if isinstance(t, ast.Name)}
+                for n in sources_of(self.index, scope, returns)
+            ):
+                return call in value_parts(stmt.value)
         target = _assigned_name(call)
         if target is None:
             return False
@@ -384,6 +466,75 @@ class Events:
                     se.calls.append(Event(kind, scope, node, labels, callee, updated, contained))
                 break
 
+    def _instantiate_param_updates(self) -> None:
+        """Per call site: a helper whose update trains on (or whose score scores) its parameters does so on what
+        this call passes."""
+        for scope in self.flow.scopes:  # updates in code that never steps are gradient computations, not updates
+            se = self.by_scope[id(scope)]
+            if not se.has_step and not self._parent_steps(scope):
+                se.param_updates = []
+        for kind in ("update", "score"):
+            for _ in range(5):
+                changed = False
+                for scope in self.flow.scopes:
+                    changed |= self._instantiate_in(scope, kind)
+                if not changed:
+                    break
+
+    @staticmethod
+    def _pending(se: ScopeEvents, kind: str) -> list[tuple[ast.AST, frozenset[str]]]:
+        return se.param_updates if kind == "update" else se.param_scores
+
+    def _instantiate_in(self, scope: Scope, kind: str) -> bool:
+        se = self.by_scope[id(scope)]
+        have = {id(e.node) for e in se.calls if e.kind == kind}
+        pending = {id(n) for n, _ in self._pending(se, kind)}
+        changed = False
+        for node in self.index.calls_in(scope):
+            if id(node) in have or id(node) in pending:
+                continue
+            for callee in self.flow.resolve(node, scope):
+                ce = self.by_scope.get(id(callee))
+                if callee is scope or ce is None or not self._pending(ce, kind):
+                    continue
+                wanted = frozenset().union(*(p for _, p in self._pending(ce, kind)))
+                sym = frozenset().union(
+                    frozenset(), *(self.flow.symbolic(a, scope) for p, a in bind_params(node, callee) if p in wanted)
+                )
+                concrete = _concrete(sym)
+                if val_only(concrete):
+                    updated, contained = self._updated_through(node, callee) if kind == "update" else ((), False)
+                    se.calls.append(Event(kind, scope, node, concrete, callee, updated, contained))
+                    se.kinds.add(kind)
+                    self._materialize(callee, concrete, set(), kind)
+                    changed = True
+                elif TRAIN not in concrete and _param_deps(sym):
+                    self._pending(se, kind).append((node, _param_deps(sym)))
+                    changed = True
+                break
+        return changed
+
+    def _materialize(self, scope: Scope, labels: Labels, seen: set[int], kind: str = "update") -> None:
+        """A live call passes validation tokens to `scope`: its parameter-driven updates (scores) train on
+        (score) them, so they join its own timeline (where PG301/PG302 order them), down the chain of helpers."""
+        if id(scope) in seen or len(seen) > 6:
+            return
+        seen.add(id(scope))
+        se = self.by_scope[id(scope)]
+        have = {id(e.node) for e in [*se.inline, *se.calls] if e.kind == kind}
+        for node, _params in self._pending(se, kind):
+            if id(node) in have:
+                continue
+            callees = self.flow.resolve(node, scope) if isinstance(node, ast.Call) and call_name(node) != "backward" else []
+            callee = next((c for c in callees if c is not scope and self.by_scope.get(id(c))), None)
+            if callee is None:
+                se.inline.append(Event(kind, scope, node, labels))
+            else:
+                updated, contained = self._updated_through(node, callee) if kind == "update" else ((), False)  # type: ignore[arg-type]
+                se.calls.append(Event(kind, scope, node, labels, callee, updated, contained))
+                self._materialize(callee, labels, seen, kind)
+            se.kinds.add(kind)
+
     def _transitive_events(self, scope: Scope, depth: int = 0, seen: set[int] | None = None) -> list[Event]:
         seen = seen if seen is not None else set()
         if id(scope) in seen or depth > 6:
@@ -407,7 +558,7 @@ class Events:
         if not objs:
             return (), False
         params = set(callee.params)
-        bound = {p: a for p, a in _bind_params(call, callee)}
+        bound = {p: a for p, a in bind_params(call, callee)}
         mapped = tuple(dotted(bound[o]) for o in objs if o in params and o in bound and dotted(bound[o]))
         local = [o for o in objs if o.split(".")[0] not in params]
         returned = {n.id for r in self.flow.fs[id(callee)].returns for n in ast.walk(r) if isinstance(n, ast.Name)}
@@ -419,6 +570,14 @@ class Events:
             and "score" not in ce.kinds
         )
         return mapped, contained
+
+
+def _param_deps(labels: Labels) -> frozenset[str]:
+    return frozenset(label[len("param:"):] for label in labels if label.startswith("param:"))
+
+
+def _concrete(labels: Labels) -> Labels:
+    return frozenset(label for label in labels if not label.startswith("param:"))
 
 
 _TENSOR_FACTORIES = {
@@ -501,7 +660,7 @@ def _contains(owner: ast.AST, node: ast.AST, field_name: str) -> bool:
     return any(node is n for stmt in block for n in ast.walk(stmt))
 
 
-def _bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
+def bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
     params = [p for p in callee.params if p not in ("self", "cls")]
     args = list(call.args)
     passed_at = [i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id == callee.name]
@@ -587,6 +746,13 @@ def _is_param_ref(node: ast.AST) -> bool:
 
 def _is_param_update(target: ast.AST, value: ast.AST) -> bool:
     return _is_param_ref(target) and any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in ast.walk(value))
+
+
+def _statement_of(node: ast.AST) -> ast.AST | None:
+    parent = getattr(node, "pg_parent", None)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        parent = getattr(parent, "pg_parent", None)
+    return parent
 
 
 def _assigned_name(call: ast.Call) -> str | None:

@@ -55,21 +55,22 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
     text = "\n".join(line.text for line in lines if not _code_line(line.text))
     evidence: dict[tuple[int, str], tuple[bool, LogLine]] = {}
     printers = _printer_scopes(index)
+    ran: dict[int, tuple[object, LogLine]] = {}  # functions a log line proves ran
     for scope in index.scopes:
         for node in index.walk_scope(scope):
             if not (isinstance(node, ast.Call) and node.args and _prints(node, scope, index, printers)):
                 continue
-            guards = guards_of(node, scope)
-            if not guards:
-                continue
-            pattern, anchor = _template(node.args[0])
+            pattern, anchor = template(node.args[0])
             if pattern is None or anchor not in text:
                 continue
             hit = _first_match(pattern, anchor, lines, _indented(node.args[0]))
             if hit is None:
                 continue
-            for guard, in_body in guards:
+            for guard, in_body in guards_of(node, scope):
                 evidence.setdefault(condition_key(guard, scope), (in_body, hit))
+            if not scope.is_module:
+                ran.setdefault(id(scope), (scope, hit))
+    _call_site_evidence(index, ran, evidence)
     return evidence
 
 
@@ -109,11 +110,42 @@ def _printer_scopes(index: ProgramIndex) -> set[int]:
     return printers
 
 
+def _call_site_evidence(
+    index: ProgramIndex, ran: dict[int, tuple[object, LogLine]], evidence: dict[tuple[int, str], tuple[bool, LogLine]]
+) -> None:
+    """A function that printed a logged line ran: when it has a single call site, the guards on the way to that
+    call held too (`if args.ttt_mode == "lora": eval_val_ttt_lora(...)` with `lora_ttt:starting` in the log),
+    and so on up its callers. With several call sites the log does not say which one ran."""
+    if not ran:
+        return
+    sites: dict[int, list[tuple[object, ast.Call]]] = {}
+    for caller in index.scopes:
+        for call in index.calls_in(caller):
+            for callee in index.resolve_call(call, caller):
+                if callee is not caller:
+                    sites.setdefault(id(callee), []).append((caller, call))
+    work = list(ran.values())
+    seen: set[int] = set()
+    while work:
+        scope, hit = work.pop()
+        if id(scope) in seen:
+            continue
+        seen.add(id(scope))
+        callers = sites.get(id(scope), [])
+        if len(callers) != 1:
+            continue
+        caller, call = callers[0]
+        for guard, in_body in guards_of(call, caller):  # type: ignore[arg-type]
+            evidence.setdefault(condition_key(guard, caller), (in_body, hit))
+        if not getattr(caller, "is_module", True):
+            work.append((caller, hit))
+
+
 def condition_key(guard: ast.If | ast.While | ast.IfExp, scope: object) -> tuple[int, str]:
     return (id(scope), ast.unparse(guard.test))
 
 
-def _template(arg: ast.expr) -> tuple[re.Pattern[str] | None, str]:
+def template(arg: ast.expr) -> tuple[re.Pattern[str] | None, str]:
     """A regex for the line a print produces, and its longest fixed piece (a fast pre-filter)."""
     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
         pieces: list[str | None] = [arg.value]
