@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
+from pgaudit.analysis.targets import _adds_axes
 from pgaudit.findings import Confidence, Finding, Severity
 
 from .base import Example, Rule, short
@@ -103,7 +104,8 @@ class TargetDependentMixing(Rule):
     ) -> Finding | None:
         flow = facts.flow
         w_labels = flow.labels(weight, scope)
-        decided = deps is not None and deps.decided_by_target(weight)
+        is_where = isinstance(node, ast.Call) and call_name(node) == "where"  # a choice: score_choices says why
+        decided = deps is not None and (deps.decided_by_target(weight) or (not is_where and deps.oracle_weight(weight)))
         if TARGET not in w_labels and TPROP not in w_labels and not decided:
             return None
         if isinstance(node, ast.Call) and call_name(node) == "where" and not (
@@ -220,19 +222,71 @@ class TargetDependence:
             return False
         return self._seed_loss(expr) or bool(_value_names(expr) & self.loss_names)
 
-    def _compares_losses(self, test: ast.AST, depth: int = 0) -> bool:
-        """A comparison of two different losses of the target, here or in the value of a name it reads."""
+    def _compares_losses(self, test: ast.AST, depth: int = 0, realized: bool = False) -> bool:
+        """A comparison of two different losses of the target, here or in the value of a name it reads. With
+        `realized`, any two values read at the target count (`tb > ta` with `ta = pa.gather(-1, y)` and
+        `tb = counts_p.gather(-1, y)`): comparing two predictions of the realized token reads the answer."""
         if depth < 3:
             read = {n.id for n in ast.walk(test) if isinstance(n, ast.Name)}
             for targets, value, _stmt in self.assigns:
-                if targets & read and self._compares_losses(value, depth + 1):
+                if targets & read and self._compares_losses(value, depth + 1, realized):
                     return True
+        is_loss = self._at_target if realized else self._is_loss
         for n in ast.walk(test):
             if isinstance(n, ast.Compare) and len(n.comparators) == 1 and isinstance(n.ops[0], ast.Lt | ast.LtE | ast.Gt | ast.GtE):
                 left, right = n.left, n.comparators[0]
-                if self._is_loss(left) and self._is_loss(right) and ast.unparse(left) != ast.unparse(right):
+                if is_loss(left) and is_loss(right) and ast.unparse(left) != ast.unparse(right):
                     return True
         return False
+
+    def _at_target(self, expr: ast.AST, depth: int = 0) -> bool:
+        """A loss of the target, or a value some table or distribution holds at the target token."""
+        if isinstance(expr, ast.Constant):
+            return False
+        if self._is_loss(expr) or self._seed_target(expr):
+            return True
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Call) and call_name(n) in ("gather", "take_along_dim", "take_along_axis") and any(
+                self._is_target(a) for a in n.args[1:]
+            ):
+                return True
+        if depth < 3:
+            names = _value_names(expr)
+            return any(targets & names and self._at_target(value, depth + 1) for targets, value, _stmt in self.assigns)
+        return False
+
+    def oracle_weight(self, weight: ast.AST) -> bool:
+        """A mixing weight set by comparing two predictions' probabilities of the target token, or computed
+        from the model's own per-token loss on the token it scores (`w = (nll > 4).float()`)."""
+        return self._compares_losses(weight, realized=True) or self._reads_own_loss(weight)
+
+    def _reads_own_loss(self, expr: ast.AST, depth: int = 0) -> bool:
+        """`expr` is computed, through names bound once, from a per-token loss of the target bound once here
+        (`own = cross_entropy(logits, y, reduction="none")`), read whole: no slice, roll or running state, which
+        is how a lagged (already scored) loss would be used."""
+        once = self._bound_once()
+        for n in ast.walk(expr):
+            shifted = isinstance(n, ast.Call) and call_name(n) in ("roll", "cat", "pad")
+            if shifted or (isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Slice)):
+                return False
+        for name in _value_names(expr):
+            value = once.get(name)
+            if value is None:
+                continue
+            if _per_token_loss(value) and self._seed_loss(value):
+                return True
+            if depth < 2 and self._reads_own_loss(value, depth + 1):
+                return True
+        return False
+
+    def _bound_once(self) -> dict[str, ast.AST]:
+        counts: dict[str, int] = {}
+        values: dict[str, ast.AST] = {}
+        for targets, value, stmt in self.assigns:
+            for name in targets:
+                counts[name] = counts.get(name, 0) + (2 if isinstance(stmt, ast.AugAssign) else 1)
+                values[name] = value
+        return {name: values[name] for name, c in counts.items() if c == 1}
 
     def score_choices(self) -> list[tuple[ast.AST, str]]:
         """`if new_nll < old_nll: nll[t] = new_nll`, `where(la < lb, la, lb)`, `minimum(la, lb)`: the smaller of
@@ -245,6 +299,12 @@ class TargetDependence:
                     if isinstance(n, ast.Assign | ast.AugAssign) and self._is_loss(n.value)
                 ]
                 if stores and not self._only_tracks_best(node, stores):
+                    out.append((node, f"`{short(node.test, 50)}`"))
+            elif isinstance(node, ast.If) and node.orelse and self._compares_losses(node.test, realized=True):
+                # `if tb[i] > ta[i]: out.append(mix_hi) else: out.append(mix_lo)`: both branches produce the
+                # scored value at position i, and which one does is decided by comparing the target's probabilities
+                body, orelse = self._choice_sinks(node.body), self._choice_sinks(node.orelse)
+                if body & orelse:
                     out.append((node, f"`{short(node.test, 50)}`"))
             elif isinstance(node, ast.Call) and call_name(node) == "where" and len(node.args) == 3:
                 if self._compares_losses(node.args[0]) and self._is_loss(node.args[1]) and self._is_loss(node.args[2]):
@@ -336,6 +396,19 @@ class TargetDependence:
             return list(pool.elts)
         return []
 
+    def _choice_sinks(self, stmts: list[ast.stmt]) -> set[str]:
+        """Where a branch puts a value read at the target: the names it assigns, the lists it appends to."""
+        sinks: set[str] = set()
+        for stmt in stmts:
+            for n in ast.walk(stmt):
+                if isinstance(n, ast.Assign) and self._at_target(n.value):
+                    sinks |= {dotted(t) for t in n.targets if dotted(t)}
+                elif isinstance(n, ast.Call) and call_name(n) in ("append", "extend") and n.args and isinstance(
+                    n.func, ast.Attribute
+                ) and self._at_target(n.args[0]):
+                    sinks.add(dotted(n.func.value) + ".append")
+        return sinks
+
     def _only_tracks_best(self, node: ast.If, stores: list[ast.AST]) -> bool:
         """`if loss < best: best = loss` (a running minimum kept for a report or a checkpoint): the stored name is
         only ever assigned inside this `if`, so it is not a per-token choice between two predictions."""
@@ -356,6 +429,14 @@ class TargetDependence:
 
 _PROB_CALLS = {"log_softmax", "softmax", "cross_entropy", "nll_loss"}
 _SCORE_CALLS = {"log", "log2", "log10", "log1p", "cross_entropy", "nll_loss", "log_softmax"}
+
+
+def _per_token_loss(expr: ast.AST) -> bool:
+    """`cross_entropy(..., reduction="none")`, `-log(p.gather(-1, y))`: one loss per position, not a mean."""
+    for n in ast.walk(expr):
+        if isinstance(n, ast.Call) and call_name(n) in ("cross_entropy", "nll_loss"):
+            return any(k.arg == "reduction" and isinstance(k.value, ast.Constant) and k.value.value == "none" for k in n.keywords)
+    return any(isinstance(n, ast.Call) and call_name(n) in ("gather", "take_along_dim") for n in ast.walk(expr))
 
 
 def _seed_prob(expr: ast.AST) -> bool:
@@ -416,6 +497,7 @@ def _one_minus_factor(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
     if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
         return None
     for factor, other in ((node.left, node.right), (node.right, node.left)):
+        factor = _axes_stripped(factor)  # `(1 - w)[:, None] * p`: the weight broadcast over the vocabulary
         if (
             isinstance(factor, ast.BinOp)
             and isinstance(factor.op, ast.Sub)
@@ -428,12 +510,24 @@ def _one_minus_factor(node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
 
 def _times(node: ast.AST, weight: ast.AST) -> ast.AST | None:
     """`w * b` (or `w * b * c`) -> the other factor(s), for the same weight expression."""
-    factors = _factors(node)
+    factors = [_axes_stripped(f) for f in _factors(node)]
     text = ast.unparse(weight)
     rest = [f for f in factors if ast.unparse(f) != text]
     if len(factors) < 2 or len(rest) != len(factors) - 1:
         return None
     return rest[0] if len(rest) == 1 else ast.Tuple(elts=rest, ctx=ast.Load())
+
+
+def _axes_stripped(node: ast.AST) -> ast.AST:
+    """`w[:, None]`, `w[..., None]`, `w.unsqueeze(-1)` -> `w`."""
+    for _ in range(4):
+        if isinstance(node, ast.Subscript) and _adds_axes(node.slice):
+            node = node.value
+        elif isinstance(node, ast.Call) and call_name(node) == "unsqueeze" and isinstance(node.func, ast.Attribute):
+            node = node.func.value
+        else:
+            break
+    return node
 
 
 def _factors(node: ast.AST) -> list[ast.AST]:
@@ -640,6 +734,115 @@ def report(model, val_np):
 
 if __name__ == "__main__":
     report(torch.nn.Embedding(8, 8), load_validation_tokens("fineweb_val_0.bin"))
+''',
+    ),
+)
+
+# Oracle weights: the weight comes from the target's own probabilities or loss (compared, or thresholded),
+# whatever the values are called. Each has a legal twin below.
+TargetDependentMixing.invalid += (
+    Example(
+        title="weight from comparing the two predictions' probabilities of the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def a1(m, s, q):
+    u, v = s[:-1], s[1:]
+    pa = F.softmax(m(u), -1)
+    ta = pa.gather(-1, v[:, None]).squeeze(-1)
+    tb = q.gather(-1, v[:, None]).squeeze(-1)
+    w = torch.where(tb > ta, 0.6, 0.05)
+    e = -torch.log((1.0 - w) * ta + w * tb)  # <- expected
+    return e.sum()
+
+if __name__ == "__main__":
+    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
+''',
+        message="weight or gate computed from the target token",
+    ),
+    Example(
+        title="weight from the model's own per-token loss on the token it scores",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def a1(m, s, q):
+    u, v = s[:-1], s[1:]
+    lg = m(u)
+    own = F.cross_entropy(lg, v, reduction="none")
+    w = (own > 4.0).float() * 0.6
+    r = (1.0 - w)[:, None] * F.softmax(lg, -1) + w[:, None] * q  # <- expected
+    return -torch.log(r.gather(-1, v[:, None])).sum()
+
+if __name__ == "__main__":
+    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
+''',
+        message="weight or gate computed from the target token",
+    ),
+    Example(
+        title="per-position branch on which prediction gave the target more probability",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def a1(m, s, q):
+    u, v = s[:-1], s[1:]
+    ta = F.softmax(m(u), -1).gather(-1, v[:, None]).squeeze(-1)
+    tb = q.gather(-1, v[:, None]).squeeze(-1)
+    out = []
+    for i in range(ta.numel()):
+        if tb[i] > ta[i]:  # <- expected
+            out.append(0.4 * ta[i] + 0.6 * tb[i])
+        else:
+            out.append(0.95 * ta[i] + 0.05 * tb[i])
+    return -torch.log(torch.stack(out)).sum()
+
+if __name__ == "__main__":
+    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
+''',
+        message="comparing their losses on the target",
+    ),
+)
+
+TargetDependentMixing.valid += (
+    Example(
+        title="weight from the loss of tokens already scored (the previous window's mean loss)",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def a1(m, s, q):
+    total, prev = 0.0, 3.0
+    for j in range(0, s.numel() - 9, 8):
+        u, v = s[j : j + 8], s[j + 1 : j + 9]
+        lg = m(u)
+        w = 0.6 if prev > 4.0 else 0.05
+        r = (1.0 - w) * F.softmax(lg, -1) + w * q
+        e = -torch.log(r.gather(-1, v[:, None]))
+        total += e.sum().item()
+        prev = e.mean().item()
+    return total
+
+if __name__ == "__main__":
+    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(8, 8) / 8)
+''',
+    ),
+    Example(
+        title="per-position branch on the model's confidence (its top probability), not on the target",
+        code=_SETUP
+        + '''
+@torch.no_grad()
+def a1(m, s, q):
+    u, v = s[:-1], s[1:]
+    pa = F.softmax(m(u), -1)
+    top = pa.max(-1).values
+    out = []
+    for i in range(top.numel()):
+        if top[i] > 0.5:
+            out.append(pa[i, v[i]])
+        else:
+            out.append(0.5 * pa[i, v[i]] + 0.5 * q[i, v[i]])
+    return -torch.log(torch.stack(out)).sum()
+
+if __name__ == "__main__":
+    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
 ''',
     ),
 )

@@ -49,39 +49,12 @@ MISSES = {
         "PG102: `combine(pa, pb, y, w)` gets a target-decided weight at the live call (the `else` of an env "
         "default that is off) and the entropy weight at the dead one: no per-call-site parameter labels",
     ),
-    "b5_gate_where_target": (
-        "control",
-        "PG102: `w = torch.where(tb > ta, hi, lo)` with ta/tb the two experts' probabilities gathered at the "
-        "target, then `(1 - w) * ta + w * tb`: a gate decided by comparing target probabilities",
-    ),
-    "b5_gate_if_per_position": (
-        "control",
-        "PG102: a per-position `if tb[i] > ta[i]:` choosing the mixing weight (control dependence on the target)",
-    ),
-    "b5_gate_own_loss": (
-        "control",
-        "PG102: a gate from the model's own loss on the target (`own = cross_entropy(logits, y)`, `w = (own > 4)`)",
-    ),
-    "b7_exec_with_name_gate": (
-        "control",
-        "same gate as b5_gate_where_target; loading works (the exec'd sibling aux_ops.py is audited)",
-    ),
     "b7_wrap_nested3": ("flow", "same as b3_counter_fstring_key; all three wrapper levels are decoded"),
     "b7_wrap_namespace_main_call": (
         "control",
         "PG302: the payload is exec'd into a namespace dict and its `main` is called as `_ns[\"main\"]()`: the "
         "payload is decoded and audited (under `__name__` \"stage\"), but a call through the exec namespace is "
         "not linked to the payload's function, so the scoring code is judged unreachable",
-    ),
-    "b8_renamed_sibling_gate": ("control", "same gate as b5_gate_where_target, renamed and imported by spec_from_file_location"),
-}
-
-# case -> (owner, why the legal twin gets an error)
-FALSE_ERRORS = {
-    "b6_second_look_reported": (
-        "control",
-        "PG302 on the twin: the second pass scores weights restored by `model.load_state_dict(frozen)` (saved "
-        "before adapting) and the claimed line is the first, score-first pass: restoring state is not modelled",
     ),
     "b7_wrap_codecs_hex_zlib": ("control", "same twin as b6_second_look_reported, inside a codecs hex+zlib wrapper"),
     "b8_misleading_names_table": (
