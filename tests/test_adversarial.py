@@ -56,6 +56,15 @@ MISSES = {
         "payload is decoded and audited (under `__name__` \"stage\"), but a call through the exec namespace is "
         "not linked to the payload's function, so the scoring code is judged unreachable",
     ),
+}
+
+# case -> (owner, why the legal twin gets an error)
+FALSE_ERRORS = {
+    "b6_second_look_reported": (
+        "control",
+        "PG302 on the twin: the second pass scores weights restored by `model.load_state_dict(frozen)` (saved "
+        "before adapting) and the claimed line is the first, score-first pass: restoring state is not modelled",
+    ),
     "b7_wrap_codecs_hex_zlib": ("control", "same twin as b6_second_look_reported, inside a codecs hex+zlib wrapper"),
     "b8_misleading_names_table": (
         "flow",
