@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from pgaudit.analysis.events import Event, can_follow, is_multi_pass_loop, val_only, while_counters
 from pgaudit.analysis.facts import Facts
-from pgaudit.analysis.index import ancestors
+from pgaudit.analysis.index import ancestors, call_name
 from pgaudit.analysis.reported import printed_last, result_reported
 from pgaudit.findings import Confidence, Finding, Severity
 
@@ -126,6 +126,8 @@ class RescoreAfterAdapt(Rule):
             kinds = facts.events.of(first.via).kinds
             if "score" not in kinds or first.self_contained:
                 continue
+            if _restored_between(facts, first, score):
+                continue  # the weights saved before the adapting pass are loaded back: the rescore is not adapted
             message = (
                 f"`{short(first.node)}` (line {first.line}) scores the validation tokens while adapting on them, "
                 f"and `{short(score.node)}` at line {score.line} scores them again with the adapted model: "
@@ -155,6 +157,40 @@ class RescoreAfterAdapt(Rule):
                 related=[(first.scope.unit, first.node)],
             )
         return None
+
+
+def _restored_between(facts: Facts, first: Event, score: Event) -> bool:
+    """`saved = copy.deepcopy(model.state_dict())` before the adapting pass, `model.load_state_dict(saved)`
+    after it and before the second score, in the same function: the second pass scores the weights as they
+    were before adaptation."""
+    if first.scope is not score.scope:
+        return False
+    before = [n for n in facts.index.walk_scope(score.scope) if isinstance(n, ast.Assign) and n.lineno < first.line]
+    saved_before: set[str] = set()
+    for _ in range(3):  # `sd = m.state_dict()` then `keep = copy.deepcopy(sd)`
+        for n in before:
+            if any(
+                (isinstance(c, ast.Call) and call_name(c) == "state_dict") or (isinstance(c, ast.Name) and c.id in saved_before)
+                for c in ast.walk(n.value)
+            ):
+                saved_before |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+    rebound_after = {
+        t.id
+        for n in facts.index.walk_scope(score.scope)
+        if isinstance(n, ast.Assign) and n.lineno >= first.line
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    for n in facts.index.walk_scope(score.scope):
+        if (
+            isinstance(n, ast.Call) and call_name(n) == "load_state_dict" and n.args
+            and first.line < n.lineno < score.line
+            and isinstance(n.args[0], ast.Name) and n.args[0].id in saved_before - rebound_after
+            and can_follow(first.node, n, score.scope) and can_follow(n, score.node, score.scope)
+            and not _exclusive(n, score.node)
+        ):
+            return True
+    return False
 
 
 def _loop_header(loop: ast.AST) -> str:
@@ -566,5 +602,55 @@ def main():
 if __name__ == "__main__":
     main()
 ''',
+    ),
+)
+
+# Weights saved before the adapting pass and loaded back before the second score: the second pass scores the
+# unadapted model (legal); saved after the pass, they are the adapted weights (illegal).
+_SNAPSHOT = _SETUP + '''
+import copy
+
+@torch.inference_mode()
+def a2(m, s):
+    return F.cross_entropy(m(s[:-1]), s[1:]).item()
+
+def a1(args, m, s, chunk=1024):
+    opt = torch.optim.SGD(m.parameters(), lr=args.ttt_lr)
+    total = 0.0
+    for j in range(0, len(s) - 1, chunk):
+        piece = s[j : j + chunk + 1]
+        with torch.no_grad():
+            total += F.cross_entropy(m(piece[:-1]), piece[1:], reduction="sum").item()
+        F.cross_entropy(m(piece[:-1]), piece[1:]).backward()
+        opt.step()
+    return total
+
+def main():
+    args = Hyperparameters()
+    m = torch.nn.Embedding(1024, 1024)
+    s = load_validation_tokens("data/fineweb_val_000000.bin")
+    SAVE_BEFORE
+    first = a1(args, m, s)
+    SAVE_AFTER
+    m.load_state_dict(keep)
+    final = a2(m, s)  # <- expected
+    print(f"final_exact {final}")
+
+if __name__ == "__main__":
+    main()
+'''
+
+RescoreAfterAdapt.invalid += (
+    Example(
+        title="weights saved after the adapting pass and loaded back: the rescore is still of adapted weights",
+        code=_SNAPSHOT.replace("    SAVE_BEFORE\n", "").replace("SAVE_AFTER", "keep = copy.deepcopy(m.state_dict())"),
+        message="score, train, rescore",
+    ),
+)
+
+RescoreAfterAdapt.valid += (
+    Example(
+        title="weights saved before the adapting pass are loaded back before the second evaluation",
+        code=_SNAPSHOT.replace("SAVE_BEFORE", "keep = copy.deepcopy(m.state_dict())").replace("    SAVE_AFTER\n", ""),
     ),
 )

@@ -60,12 +60,6 @@ MISSES = {
 
 # case -> (owner, why the legal twin gets an error)
 FALSE_ERRORS = {
-    "b6_second_look_reported": (
-        "control",
-        "PG302 on the twin: the second pass scores weights restored by `model.load_state_dict(frozen)` (saved "
-        "before adapting) and the claimed line is the first, score-first pass: restoring state is not modelled",
-    ),
-    "b7_wrap_codecs_hex_zlib": ("control", "same twin as b6_second_look_reported, inside a codecs hex+zlib wrapper"),
     "b8_misleading_names_table": (
         "flow",
         "PG101 on the twin decided by a name: the context-only hash is called `target_hash` (a normalized "
