@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from pgaudit.analysis.callsites import call_sites
 from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
+from pgaudit.analysis.events import bind_params
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.analysis.targets import _adds_axes
@@ -74,6 +76,8 @@ class TargetDependentMixing(Rule):
                     continue
                 weight, a, b = blend
                 finding = self._judge(facts, scope, node, weight, a, b, deps)
+                if finding is None:
+                    finding = self._judge_at_sites(facts, scope, node, weight, a, b)
                 if finding is not None:
                     flagged.add(getattr(node, "lineno", 0))
                     yield finding
@@ -97,6 +101,33 @@ class TargetDependentMixing(Rule):
                         "oracle gate (C1)."
                     )
                     yield self.finding(facts, scope.unit, node, message)
+
+    def _judge_at_sites(
+        self, facts: Facts, scope: Scope, node: ast.AST, weight: ast.AST, a: ast.AST, b: ast.AST
+    ) -> Finding | None:
+        """A helper that mixes with a weight it is given (`combine(pa, pb, y, w)`): judged at each call, with
+        the weight that call passes, which may be an oracle weight in the caller, and the call's reachability."""
+        if not (isinstance(weight, ast.Name) and weight.id in scope.params):
+            return None
+        for caller, call in call_sites(facts, scope):
+            arg = dict(bind_params(call, scope)).get(weight.id)
+            if arg is None:
+                continue
+            deps = TargetDependence(facts, caller)
+            if not (deps.decided_by_target(arg) or deps.oracle_weight(arg)):
+                continue
+            if not any(VAL in facts.flow.labels(x, caller) for x in [*call.args, *(k.value for k in call.keywords)]):
+                continue
+            if facts.reachability(call).effective is False:
+                continue
+            message = (
+                f"`{short(call)}` (line {call.lineno}) hands `{scope.qualname}` the mixing weight "
+                f"`{short(arg, 50)}`, decided by the target token, and `{short(node)}` (line "
+                f"{getattr(node, 'lineno', 0)}) mixes two predictions with it: how the score at position t is "
+                "formed depends on x_t itself (C1)."
+            )
+            return self.finding(facts, caller.unit, call, message, related=[(scope.unit, node)])
+        return None
 
     def _judge(
         self, facts: Facts, scope: Scope, node: ast.AST, weight: ast.AST, a: ast.AST, b: ast.AST,
@@ -844,5 +875,42 @@ def a1(m, s, q):
 if __name__ == "__main__":
     a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
 ''',
+    ),
+)
+
+# A mixing helper given its weight by the caller: judged at each call that runs, with the weight it passes.
+_HELPER_GATE = _SETUP + '''
+import os
+
+def a3(pa, pb, v, w):
+    r = (1.0 - w)[:, None] * pa + w[:, None] * pb
+    return -torch.log(r.gather(-1, v[:, None])).sum()
+
+@torch.no_grad()
+def a1(m, s, q):
+    u, v = s[:-1], s[1:]
+    pa = F.softmax(m(u), -1)
+    k1 = torch.where(q.gather(-1, v[:, None]).squeeze(-1) > pa.gather(-1, v[:, None]).squeeze(-1), 0.6, 0.05)
+    k2 = torch.where(-(pa * pa.clamp_min(1e-9).log()).sum(-1) > 3.0, 0.6, 0.05)
+    if bool(int(os.environ.get("OLD_MIX", "0"))):
+        return a3(pa, q, v, DEAD)
+    return a3(pa, q, v, LIVE)  # <- expected
+
+if __name__ == "__main__":
+    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
+'''
+
+TargetDependentMixing.invalid += (
+    Example(
+        title="a mixing helper handed an oracle weight by the call that runs (the other call is off)",
+        code=_HELPER_GATE.replace("LIVE", "k1").replace("DEAD", "k2"),
+        message="decided by the target token",
+    ),
+)
+
+TargetDependentMixing.valid += (
+    Example(
+        title="the same helper handed the oracle weight only by a call the default environment skips",
+        code=_HELPER_GATE.replace("LIVE", "k2").replace("DEAD", "k1").replace("  # <- expected", ""),
     ),
 )

@@ -44,11 +44,6 @@ MISSES = {
         "flow",
         "PG101: Counter/defaultdict tables keyed by `f\"{ctx}|{t}\"` with t the scored token (string keys)",
     ),
-    "b4_gate_helper_dead_caller": (
-        "control",
-        "PG102: `combine(pa, pb, y, w)` gets a target-decided weight at the live call (the `else` of an env "
-        "default that is off) and the entropy weight at the dead one: no per-call-site parameter labels",
-    ),
     "b7_wrap_nested3": ("flow", "same as b3_counter_fstring_key; all three wrapper levels are decoded"),
     "b7_wrap_namespace_main_call": (
         "control",

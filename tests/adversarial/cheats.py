@@ -946,9 +946,9 @@ def paired_pass(args, model, tokens):
         by_target = torch.where(pb.gather(-1, y[:, None]).squeeze(-1) > pa.gather(-1, y[:, None]).squeeze(-1), 0.6, 0.05)
         by_entropy = torch.where(-(pa * pa.clamp_min(1e-9).log()).sum(-1) > 3.0, 0.6, 0.05)
         if args.legacy_gate:
-            nll = combine(pa, pb, y, LIVE)
-        else:
             nll = combine(pa, pb, y, DEAD)
+        else:
+            nll = combine(pa, pb, y, LIVE)
         total += nll.sum().item()
         count += nll.numel()
         recent.index_add_(0, y, torch.ones(seq))
