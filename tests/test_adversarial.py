@@ -45,12 +45,6 @@ MISSES = {
         "PG101: Counter/defaultdict tables keyed by `f\"{ctx}|{t}\"` with t the scored token (string keys)",
     ),
     "b7_wrap_nested3": ("flow", "same as b3_counter_fstring_key; all three wrapper levels are decoded"),
-    "b7_wrap_namespace_main_call": (
-        "control",
-        "PG302: the payload is exec'd into a namespace dict and its `main` is called as `_ns[\"main\"]()`: the "
-        "payload is decoded and audited (under `__name__` \"stage\"), but a call through the exec namespace is "
-        "not linked to the payload's function, so the scoring code is judged unreachable",
-    ),
 }
 
 # case -> (owner, why the legal twin gets an error)

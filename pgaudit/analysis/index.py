@@ -215,6 +215,10 @@ class ProgramIndex:
         func = call.func
         if isinstance(func, ast.Name):
             return self.resolve_name(func.id, caller, called=True)
+        if isinstance(func, ast.Subscript) and isinstance(func.slice, ast.Constant) and isinstance(func.slice.value, str):
+            # `ns["main"]()` after `exec(payload, ns)`: the module-level function of that name
+            name = func.slice.value
+            return [s for s in self.functions_by_name.get(name, []) if s.cls is None and s.parent is not None and s.parent.is_module]
         if isinstance(func, ast.Attribute):
             owner = func.value
             # `module.func(...)` of a sibling module, `self.method(...)`, `obj.method(...)`
