@@ -495,8 +495,6 @@ class Flow:
             return self._call(node, scope)
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             return frozenset().union(*(self._lab(e, scope) for e in node.elts)) if node.elts else EMPTY
-        if isinstance(node, ast.Dict):
-            return _union(self._lab(v, scope) for v in node.values)
         if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp):
             return self._lab(node.elt, scope)
         if isinstance(node, ast.DictComp):
