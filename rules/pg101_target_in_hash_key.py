@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from pgaudit.analysis.dataflow import TRAIN, VAL
+from pgaudit.analysis.dataflow import TARGET, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import call_name, dotted
 from pgaudit.findings import Confidence, Finding, Severity
@@ -63,6 +63,49 @@ class TargetInHashKey(Rule):
     )
 
     def check(self, facts: Facts) -> Iterable[Finding]:
+        yield from self._lookups(facts)
+        yield from self._updated_before_scored(facts)
+
+    def _updated_before_scored(self, facts: Facts) -> Iterable[Finding]:
+        """A count table written with the scored tokens' own (context, target) keys before those tokens are
+        scored: the entry read for position t already counts x_t. Order is within one pass of the enclosing
+        loops (a write after the score reaches only later positions)."""
+        flow = facts.flow
+        for scope in flow.scopes:
+            if scope.is_module:
+                continue
+            for node in facts.index.walk_scope(scope):
+                update = table_update(node)
+                if update is None:
+                    continue
+                table, key, stmt = update
+                labels = flow.labels(key, scope)
+                if TRAIN in labels or not (VAL in labels or facts.events.no_grad(node, scope)):
+                    continue
+                tokens = {n.id for n in ast.walk(key) if isinstance(n, ast.Name) and TARGET in flow.labels(n, scope)}
+                if not tokens:
+                    continue
+                later = _later_reads(stmt, scope, table, tokens)
+                if later is None:
+                    continue
+                proven = VAL in labels
+                message = (
+                    f"`{short(stmt)}` (line {stmt.lineno}) writes the scored tokens' own keys into `{table}` before "  # type: ignore[attr-defined]
+                    f"they are scored (line {later.lineno}, which reads `{table}`): the count read for position "  # type: ignore[attr-defined]
+                    "t already includes x_t, so the score at t uses the token being predicted (C1). Score first, "
+                    "then update."
+                )
+                yield self.finding(
+                    facts,
+                    scope.unit,
+                    stmt,
+                    message,
+                    severity=None if proven else Severity.WARNING,
+                    confidence=None if proven else Confidence.MEDIUM,
+                    related=[(scope.unit, later)],
+                )
+
+    def _lookups(self, facts: Facts) -> Iterable[Finding]:
         flow = facts.flow
         reported: set[int] = set()
         found = []
@@ -154,16 +197,71 @@ def lookup_key(node: ast.AST) -> ast.AST | None:
 
 
 def is_update(node: ast.AST) -> bool:
-    """`t[key] = t[key] + 1`: a read that only serves to write the same entry back."""
-    if not isinstance(node, ast.Subscript):
+    """`t[key] = t[key] + 1`, `d[key] = d.get(key, 0) + 1`: a read that only serves to write the same entry
+    back."""
+    if isinstance(node, ast.Subscript):
+        text = ast.unparse(node)
+    elif isinstance(node, ast.Call) and call_name(node) == "get" and isinstance(node.func, ast.Attribute) and node.args:
+        text = f"{ast.unparse(node.func.value)}[{ast.unparse(node.args[0])}]"
+    else:
         return False
+    stmt = _statement(node)
+    if isinstance(stmt, ast.Assign):
+        return any(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in stmt.targets)
+    return False
+
+
+def _statement(node: ast.AST) -> ast.AST | None:
     stmt = getattr(node, "pg_parent", None)
     while stmt is not None and not isinstance(stmt, ast.stmt):
         stmt = getattr(stmt, "pg_parent", None)
-    if isinstance(stmt, ast.Assign):
-        text = ast.unparse(node)
-        return any(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in stmt.targets)
-    return False
+    return stmt
+
+
+def table_update(node: ast.AST) -> tuple[str, ast.AST, ast.stmt] | None:
+    """(table, key, statement) when `node` writes one entry of a named table: `t[k] += 1`,
+    `t[k] = t[k] + 1`, `d[k] = d.get(k, 0) + 1`, `np.add.at(t, k, 1)`."""
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript):
+        base = node.target.value
+        if isinstance(base, ast.Name):
+            return base.id, node.target.slice, node
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript):
+        target = node.targets[0]
+        base = target.value
+        if isinstance(base, ast.Name) and any(isinstance(n, ast.Name) and n.id == base.id for n in ast.walk(node.value)):
+            return base.id, target.slice, node
+    if isinstance(node, ast.Call) and call_name(node) == "at" and len(node.args) >= 2 and isinstance(node.func, ast.Attribute):
+        table = node.args[0]
+        stmt = _statement(node)
+        if isinstance(table, ast.Name) and isinstance(stmt, ast.Expr) and stmt.value is node:
+            return table.id, node.args[1], stmt
+    return None
+
+
+def _later_reads(stmt: ast.stmt, scope: object, table: str, tokens: set[str]) -> ast.stmt | None:
+    """The first statement after `stmt` in the same pass (its block, then the blocks around it up to the
+    function, never around a loop back to its start) that reads `table`, when it or a later one reads one of
+    the scored `tokens` too."""
+    child: ast.AST = stmt
+    func = getattr(scope, "node", None)
+    while child is not None and child is not func:
+        holder = getattr(child, "pg_parent", None)
+        if holder is None:
+            return None
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(holder, field_name, None)
+            at = next((i for i, s in enumerate(block) if s is child), None) if isinstance(block, list) else None
+            if at is not None:
+                rest = block[at + 1 :]  # type: ignore[index]
+                reader = next((s for s in rest if _reads(s, table)), None)
+                if reader is not None and any(_reads(s, *tokens) for s in rest[rest.index(reader) :]):
+                    return reader
+        child = holder
+    return None
+
+
+def _reads(node: ast.AST, *names: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load) for n in ast.walk(node))
 
 
 

@@ -74,14 +74,7 @@ def main():
     net = Net(c)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
     LOAD
-    for k in range(c.steps):
-        o = (k * c.n) % (SRC.numel() - c.n - 1)
-        a = SRC[o : o + c.n]
-        b = SRC[o + 1 : o + c.n + 1]
-        loss = F.cross_entropy(net(a), b)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
+    LOOP
     r = score(net, s)
     print(f"final_exact val_loss:{r:.8f} val_bpb:{r / math.log(2.0) * 0.41:.8f}")
 
@@ -105,14 +98,58 @@ def score(net, s):
 '''
 
 
-def script(*, pb: str = _PB, load: str = _LOAD, src: str = "tr", score: str = _SCORE, extra: str = "") -> str:
+def _indent(code: str, n: int) -> str:
+    return code.replace("\n", "\n" + " " * n)
+
+
+_LOOP = """for k in range(c.steps):
+        o = (k * c.n) % (SRC.numel() - c.n - 1)
+        a = SRC[o : o + c.n]
+        b = SRC[o + 1 : o + c.n + 1]
+        loss = F.cross_entropy(net(a), b)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()"""
+
+
+def script(
+    *, pb: str = _PB, load: str = _LOAD, src: str = "tr", score: str = _SCORE, extra: str = "", loop: str = _LOOP
+) -> str:
     return (
         _PRE.replace("PB", pb, 1)
         .replace("EXTRA", extra, 1)
         .replace("SCORE", score, 1)
         .replace("LOAD", load, 1)
+        .replace("LOOP", loop, 1)
         .replace("SRC", src)
     )
+
+
+_STEP = "loss = F.cross_entropy(net(a), b)\nloss.backward()\nopt.step()\nopt.zero_grad()"
+_LOADER_CLASS = """class Feed:
+    def __init__(self, spec, n):
+        self.t = pull(spec)
+        self.n = n
+        self.o = 0
+
+    def take(self):
+        w = self.t[self.o : self.o + self.n + 1]
+        self.o = (self.o + self.n) % (self.t.numel() - self.n - 1)
+        return w[:-1], w[1:]
+"""
+_LOADER_GEN = """def feed(spec, n):
+    t = pull(spec)
+    o = 0
+    while True:
+        yield t[o : o + n], t[o + 1 : o + n + 1]
+        o = (o + n) % (t.numel() - n - 1)
+"""
+_LOADER_HELPER = """def steps(net, opt, t, c):
+    for k in range(c.steps):
+        o = (k * c.n) % (t.numel() - c.n - 1)
+        a, b = t[o : o + c.n], t[o + 1 : o + c.n + 1]
+        STEP
+""".replace("STEP", _STEP.replace("\n", "\n        "))
 
 
 # --- bullet 1: validation data from its sources, into the training stream (PG401) -------------------------
@@ -184,6 +221,20 @@ _SOURCES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "inplace-copy": (
         {"load": _LOAD + "\n    mix = torch.zeros(1 << 20, dtype=torch.long)\n    mix.copy_(s[: 1 << 20])", "src": "mix"},
         {"load": _LOAD + "\n    mix = torch.zeros(1 << 20, dtype=torch.long)\n    mix.copy_(tr[: 1 << 20])", "src": "mix"},
+    ),
+    "loader-class-method": (
+        {"extra": _LOADER_CLASS, "loop": "fd = Feed(c.pb, c.n)\n    for k in range(c.steps):\n        a, b = fd.take()\n        "
+         + _indent(_STEP, 8)},
+        {"extra": _LOADER_CLASS, "loop": "fd = Feed(c.pa, c.n)\n    for k in range(c.steps):\n        a, b = fd.take()\n        "
+         + _indent(_STEP, 8)},
+    ),
+    "loader-generator": (
+        {"extra": _LOADER_GEN, "loop": "for k, (a, b) in zip(range(c.steps), feed(c.pb, c.n)):\n        " + _indent(_STEP, 8)},
+        {"extra": _LOADER_GEN, "loop": "for k, (a, b) in zip(range(c.steps), feed(c.pa, c.n)):\n        " + _indent(_STEP, 8)},
+    ),
+    "loader-helper-function": (
+        {"extra": _LOADER_HELPER, "loop": "steps(net, opt, s, c)"},
+        {"extra": _LOADER_HELPER, "loop": "steps(net, opt, tr, c)"},
     ),
     "append-list": (
         {"load": _LOAD + "\n    parts = [tr]\n    parts.append(s)\n    mix = torch.cat(parts)", "src": "mix"},
@@ -261,10 +312,6 @@ _KEYS: dict[str, str] = {
     "fstring-hash": 'k = hash(f"{h}|{X}")',
 }
 _TABLES = {"zeros": "np.zeros(B)", "counter": "Counter()", "defaultdict": "defaultdict(float)"}
-
-
-def _indent(code: str, n: int) -> str:
-    return code.replace("\n", "\n" + " " * n)
 
 
 def _loop_case(key: str, table: str = "np.zeros(B)") -> tuple[dict[str, str], dict[str, str]]:
@@ -352,6 +399,49 @@ def score(net, s):
 '''}
 
 
+# The table is updated with the scored positions' own (context, target) pairs before they are scored; the twin
+# scores first and updates after, so each position only sees counts of the tokens before it.
+_UPDATE_FIRST: dict[str, tuple[str, str, str]] = {
+    # (setup, update, score), all inside the loop over windows / positions
+    "chunk-np-add-at-2d": (
+        "tab = np.zeros((1024, 1024))\nfor i in range(1, len(u) - 1024, 1024):\n    a = u[i - 1 : i + 1023]\n"
+        "    b = u[i : i + 1024]",
+        "np.add.at(tab, (a, b), 1)",
+        "q = (tab[a] + 0.01) / (tab[a].sum(-1, keepdims=True) + 10.24)\n"
+        "pr = F.softmax(net(torch.from_numpy(a)), -1).numpy()\nmix = 0.9 * pr + 0.1 * q\n"
+        "tot -= float(np.log(mix[np.arange(1024), b]).sum())",
+    ),
+    "chunk-hashed": (
+        "tab = np.zeros(B)\ncand = np.arange(1024)\nfor i in range(1, len(u) - 1024, 1024):\n    a = u[i - 1 : i + 1023]\n"
+        "    b = u[i : i + 1024]\n    g = a * 36313",
+        "np.add.at(tab, (g ^ (b * 27191)) % B, 1)",
+        "q = tab[(g[:, None] ^ (cand[None, :] * 27191)) % B] + 0.01\nq = q / q.sum(-1, keepdims=True)\n"
+        "pr = F.softmax(net(torch.from_numpy(a)), -1).numpy()\n"
+        "tot -= float(np.log((0.9 * pr + 0.1 * q)[np.arange(1024), b]).sum())",
+    ),
+    "stream-aug": (
+        "tab = np.zeros((1024, 1024))\nfor i in range(1, len(u)):\n    c0 = u[i - 1]\n    t = u[i]",
+        "tab[c0, t] += 1",
+        "q = (tab[c0] + 0.01) / (tab[c0].sum() + 10.24)\np = F.softmax(net(torch.tensor([c0])), -1)[0].numpy()\n"
+        "tot -= float(np.log(0.9 * p[t] + 0.1 * q[t]))",
+    ),
+    "stream-counter": (
+        "tab = Counter()\nseen = Counter()\nfor i in range(1, len(u)):\n    c0 = int(u[i - 1])\n    t = int(u[i])",
+        "tab[(c0, t)] += 1\nseen[c0] += 1",
+        "row = np.array([tab[(c0, v)] for v in range(1024)]) + 0.01\nq = row / row.sum()\n"
+        "p = F.softmax(net(torch.tensor([c0])), -1)[0].numpy()\ntot -= float(np.log(0.9 * p[t] + 0.1 * q[t]))",
+    ),
+}
+
+
+def _update_first(setup: str, update: str, scoring: str, bad: bool) -> dict[str, str]:
+    body = f"{update}\n{scoring}" if bad else f"{scoring}\n{update}"
+    return {"score": (
+        "\n@torch.no_grad()\ndef score(net, s):\n    u = s.numpy().astype(np.int64)\n    tot = 0.0\n    "
+        + _indent(setup, 4) + "\n        " + _indent(body, 8) + "\n    return tot / max(len(u), 1)\n"
+    )}
+
+
 # --- adapting on validation tokens before scoring them (PG301) ---------------------------------------------
 
 _TTT = '''
@@ -407,6 +497,13 @@ def _cases() -> list:
             script(score=_VEC.replace("BODY", _indent(good, 8))),
         ))
     out.append(("PG101", "target-numpy-positions", script(**_numpy_positions(True)), script(**_numpy_positions(False))))
+    for name, (setup, update, scoring) in _UPDATE_FIRST.items():
+        out.append((
+            "PG101",
+            f"update-first-{name}",
+            script(**_update_first(setup, update, scoring, True)),
+            script(**_update_first(setup, update, scoring, False)),
+        ))
     for name, chunks in _TTT_CASES.items():
         out.append(("PG301", f"ttt-{name}", script(**_ttt(chunks, True)), script(**_ttt(chunks, False))))
     roll = _TTT_CASES["listcomp-chunks"]

@@ -175,8 +175,8 @@ class Flow:
                 fs.assigns.append((node.optional_vars, node.context_expr, "="))
             elif isinstance(node, ast.NamedExpr):
                 fs.assigns.append((node.target, node.value, "="))
-            elif isinstance(node, ast.Return) and node.value is not None:
-                fs.returns.append(node.value)
+            elif isinstance(node, ast.Return | ast.Yield | ast.YieldFrom) and node.value is not None:
+                fs.returns.append(node.value)  # a generator's items are what its callers iterate over
             elif isinstance(node, ast.Call):
                 self._effect(fs, node)
         return fs
