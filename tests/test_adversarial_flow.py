@@ -309,6 +309,15 @@ _KEYS: dict[str, str] = {
     "lambda": "mk = lambda c0, x0: c0 ^ (x0 * 51647)\nk = mk(h, X)",
     "getattr-const": 'k = getattr(np, "bitwise_" + "xor")(h, X * 51647)',
     "hash-tuple": "k = hash((int(h), int(X)))",
+    "str-concat": 'k = hash(str(h) + "|" + str(X))',
+    "percent-format": 'k = hash("%d|%d" % (h, X))',
+    "str-format": 'k = hash("{}|{}".format(h, X))',
+    "join-map-str": 'k = hash("|".join(map(str, (h, X))))',
+    "tobytes": "k = hash(np.array([h, X]).tobytes())",
+    "crc32-encoded": 'k = __import__("zlib").crc32(f"{h}|{X}".encode())',
+    "dunder-xor": "k = h.__xor__(X * 51647)",
+    "operator-call": "k = operator.xor(h, operator.mul(X, 51647))",
+    "np-reduce": "k = np.bitwise_xor.reduce([h, X * 51647])",
     "fstring-hash": 'k = hash(f"{h}|{X}")',
 }
 _TABLES = {"zeros": "np.zeros(B)", "counter": "Counter()", "defaultdict": "defaultdict(float)"}
@@ -358,6 +367,12 @@ _TARGET_CASES: dict[str, tuple[str, str]] = {
         "kk = (inp * 2654435761) ^ (s[1 + i : 1 + j] * 2246822519)",
         "inp = s[i:j]\nlp = -F.cross_entropy(net(inp), s[i + 1 : j + 1], reduction='none')\n"
         "kk = (inp * 2654435761) ^ (s[i - 1 : j - 1] * 2246822519)",
+    ),
+    "index-array-alias": (
+        "idx = torch.arange(i, j)\nlp = -F.cross_entropy(net(s[idx]), s[idx + 1], reduction='none')\n"
+        "kk = (s[idx] * 2654435761) ^ (s[1 + idx] * 2246822519)",
+        "idx = torch.arange(i, j)\nlp = -F.cross_entropy(net(s[idx]), s[idx + 1], reduction='none')\n"
+        "kk = (s[idx] * 2654435761) ^ (s[idx - 1] * 2246822519)",
     ),
     "roll-alias": (
         "w = s[i : j + 1]\nlp = -F.cross_entropy(net(w[:-1]), w[1:], reduction='none')\n"

@@ -49,7 +49,7 @@ VALUE_FUNCS = {
     "asarray", "array", "as_tensor", "tensor", "from_numpy", "ascontiguousarray", "int64", "uint64", "int32",
     "uint32", "int16", "uint16", "LongTensor", "IntTensor", "list", "tuple", "concatenate", "cat", "stack",
     "hstack", "vstack", "clip", "clamp", "where", "int", "sorted", "reversed", "flatten", "ravel", "copy",
-    "atleast_1d", "frombuffer", "fromfile", "memmap", "load", "next", "iter", "from_file",
+    "atleast_1d", "frombuffer", "fromfile", "memmap", "load", "next", "iter", "from_file", "str", "repr",
 }  # fmt: skip
 # Sizes, positions and metadata derived from data are not the data: a buffer sized by the validation set does
 # not hold validation tokens.
@@ -480,6 +480,9 @@ class Flow:
             out = self._binop(node.left, node.op, node.right, scope, node)
             if isinstance(node.op, ast.Add | ast.Mod):
                 out = out | self._folded_kind(node, scope)
+                text_parts = _string_parts(node)
+                if text_parts is not None:  # `str(c) + "|" + str(t)`, `"%d|%d" % (c, t)`: a string key
+                    out = out | self._joined_key(text_parts, scope, node)
             return out
         if isinstance(node, ast.UnaryOp):
             return self._lab(node.operand, scope)
@@ -511,9 +514,11 @@ class Flow:
     def _parts_of(self, node: ast.AST, scope: Scope) -> list[ast.AST]:
         """The elements a key is joined from: a tuple or list literal, `tuple(xs)`/`str(xs)`, a list the
         scope built by literals, `append` and `+= [...]`; otherwise the value itself."""
-        for _ in range(4):
+        for _ in range(6):
             if isinstance(node, ast.Call) and call_name(node) in _JOIN_WRAPPERS and len(node.args) == 1:
                 node = node.args[0]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and call_name(node) in _BYTES_METHODS:
+                node = node.func.value  # `np.array([c, t]).tobytes()`, `key.encode()`
             else:
                 break
         if isinstance(node, ast.Tuple | ast.List):
@@ -824,8 +829,13 @@ class Flow:
         if name in VALUE_FUNCS and isinstance(func, ast.Name | ast.Attribute):
             return _union(self._lab(a, scope) for a in node.args)
         callees = self.resolve(node, scope)
-        args_prov = _union(_provenance(self._lab(a, scope)) for a in [*node.args, *node.keywords])
-        receiver = _provenance(self._lab(func.value, scope)) if isinstance(func, ast.Attribute) else EMPTY
+        # provenance, and target-keyed hashes: whatever an unknown call computes from a key that mixes in the
+        # target (`zlib.crc32(key.encode())`, `hashlib.md5(...)`) is still keyed on the target
+        args_prov = _union(_provenance(self._lab(a, scope)) | _tkeys(self._lab(a, scope)) for a in [*node.args, *node.keywords])
+        receiver = EMPTY
+        if isinstance(func, ast.Attribute):
+            receiver_labels = self._lab(func.value, scope)
+            receiver = _provenance(receiver_labels) | _tkeys(receiver_labels)
         intrinsic = _intrinsic(name) & PROVENANCE
         if not callees:
             return args_prov | receiver | intrinsic
@@ -850,7 +860,35 @@ _OPERATORS: dict[str, type[ast.operator]] = {
 _DUNDER_OPS = {"__xor__": ast.BitXor, "__rxor__": ast.BitXor, "__or__": ast.BitOr, "__add__": ast.Add,
                "__radd__": ast.Add, "__mul__": ast.Mult, "__rmul__": ast.Mult}  # fmt: skip
 # Calls that hand over their argument's elements to be joined into a key: `hash(tuple(xs))`, `str(xs)`.
-_JOIN_WRAPPERS = {"tuple", "list", "str", "repr", "bytes", "frozenset"}
+_JOIN_WRAPPERS = {"tuple", "list", "str", "repr", "bytes", "frozenset", "array", "asarray", "tensor"}
+_BYTES_METHODS = {"tobytes", "tostring", "tolist", "encode"}
+
+
+def _string_parts(node: ast.BinOp) -> list[ast.AST] | None:
+    """The values a string expression joins (`str(c) + "|" + str(t)` -> [c, t], `"%d|%d" % (c, t)` -> [c, t]);
+    None when it is not visibly a string."""
+    if isinstance(node.op, ast.Mod):
+        if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+            return list(node.right.elts) if isinstance(node.right, ast.Tuple) else [node.right]
+        return None
+    operands: list[ast.AST] = []
+    stack: list[ast.AST] = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add):
+            stack += [cur.right, cur.left]
+        else:
+            operands.append(cur)
+    texty = any(
+        (isinstance(o, ast.Constant) and isinstance(o.value, str))
+        or isinstance(o, ast.JoinedStr)
+        or (isinstance(o, ast.Call) and call_name(o) in ("str", "repr"))
+        for o in operands
+    )
+    if not texty:
+        return None
+    return [o.args[0] if isinstance(o, ast.Call) and call_name(o) in ("str", "repr") and o.args else o
+            for o in operands if not isinstance(o, ast.Constant)]
 
 
 def _container_shape(fs: FlowScope, target: ast.AST, value: ast.AST | None) -> None:
@@ -919,6 +957,10 @@ def _intrinsic(name: str) -> Labels:
     if is_target_name(name):
         out.add(TARGET)
     return frozenset(out)
+
+
+def _tkeys(labels: Labels) -> Labels:
+    return frozenset(lab for lab in labels if lab.startswith(TKEY))
 
 
 def _provenance(labels: Labels) -> Labels:

@@ -44,7 +44,20 @@ class TargetSeeds:
 
 
 def _spell(node: ast.AST) -> str:
-    return ast.unparse(node)
+    """The spelling of an expression, with a constant moved to the right of `+` and `*` (`1 + i` is `i + 1`),
+    so that aliases spelled with commuted offsets are the same target."""
+    if not any(isinstance(n, ast.BinOp) and isinstance(n.left, ast.Constant) for n in ast.walk(node)):
+        return ast.unparse(node)
+    fresh = ast.parse(ast.unparse(node), mode="eval").body  # a copy without the tree's parent links
+    return ast.unparse(_Commute().visit(fresh))
+
+
+class _Commute(ast.NodeTransformer):
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Add | ast.Mult) and isinstance(node.left, ast.Constant) and not isinstance(node.right, ast.Constant):
+            node.left, node.right = node.right, node.left
+        return node
 
 
 def unwrap(node: ast.AST) -> ast.AST:
