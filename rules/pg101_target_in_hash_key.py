@@ -26,7 +26,9 @@ class TargetInHashKey(Rule):
         Finds hash keys built by combining a target token (`y`, `tgt`, `targets`, the `[1:]` shift of the
         scored window) with a context hash or context tokens -- XOR, add or multiply, in Python ints, numpy
         or torch, through helper functions and intermediate variables -- and reports them where such a key
-        is used to *read* a count table whose value feeds the score of validation tokens.
+        is used to *read* a count table whose value feeds the score of validation tokens; and count tables
+        written with the scored tokens' own (context, target) keys before those tokens are scored in the same
+        pass (update-then-score).
 
     Why is this bad:
         The looked-up count depends on x_t itself, so the predictive distribution at position t is not a
@@ -734,5 +736,39 @@ TargetInHashKey.valid += (
     Example(
         title="legal twin (hash()): Python's hash of the context tokens only",
         code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", "k = hash((c, a)) % 4096"),
+    ),
+)
+
+_UPDATE_FIRST = _NEUTRAL_SETUP + '''
+@torch.no_grad()
+def run(net, s):
+    tab = np.zeros((1024, 1024))
+    tot = 0.0
+    for i in range(1, len(s) - 512, 512):
+        a = s[i - 1 : i + 511].astype(np.int64)
+        b = s[i : i + 512].astype(np.int64)
+        FIRST
+        q = (tab[a] + 0.01) / (tab[a].sum(-1, keepdims=True) + 10.24)
+        pr = F.softmax(net(torch.from_numpy(a)), -1).numpy()
+        tot -= float(np.log((0.9 * pr + 0.1 * q)[np.arange(512), b]).sum())
+        AFTER
+    return tot
+
+if __name__ == "__main__":
+    print(run(torch.nn.Embedding(1024, 1024), fetch(Knobs().where)))
+'''
+
+TargetInHashKey.invalid += (
+    Example(
+        title="adversarial (update-then-score): the window's own bigrams are counted before the window is scored",
+        code=_UPDATE_FIRST.replace("FIRST", "np.add.at(tab, (a, b), 1)  # <- expected").replace("AFTER", "pass"),
+        message="before they are scored",
+    ),
+)
+
+TargetInHashKey.valid += (
+    Example(
+        title="legal twin (score-then-update): the window is scored with the counts of earlier windows, then counted",
+        code=_UPDATE_FIRST.replace("FIRST", "pass").replace("AFTER", "np.add.at(tab, (a, b), 1)"),
     ),
 )
