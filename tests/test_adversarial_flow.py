@@ -169,6 +169,12 @@ _SOURCES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         {"pb": 'f"{root}/fineweb_{SPLIT}_*.bin"', "extra": 'SPLIT = "val"', "src": "s"},
         {"pb": 'f"{root}/fineweb_{SPLIT}_*.bin"', "extra": 'SPLIT = "val"'},
     ),
+    "listdir-filter": (
+        {"load": "tr = pull(c.pa)\n    s = torch.cat([one(os.path.join(c.root, f)) for f in sorted(os.listdir(c.root)) "
+         'if f.startswith("fineweb_val")])', "src": "s"},
+        {"load": "tr = pull(c.pa)\n    s = torch.cat([one(os.path.join(c.root, f)) for f in sorted(os.listdir(c.root)) "
+         'if f.startswith("fineweb_val")])'},
+    ),
     "memmap": (
         {
             "extra": "def mm(spec):\n    return torch.from_numpy(np.concatenate([np.array(np.memmap(f, dtype=np.uint16, "

@@ -499,7 +499,7 @@ class Flow:
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             return frozenset().union(*(self._lab(e, scope) for e in node.elts)) if node.elts else EMPTY
         if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp):
-            return self._lab(node.elt, scope)
+            return self._lab(node.elt, scope) | self._selected_kind(node)
         if isinstance(node, ast.DictComp):
             return self._lab(node.value, scope)
         if isinstance(node, ast.Starred | ast.NamedExpr | ast.keyword):
@@ -510,6 +510,18 @@ class Flow:
         if isinstance(node, ast.FormattedValue):
             return self._lab(node.value, scope)
         return EMPTY
+
+    def _selected_kind(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> Labels:
+        """Files picked by a filter naming the shards: `[f for f in os.listdir(d) if f.startswith("fineweb_val")]`."""
+        out: set[str] = set()
+        for gen in node.generators:
+            for cond in gen.ifs:
+                for n in ast.walk(cond):
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                        kind = literal_data_kind(n.value)
+                        if kind:
+                            out.add(kind)
+        return frozenset(out)
 
     def _parts_of(self, node: ast.AST, scope: Scope) -> list[ast.AST]:
         """The elements a key is joined from: a tuple or list literal, `tuple(xs)`/`str(xs)`, a list the
