@@ -10,6 +10,15 @@ Labels are strings on expressions:
   `tkey@N`         a key that mixes a target into a context hash; N indexes `Flow.tkey_origins`
   `param:NAME`     (symbolic) whatever the caller passes as parameter NAME
 
+Effects bind like assignments (`xs.append(v)`, `h ^= v`, `h.bitwise_xor_(v)`, `np.add.at(t, k, v)`, `d[k] = v`,
+`setattr`); dicts, lists and local objects built from literals and constant keys are known field by field
+(`d["ctx"]`, `xs[1]`, `ns.m`); loops over `zip`/`enumerate`/literal tuples bind element-wise; operators spelled
+as calls (`operator.xor`, `functools.reduce`, `functools.partial`, lambdas, `getattr(np, "bitwise_" + "xor")`)
+mix like the operator; keys joined from parts (`hash((c, t))`, f-strings, string concatenation, `%`,
+`format`, `join`, `tobytes`) are target-keyed when a part is the target and another the context; string
+constants are folded (`"fineweb_" + "va" + "l_*.bin"`, `f"{root}/fineweb_{SPLIT}_*.bin"`) before their data
+kind is read.
+
 The analysis is flow-insensitive inside a function (a variable carries the union of all its assignments) and
 summary-based across functions: a function's return labels are computed with symbolic parameters and
 substituted at each call site (so helpers like `hash_full(tokens, targets)` stay precise), while the
