@@ -5,7 +5,7 @@ Every case is a small but complete train_gpt.py-like script with neutral identif
 pattern (PG101 a target-keyed cache lookup, PG301 adapting on validation tokens before scoring them, PG401
 validation tokens in the training stream) is hidden behind one item of a bullet, next to its legal twin.
 Each runs through the whole pipeline (`pgaudit.engine.audit` on a folder), as written and after the
-metamorphic `rename` rewrite. The verdict is the judge's: an unsuppressed error among PG0xx-PG4xx and
+metamorphic `rename` and `split` rewrites. The verdict is the judge's: an unsuppressed error among PG0xx-PG4xx and
 PG504 whose reachability is not False.
 """
 
@@ -17,7 +17,7 @@ import pytest
 
 from pgaudit.engine import AuditOptions, audit
 from pgaudit.findings import Severity
-from tests.metamorphic.rewrite import rename
+from tests.metamorphic.rewrite import REWRITES, rename
 
 _PRE = '''
 import functools
@@ -380,6 +380,12 @@ _TARGET_CASES: dict[str, tuple[str, str]] = {
         "idx = torch.arange(i, j)\nlp = -F.cross_entropy(net(s[idx]), s[idx + 1], reduction='none')\n"
         "kk = (s[idx] * 2654435761) ^ (s[idx - 1] * 2246822519)",
     ),
+    "model-loss-label": (
+        "idx = torch.arange(i, j)\nnx = s.index_select(0, idx + 1)\nlp = -net.o.weight.new_tensor(0.0) - ln(net, s[idx], nx)\n"
+        "kk = (s[idx] * 2654435761) ^ (nx * 2246822519)",
+        "idx = torch.arange(i, j)\nnx = s.index_select(0, idx + 1)\nlp = -net.o.weight.new_tensor(0.0) - ln(net, s[idx], nx)\n"
+        "kk = (s[idx] * 2654435761) ^ (s.index_select(0, idx - 1) * 2246822519)",
+    ),
     "roll-alias": (
         "w = s[i : j + 1]\nlp = -F.cross_entropy(net(w[:-1]), w[1:], reduction='none')\n"
         "kk = (w[:-1] * 2654435761) ^ (torch.roll(w, -1)[:-1] * 2246822519)",
@@ -510,12 +516,13 @@ def _cases() -> list:
         if name != "zeros":
             bad, good = _loop_case(_KEYS["xor-plain"], table)
             out.append(("PG101", f"table-{name}", script(**bad), script(**good)))
+    ln = "def ln(net, a, b):\n    return F.cross_entropy(net(a), b, reduction='none')\n"
     for name, (bad, good) in _TARGET_CASES.items():
         out.append((
             "PG101",
             f"target-{name}",
-            script(score=_VEC.replace("BODY", _indent(bad, 8))),
-            script(score=_VEC.replace("BODY", _indent(good, 8))),
+            script(score=_VEC.replace("BODY", _indent(bad, 8)), extra=ln),
+            script(score=_VEC.replace("BODY", _indent(good, 8)), extra=ln),
         ))
     out.append(("PG101", "target-numpy-positions", script(**_numpy_positions(True)), script(**_numpy_positions(False))))
     for name, (setup, update, scoring) in _UPDATE_FIRST.items():
@@ -539,7 +546,9 @@ _MIXED = (
     "stream by its name and PG301 wants validation-only losses (roles from use: rules/pg401, events.py)"
 )
 KNOWN_GAPS: dict[str, str] = {
-    f"source-{name}-invalid-{spelling}": _MIXED for name in ("cat-slice", "append-list") for spelling in ("asis", "rename")
+    f"source-{name}-invalid-{spelling}": _MIXED
+    for name in ("cat-slice", "append-list")
+    for spelling in ("asis", "rename", "split")
 }
 
 
@@ -560,7 +569,7 @@ def _verdict(code: str, folder: Path) -> list[tuple[str, int, str]]:
 def _params() -> list:
     params = []
     for rule, name, bad, good in CASES:
-        for spelling in ("asis", "rename"):
+        for spelling in ("asis", "rename", "split"):
             for kind, code in (("invalid", bad), ("valid", good)):
                 case_id = f"{name}-{kind}-{spelling}"
                 gap = KNOWN_GAPS.get(case_id)
@@ -571,8 +580,8 @@ def _params() -> list:
 
 @pytest.mark.parametrize(("rule", "kind", "spelling", "code"), _params())
 def test_adversarial_case(rule: str, kind: str, spelling: str, code: str, tmp_path: Path) -> None:
-    if spelling == "rename":
-        code = rename(code)
+    if spelling != "asis":
+        code = REWRITES[spelling](code)
     errors = _verdict(code, tmp_path / "sub")
     if kind == "invalid":
         assert any(e[0] in rule.split() for e in errors), f"no {rule} error: {errors}"

@@ -532,9 +532,10 @@ class Flow:
                             out.add(kind)
         return frozenset(out)
 
-    def _parts_of(self, node: ast.AST, scope: Scope) -> list[ast.AST]:
+    def _parts_of(self, node: ast.AST, scope: Scope, depth: int = 0) -> list[ast.AST]:
         """The elements a key is joined from: a tuple or list literal, `tuple(xs)`/`str(xs)`, a list the
-        scope built by literals, `append` and `+= [...]`; otherwise the value itself."""
+        scope built by literals, `append` and `+= [...]`, a name bound once to one of these; otherwise the
+        value itself."""
         for _ in range(6):
             if isinstance(node, ast.Call) and call_name(node) in _JOIN_WRAPPERS and len(node.args) == 1:
                 node = node.args[0]
@@ -550,7 +551,14 @@ class Flow:
                 fs = self.fs.get(id(cur))
                 if fs is not None and node.id in fs.env:
                     built = fs.parts.get(node.id)
-                    return list(built) if built and len(built) > 1 else [node]
+                    if built and len(built) > 1:
+                        return list(built)
+                    value = self._single_value(node.id, cur) if depth < 3 else None
+                    if isinstance(value, ast.Call | ast.Tuple | ast.List):  # `tmp = tuple(w)`; `hash(tmp)`
+                        parts = self._parts_of(value, cur, depth + 1)
+                        if len(parts) > 1:
+                            return parts
+                    return [node]
                 cur = cur.parent
         return [node]
 
