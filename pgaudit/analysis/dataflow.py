@@ -120,7 +120,7 @@ class Flow:
         # second round: a helper's parameter that callers give targets is a target, and a shifted window of
         # what callers pass as validation tokens is the scored targets
         shifted = any(VAL in labs for params in self.concrete.values() for labs in params.values())
-        again = self._context_successors() | self._targets_from_callers() | shifted
+        again = self._context_successors() | self._passed_successors() | self._targets_from_callers() | shifted
         for _ in range(2):  # each round can make more parameters targets (bounded: rounds cost a full solve)
             if not again:
                 break
@@ -433,6 +433,62 @@ class Flow:
                         spelled.add(text)
                         added = True
         return added
+
+    def _passed_successors(self) -> bool:
+        """The same as `_context_successors` across calls: `helper(stream, pos, stream[pos])` where the helper
+        (or a helper it passes the three on to) reads `stream[pos - 2 + k]`, the context before each position,
+        makes the parameter given `stream[pos]` the target there, whatever the three are called."""
+        added = False
+        equiv: dict[tuple[int, str], tuple[str, str]] = {}  # (callee, param) -> (stream param, position param)
+        for _ in range(3):
+            grew = False
+            for caller in self.scopes:
+                for call in self.index.calls_in(caller):
+                    if len(call.args) + len(call.keywords) < 3:
+                        continue
+                    for callee in self.resolve(call, caller):
+                        binding = _bind_args(call, callee)
+                        by_name = {arg.id: param for param, arg in binding if isinstance(arg, ast.Name)}
+                        for param, arg in binding:
+                            pair = self._indexed_pair(arg, caller, equiv)
+                            if pair is None or (id(callee), param) in equiv:
+                                continue
+                            stream, pos = by_name.get(pair[0]), by_name.get(pair[1])
+                            if stream is None or pos is None:
+                                continue
+                            labels = self.labels(ast.Name(id=pair[0], ctx=ast.Load()), caller)
+                            if VAL not in labels or TRAIN in labels:
+                                continue
+                            equiv[(id(callee), param)] = (stream, pos)
+                            grew = True
+                            if self._reads_before(callee, stream, pos) and not self.targets.has_name(callee, param):
+                                self.targets.names.setdefault(id(callee), set()).add(param)
+                                fs = self.fs[id(callee)]
+                                fs.env[param] = fs.env.get(param, EMPTY) | {TARGET}
+                                added = True
+            if not grew:
+                break
+        return added
+
+    def _indexed_pair(self, arg: ast.AST, scope: Scope, equiv: dict[tuple[int, str], tuple[str, str]]) -> tuple[str, str] | None:
+        """(X, Y) when `arg` is `X[Y]`, a name bound once to `X[Y]`, or a parameter known to be `X[Y]`."""
+        if isinstance(arg, ast.Name):
+            known = equiv.get((id(scope), arg.id))
+            if known is not None:
+                return known
+            value = self._single_value(arg.id, scope)
+            arg = value if value is not None else arg
+        if isinstance(arg, ast.Subscript) and isinstance(arg.value, ast.Name) and isinstance(arg.slice, ast.Name):
+            return arg.value.id, arg.slice.id
+        return None
+
+    def _reads_before(self, scope: Scope, stream: str, pos: str) -> bool:
+        """`stream[pos - c ...]` is read in `scope` for a positive constant c: context before each position."""
+        for node in self.index.walk_scope(scope):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == stream:
+                if _before(node.slice, pos):
+                    return True
+        return False
 
     def _targets_from_callers(self) -> bool:
         added = False
@@ -1011,6 +1067,22 @@ def _hashy(node: ast.AST) -> bool:
         return _hashy(node.args[0])
     text = dotted(node.value if isinstance(node, ast.Subscript) else node).lower()
     return "prime" in text or "mult" in text or "hash" in text
+
+
+def _before(index: ast.AST, pos: str) -> bool:
+    """`pos - 2`, `pos - 2 + k`, `pos + k - 1`: an offset back from `pos` (a constant subtracted, none added)."""
+    terms: list[tuple[ast.AST, int]] = []
+    stack: list[tuple[ast.AST, int]] = [(index, 1)]
+    while stack:
+        cur, sign = stack.pop()
+        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
+            stack.append((cur.left, sign))
+            stack.append((cur.right, -sign if isinstance(cur.op, ast.Sub) else sign))
+        else:
+            terms.append((cur, sign))
+    has_pos = any(isinstance(t, ast.Name) and t.id == pos and sign == 1 for t, sign in terms)
+    consts = [sign * t.value for t, sign in terms if isinstance(t, ast.Constant) and isinstance(t.value, int)]
+    return has_pos and bool(consts) and sum(consts) < 0
 
 
 def _shifts_back_by_one(call: ast.Call) -> bool:
