@@ -205,12 +205,24 @@ def is_update(node: ast.AST) -> bool:
         text = ast.unparse(node)
     elif isinstance(node, ast.Call) and call_name(node) == "get" and isinstance(node.func, ast.Attribute) and node.args:
         text = f"{ast.unparse(node.func.value)}[{ast.unparse(node.args[0])}]"
+    elif isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(node.ops[0], ast.In | ast.NotIn):
+        # `if k in d: d[k] += 1 else: d[k] = 1`: the membership test only chooses how to write the entry
+        text = f"{ast.unparse(node.comparators[0])}[{ast.unparse(node.left)}]"
+        holder = getattr(node, "pg_parent", None)
+        if not (isinstance(holder, ast.If) and holder.test is node):
+            return False
+        return all(_writes_entry(stmt, text) for stmt in [*holder.body, *holder.orelse])
     else:
         return False
     stmt = _statement(node)
     if isinstance(stmt, ast.Assign):
         return any(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in stmt.targets)
     return False
+
+
+def _writes_entry(stmt: ast.stmt, text: str) -> bool:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AugAssign) else []
+    return bool(targets) and all(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in targets)
 
 
 def _statement(node: ast.AST) -> ast.AST | None:

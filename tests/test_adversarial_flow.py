@@ -407,6 +407,31 @@ _TARGET_CASES: dict[str, tuple[str, str]] = {
 }
 
 
+def _passed_positions(bad: bool) -> dict[str, str]:
+    """A helper given (stream, positions, stream[positions]) mixes the third into a hash of the context it
+    reads at positions - 1 and - 2: the third is the target, though nothing scores it in the helper."""
+    third = "u[pos]" if bad else "u[pos - 3]"
+    return {"extra": """def mixer(a, p, z):
+    g = np.zeros(len(p), dtype=np.int64)
+    for m in range(2):
+        g ^= a[p - 1 - m] * (36313 + m)
+    g ^= z * 51647
+    return g % B
+""", "score": f'''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    full = np.zeros(B)
+    tot = 0.0
+    for i in range(3, len(u) - 1024, 1024):
+        pos = np.arange(i, i + 1024)
+        z = {third}
+        q = full[mixer(u, pos, z)] / 10.0
+        tot -= float(np.log(0.5 + 0.1 * q).sum())
+    return tot / max(len(u), 1)
+'''}
+
+
 def _numpy_positions(bad: bool) -> dict[str, str]:
     """`tokens_np[pos]` of a position array in a numpy loop: the token after the context is the target."""
     key = "(g ^ (u[pos] * 51647)) % B" if bad else "(g ^ (u[pos - 3] * 51647)) % B"
@@ -469,6 +494,31 @@ def _update_first(setup: str, update: str, scoring: str, bad: bool) -> dict[str,
     )}
 
 
+# A string-keyed dict cache: the illegal one reads the (context, target) entry to score; the legal one scores
+# with every candidate's entry, normalized, and then counts the (context, target) entry behind a membership test.
+_DICT_MEMBERSHIP = '''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    seen = {}
+    tot = 0.0
+    for i in range(1, len(u)):
+        a, t = int(u[i - 1]), int(u[i])
+        p = F.softmax(net(torch.tensor([a])), -1)[0].numpy()
+        BODY
+    return tot / max(len(u), 1)
+'''
+_DICT_BAD = (
+    'k = str(a) + "|" + str(t)\nq = seen[k] / (i + 1) if k in seen else 0.0\n'
+    "tot -= float(np.log(0.9 * p[t] + 0.1 * q + 1e-9))\nseen[k] = seen.get(k, 0) + 1"
+)
+_DICT_GOOD = (
+    'row = np.array([seen.get(str(a) + "|" + str(v), 0) for v in range(1024)]) + 0.01\nq = row / row.sum()\n'
+    'tot -= float(np.log(0.9 * p[t] + 0.1 * q[t]))\nk = str(a) + "|" + str(t)\n'
+    "if k in seen:\n    seen[k] += 1\nelse:\n    seen[k] = 1"
+)
+
+
 # --- adapting on validation tokens before scoring them (PG301) ---------------------------------------------
 
 _TTT = '''
@@ -525,6 +575,7 @@ def _cases() -> list:
             script(score=_VEC.replace("BODY", _indent(good, 8)), extra=ln),
         ))
     out.append(("PG101", "target-numpy-positions", script(**_numpy_positions(True)), script(**_numpy_positions(False))))
+    out.append(("PG101", "target-passed-positions", script(**_passed_positions(True)), script(**_passed_positions(False))))
     for name, (setup, update, scoring) in _UPDATE_FIRST.items():
         out.append((
             "PG101",
@@ -532,6 +583,12 @@ def _cases() -> list:
             script(**_update_first(setup, update, scoring, True)),
             script(**_update_first(setup, update, scoring, False)),
         ))
+    out.append((
+        "PG101",
+        "effect-dict-membership",
+        script(score=_DICT_MEMBERSHIP.replace("BODY", _indent(_DICT_BAD, 8))),
+        script(score=_DICT_MEMBERSHIP.replace("BODY", _indent(_DICT_GOOD, 8))),
+    ))
     for name, chunks in _TTT_CASES.items():
         out.append(("PG301", f"ttt-{name}", script(**_ttt(chunks, True)), script(**_ttt(chunks, False))))
     roll = _TTT_CASES["listcomp-chunks"]
