@@ -371,7 +371,7 @@ class Flow:
             for scope in order:
                 fs = self.fs[id(scope)]
                 self._solve_env(fs)
-                ret = frozenset().union(*(self._lab(r, scope) for r in fs.returns)) if fs.returns else EMPTY
+                ret = _union(self._returned(r, scope) for r in fs.returns)
                 ret |= _intrinsic(scope.name) & PROVENANCE  # load_validation_tokens() returns val
                 if ret != fs.ret_labels:
                     fs.ret_labels = ret
@@ -380,6 +380,13 @@ class Flow:
                 break
         for fs in self.fs.values():  # final environments with the final summaries
             self._solve_env(fs)
+
+    def _returned(self, value: ast.expr, scope: Scope) -> Labels:
+        """Labels of a returned or yielded value; a flag in a returned tuple (`(i, text, i < n_val)`) says
+        which split an item belongs to, it does not put that split's tokens into the item."""
+        if isinstance(value, ast.Tuple):
+            return _union(self._lab(e, scope) for e in value.elts if not isinstance(e, ast.Compare | ast.BoolOp))
+        return self._lab(value, scope)
 
     def _concrete_params(self) -> None:
         """What each parameter may hold: the union over live call sites of the arguments passed."""
