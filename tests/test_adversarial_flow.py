@@ -392,6 +392,12 @@ _TARGET_CASES: dict[str, tuple[str, str]] = {
         "w = s[i : j + 1]\nlp = -F.cross_entropy(net(w[:-1]), w[1:], reduction='none')\n"
         "kk = (w[:-1] * 2654435761) ^ (torch.roll(w, 1)[:-1] * 2246822519)",
     ),
+    "take-along-axis": (
+        "idx = torch.arange(i, j)\nnx = s[idx + 1]\nlo = F.log_softmax(net(s[idx]), -1)\n"
+        "lp = torch.take_along_dim(lo, nx[:, None], dim=-1)[:, 0]\nkk = (s[idx] * 2654435761) ^ (nx * 2246822519)",
+        "idx = torch.arange(i, j)\nnx = s[idx + 1]\nlo = F.log_softmax(net(s[idx]), -1)\n"
+        "lp = torch.take_along_dim(lo, nx[:, None], dim=-1)[:, 0]\nkk = (s[idx] * 2654435761) ^ (s[idx - 1] * 2246822519)",
+    ),
     "neg-log-index": (
         "w = s[i : j + 1]\npr = F.softmax(net(w[:-1]), -1)\nys = w[1:]\nlp = torch.log(pr[torch.arange(1024), ys])\n"
         "kk = (w[:-1] * 2654435761) ^ (ys * 2246822519)",
@@ -428,6 +434,28 @@ def score(net, s):
         z = {third}
         q = full[mixer(u, pos, z)] / 10.0
         tot -= float(np.log(0.5 + 0.1 * q).sum())
+    return tot / max(len(u), 1)
+'''}
+
+
+def _running_state(bad: bool) -> dict[str, str]:
+    """A streaming loop that keeps its context in running variables (no `u[i - 1]` read): the token read at i
+    is the target because the model's probability vector is indexed with it."""
+    key = "(g ^ (t * 51647)) % B" if bad else "g % B"
+    return {"score": f'''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    full = np.zeros(B)
+    tot = 0.0
+    c0, g = int(u[0]), 0
+    for i in range(1, len(u)):
+        t = int(u[i])
+        p = F.softmax(net(torch.tensor([c0])), -1)[0].numpy()
+        g = (g * 36313 + c0 * 27191) % B
+        q = full[{key}] / 10.0
+        tot -= float(np.log(0.9 * p[t] + 0.1 * min(q, 1.0) / 1024))
+        c0 = t
     return tot / max(len(u), 1)
 '''}
 
@@ -575,6 +603,7 @@ def _cases() -> list:
             script(score=_VEC.replace("BODY", _indent(good, 8)), extra=ln),
         ))
     out.append(("PG101", "target-numpy-positions", script(**_numpy_positions(True)), script(**_numpy_positions(False))))
+    out.append(("PG101", "target-running-state", script(**_running_state(True)), script(**_running_state(False))))
     out.append(("PG101", "target-passed-positions", script(**_passed_positions(True)), script(**_passed_positions(False))))
     for name, (setup, update, scoring) in _UPDATE_FIRST.items():
         out.append((

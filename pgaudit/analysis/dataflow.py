@@ -251,6 +251,8 @@ class Flow:
                     continue
                 else:
                     labs = self._lab(value, fs.scope)
+                    if TARGET in labs and how == "=" and _loop_carried(target):
+                        labs = labs - {TARGET}  # `prev = t` at the end of a step: the next step's context
                 changed |= self._bind(fs, target, value if how == "=" else None, labs)
             changed_any |= changed
             if not changed:
@@ -954,6 +956,28 @@ _DUNDER_OPS = {"__xor__": ast.BitXor, "__rxor__": ast.BitXor, "__or__": ast.BitO
 # Calls that hand over their argument's elements to be joined into a key: `hash(tuple(xs))`, `str(xs)`.
 _JOIN_WRAPPERS = {"tuple", "list", "str", "repr", "bytes", "frozenset", "array", "asarray", "tensor"}
 _BYTES_METHODS = {"tobytes", "tostring", "tolist", "encode"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _loop_carried(target: ast.AST) -> bool:
+    """`c = t` in a loop body where `c` is read earlier in the same body: the value is carried into the next
+    iteration, so where `c` is read it holds the previous step's token, not this step's."""
+    if not isinstance(target, ast.Name):
+        return False
+    stmt = getattr(target, "pg_parent", None)
+    loop = getattr(stmt, "pg_parent", None)
+    while loop is not None and not isinstance(loop, ast.For | ast.While | ast.FunctionDef | ast.AsyncFunctionDef | ast.Module):
+        loop = getattr(loop, "pg_parent", None)
+    if not isinstance(loop, ast.For | ast.While) or stmt is None:
+        return False
+    line = getattr(stmt, "lineno", 0)
+    first_read = min((n.lineno for s in loop.body for n in ast.walk(s)
+                      if isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Load)), default=None)
+    if first_read is None or first_read >= line:
+        return False
+    stored_before = any(isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Store) and n.lineno <= first_read
+                        for s in loop.body for n in ast.walk(s))
+    return not stored_before
 
 
 def _string_parts(node: ast.BinOp) -> list[ast.AST] | None:
