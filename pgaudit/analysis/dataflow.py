@@ -34,7 +34,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
-from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name, literal_data_kind
+from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name
+from pgaudit.analysis.names import literal_data_kind as _literal_data_kind
 from pgaudit.analysis.targets import TargetFinder
 
 VAL, TRAIN, TARGET, HASH = "val", "train", "target", "hash"
@@ -925,11 +926,11 @@ class Flow:
         callees = self.resolve(node, scope)
         # provenance, and target-keyed hashes: whatever an unknown call computes from a key that mixes in the
         # target (`zlib.crc32(key.encode())`, `hashlib.md5(...)`) is still keyed on the target
-        args_prov = _union(_provenance(self._lab(a, scope)) | _tkeys(self._lab(a, scope)) for a in [*node.args, *node.keywords])
+        args_prov = _union(_carried(self._lab(a, scope)) for a in [*node.args, *node.keywords])
         receiver = EMPTY
         if isinstance(func, ast.Attribute):
             receiver_labels = self._lab(func.value, scope)
-            receiver = _provenance(receiver_labels) | _tkeys(receiver_labels)
+            receiver = _carried(receiver_labels)
         intrinsic = _intrinsic(name) & PROVENANCE
         if not callees:
             return args_prov | receiver | intrinsic
@@ -1075,8 +1076,15 @@ def _intrinsic(name: str) -> Labels:
     return frozenset(out)
 
 
-def _tkeys(labels: Labels) -> Labels:
-    return frozenset(lab for lab in labels if lab.startswith(TKEY))
+@functools.lru_cache(maxsize=65536)
+def literal_data_kind(text: str) -> str | None:
+    """names.literal_data_kind, cached: the same literals are read on every solving round."""
+    return _literal_data_kind(text)
+
+
+def _carried(labels: Labels) -> Labels:
+    """What an unknown call keeps of its inputs' labels: provenance, parameters and target-keyed hashes."""
+    return frozenset(lab for lab in labels if lab in PROVENANCE or lab.startswith((PARAM, TKEY)))
 
 
 def _provenance(labels: Labels) -> Labels:
