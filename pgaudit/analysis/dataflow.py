@@ -109,6 +109,7 @@ class Flow:
         self.targets = TargetFinder(index, self.scopes).seeds
         self._hash_tables: dict[str, bool] = {}
         self._folded: dict[int, Labels] = {}
+        self._carried: dict[int, bool] = {}
         self._module_strings: dict[tuple[str, bool], list[ast.expr]] | None = None
         self._synthetic: dict[tuple[int, str], ast.Call] = {}
         self._inlining: set[int] = set()
@@ -252,7 +253,7 @@ class Flow:
                     continue
                 else:
                     labs = self._lab(value, fs.scope)
-                    if TARGET in labs and how == "=" and _loop_carried(target):
+                    if TARGET in labs and how == "=" and self._carried_target(target):
                         labs = labs - {TARGET}  # `prev = t` at the end of a step: the next step's context
                 changed |= self._bind(fs, target, value if how == "=" else None, labs)
             changed_any |= changed
@@ -319,6 +320,13 @@ class Flow:
                 self.attr_env[target.attr] = self.attr_env.get(target.attr, EMPTY) | prov
                 return True
         return False
+
+    def _carried_target(self, target: ast.AST) -> bool:
+        # cached per Flow (a module-level cache keyed by nodes would keep every audited tree alive)
+        found = self._carried.get(id(target))
+        if found is None:
+            found = self._carried[id(target)] = _loop_carried(target)
+        return found
 
     def _bind_field(self, fs: FlowScope, key: str, labs: Labels) -> bool:
         new = fs.fields.get(key, EMPTY) | labs
@@ -959,7 +967,6 @@ _JOIN_WRAPPERS = {"tuple", "list", "str", "repr", "bytes", "frozenset", "array",
 _BYTES_METHODS = {"tobytes", "tostring", "tolist", "encode"}
 
 
-@functools.lru_cache(maxsize=4096)
 def _loop_carried(target: ast.AST) -> bool:
     """`c = t` in a loop body where `c` is read earlier in the same body: the value is carried into the next
     iteration, so where `c` is read it holds the previous step's token, not this step's."""
