@@ -205,7 +205,12 @@ class TargetFinder:
             return False
         for value in values:
             read = unwrap(value)
-            if not (isinstance(read, ast.Subscript) and not isinstance(read.slice, ast.Slice | ast.Tuple)):
+            # one element of a named sequence at a computed position: not `np.nonzero(m)[0]`, not `xs[0]`
+            if not (
+                isinstance(read, ast.Subscript)
+                and isinstance(read.value, ast.Name | ast.Attribute)
+                and isinstance(read.slice, ast.Name | ast.BinOp)
+            ):
                 return False
         return True
 
