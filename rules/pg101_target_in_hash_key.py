@@ -27,7 +27,9 @@ class TargetInHashKey(Rule):
         Finds hash keys built by combining a target token (`y`, `tgt`, `targets`, the `[1:]` shift of the
         scored window) with a context hash or context tokens -- XOR, add or multiply, in Python ints, numpy
         or torch, through helper functions and intermediate variables -- and reports them where such a key
-        is used to *read* a count table whose value feeds the score of validation tokens.
+        is used to *read* a count table whose value feeds the score of validation tokens; and count tables
+        written with the scored tokens' own (context, target) keys before those tokens are scored in the same
+        pass (update-then-score).
 
     Why is this bad:
         The looked-up count depends on x_t itself, so the predictive distribution at position t is not a
@@ -64,6 +66,49 @@ class TargetInHashKey(Rule):
     )
 
     def check(self, facts: Facts) -> Iterable[Finding]:
+        yield from self._lookups(facts)
+        yield from self._updated_before_scored(facts)
+
+    def _updated_before_scored(self, facts: Facts) -> Iterable[Finding]:
+        """A count table written with the scored tokens' own (context, target) keys before those tokens are
+        scored: the entry read for position t already counts x_t. Order is within one pass of the enclosing
+        loops (a write after the score reaches only later positions)."""
+        flow = facts.flow
+        for scope in flow.scopes:
+            if scope.is_module:
+                continue
+            for node in facts.index.walk_scope(scope):
+                update = table_update(node)
+                if update is None:
+                    continue
+                table, key, stmt = update
+                labels = flow.labels(key, scope)
+                if TRAIN in labels or not (VAL in labels or facts.events.no_grad(node, scope)):
+                    continue
+                tokens = {n.id for n in ast.walk(key) if isinstance(n, ast.Name) and TARGET in flow.labels(n, scope)}
+                if not tokens:
+                    continue
+                later = _later_reads(stmt, scope, table, tokens)
+                if later is None:
+                    continue
+                proven = VAL in labels
+                message = (
+                    f"`{short(stmt)}` (line {stmt.lineno}) writes the scored tokens' own keys into `{table}` before "  # type: ignore[attr-defined]
+                    f"they are scored (line {later.lineno}, which reads `{table}`): the count read for position "  # type: ignore[attr-defined]
+                    "t already includes x_t, so the score at t uses the token being predicted (C1). Score first, "
+                    "then update."
+                )
+                yield self.finding(
+                    facts,
+                    scope.unit,
+                    stmt,
+                    message,
+                    severity=None if proven else Severity.WARNING,
+                    confidence=None if proven else Confidence.MEDIUM,
+                    related=[(scope.unit, later)],
+                )
+
+    def _lookups(self, facts: Facts) -> Iterable[Finding]:
         flow = facts.flow
         reported: set[int] = set()
         found = []
@@ -161,16 +206,83 @@ def lookup_key(node: ast.AST) -> ast.AST | None:
 
 
 def is_update(node: ast.AST) -> bool:
-    """`t[key] = t[key] + 1`: a read that only serves to write the same entry back."""
-    if not isinstance(node, ast.Subscript):
+    """`t[key] = t[key] + 1`, `d[key] = d.get(key, 0) + 1`: a read that only serves to write the same entry
+    back."""
+    if isinstance(node, ast.Subscript):
+        text = ast.unparse(node)
+    elif isinstance(node, ast.Call) and call_name(node) == "get" and isinstance(node.func, ast.Attribute) and node.args:
+        text = f"{ast.unparse(node.func.value)}[{ast.unparse(node.args[0])}]"
+    elif isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(node.ops[0], ast.In | ast.NotIn):
+        # `if k in d: d[k] += 1 else: d[k] = 1`: the membership test only chooses how to write the entry
+        text = f"{ast.unparse(node.comparators[0])}[{ast.unparse(node.left)}]"
+        holder = getattr(node, "pg_parent", None)
+        if not (isinstance(holder, ast.If) and holder.test is node):
+            return False
+        return all(_writes_entry(stmt, text) for stmt in [*holder.body, *holder.orelse])
+    else:
         return False
+    stmt = _statement(node)
+    if isinstance(stmt, ast.Assign):
+        return any(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in stmt.targets)
+    return False
+
+
+def _writes_entry(stmt: ast.stmt, text: str) -> bool:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AugAssign) else []
+    return bool(targets) and all(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in targets)
+
+
+def _statement(node: ast.AST) -> ast.AST | None:
     stmt = getattr(node, "pg_parent", None)
     while stmt is not None and not isinstance(stmt, ast.stmt):
         stmt = getattr(stmt, "pg_parent", None)
-    if isinstance(stmt, ast.Assign):
-        text = ast.unparse(node)
-        return any(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in stmt.targets)
-    return False
+    return stmt
+
+
+def table_update(node: ast.AST) -> tuple[str, ast.AST, ast.stmt] | None:
+    """(table, key, statement) when `node` writes one entry of a named table: `t[k] += 1`,
+    `t[k] = t[k] + 1`, `d[k] = d.get(k, 0) + 1`, `np.add.at(t, k, 1)`."""
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript):
+        base = node.target.value
+        if isinstance(base, ast.Name):
+            return base.id, node.target.slice, node
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript):
+        target = node.targets[0]
+        base = target.value
+        if isinstance(base, ast.Name) and any(isinstance(n, ast.Name) and n.id == base.id for n in ast.walk(node.value)):
+            return base.id, target.slice, node
+    if isinstance(node, ast.Call) and call_name(node) == "at" and len(node.args) >= 2 and isinstance(node.func, ast.Attribute):
+        table = node.args[0]
+        stmt = _statement(node)
+        if isinstance(table, ast.Name) and isinstance(stmt, ast.Expr) and stmt.value is node:
+            return table.id, node.args[1], stmt
+    return None
+
+
+def _later_reads(stmt: ast.stmt, scope: object, table: str, tokens: set[str]) -> ast.stmt | None:
+    """The first statement after `stmt` in the same pass (its block, then the blocks around it up to the
+    function, never around a loop back to its start) that reads `table`, when it or a later one reads one of
+    the scored `tokens` too."""
+    child: ast.AST = stmt
+    func = getattr(scope, "node", None)
+    while child is not None and child is not func:
+        holder = getattr(child, "pg_parent", None)
+        if holder is None:
+            return None
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(holder, field_name, None)
+            at = next((i for i, s in enumerate(block) if s is child), None) if isinstance(block, list) else None
+            if at is not None:
+                rest = block[at + 1 :]  # type: ignore[index]
+                reader = next((s for s in rest if _reads(s, table)), None)
+                if reader is not None and any(_reads(s, *tokens) for s in rest[rest.index(reader) :]):
+                    return reader
+        child = holder
+    return None
+
+
+def _reads(node: ast.AST, *names: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load) for n in ast.walk(node))
 
 
 
@@ -643,5 +755,39 @@ TargetInHashKey.valid += (
     Example(
         title="legal twin (hash()): Python's hash of the context tokens only",
         code=_NEUTRAL_SETUP + _DICT_CACHE.replace("k = KEY", "k = hash((c, a)) % 4096"),
+    ),
+)
+
+_UPDATE_FIRST = _NEUTRAL_SETUP + '''
+@torch.no_grad()
+def run(net, s):
+    tab = np.zeros((1024, 1024))
+    tot = 0.0
+    for i in range(1, len(s) - 512, 512):
+        a = s[i - 1 : i + 511].astype(np.int64)
+        b = s[i : i + 512].astype(np.int64)
+        FIRST
+        q = (tab[a] + 0.01) / (tab[a].sum(-1, keepdims=True) + 10.24)
+        pr = F.softmax(net(torch.from_numpy(a)), -1).numpy()
+        tot -= float(np.log((0.9 * pr + 0.1 * q)[np.arange(512), b]).sum())
+        AFTER
+    return tot
+
+if __name__ == "__main__":
+    print(run(torch.nn.Embedding(1024, 1024), fetch(Knobs().where)))
+'''
+
+TargetInHashKey.invalid += (
+    Example(
+        title="adversarial (update-then-score): the window's own bigrams are counted before the window is scored",
+        code=_UPDATE_FIRST.replace("FIRST", "np.add.at(tab, (a, b), 1)  # <- expected").replace("AFTER", "pass"),
+        message="before they are scored",
+    ),
+)
+
+TargetInHashKey.valid += (
+    Example(
+        title="legal twin (score-then-update): the window is scored with the counts of earlier windows, then counted",
+        code=_UPDATE_FIRST.replace("FIRST", "pass").replace("AFTER", "np.add.at(tab, (a, b), 1)"),
     ),
 )

@@ -231,7 +231,10 @@ def _training_on_val(facts: Facts) -> tuple[TrainingLoop | None, list[tuple[Scop
     origins = _origins(facts, sources)
     # the loss carries validation data, or the chain reaches an assignment of the validation shards' pattern
     # (a generator or loader the flow labels do not cross)
-    if (VAL in labels and sources) or val_only(labels) or any(_names_val_shards(a) for _scope, a in origins):
+    # (the fallback only when the flow knows nothing of the loss's data: field by field, a dict holding both
+    # the training and the validation stream gives the loop only the training one)
+    unknown = not labels & {VAL, TRAIN}
+    if (VAL in labels and sources) or val_only(labels) or (unknown and any(_names_val_shards(a) for _scope, a in origins)):
         return training, origins
     return None, []
 

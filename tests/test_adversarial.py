@@ -26,20 +26,12 @@ MISSES = {
         "pattern built as `\"fineweb_\" + \"va\" + \"l\" + \"_*.bin\"` after renaming) is not traced from its "
         "source into the training loader",
     ),
-    "b1_refresh_memmap_heldout": (
-        "flow",
-        "PG301: tokens from `np.memmap` over a val pattern assembled from parts, stored in a dict "
-        "(`reserve[\"held\"]`), are not validation data for the analysis, so the pre-export fine-tune is missed",
-    ),
     "b1_curvature_pool_env": (
         "flow/roles",
         "PG402: the calibration pool is `pools[args.calib_pool]` over a dict {\"a\": train, \"b\": val} whose "
         "key is an env default (\"b\"): no provenance through a dict subscript with a statically known key",
     ),
-    "b3_key_reduce_xor": ("flow", "PG101: key built by `functools.reduce(operator.xor, [h, nxt * M])` (effect not modelled)"),
     "b3_key_getattr_xor": ("flow", "PG101: key built by `getattr(np, \"bitwise_\" + \"xor\")(h, nxt * M)` (constant-string getattr)"),
-    "b3_key_lambda": ("flow", "PG101: key built by a lambda `fold = lambda a, b: (a ^ (b * M)) & w` called with the target"),
-    "b3_key_partial": ("flow", "PG101: key built by `functools.partial(np.bitwise_xor, h)` called with the target"),
     "b3_counter_fstring_key": (
         "flow",
         "PG101: Counter/defaultdict tables keyed by `f\"{ctx}|{t}\"` with t the scored token (string keys)",

@@ -10,6 +10,15 @@ Labels are strings on expressions:
   `tkey@N`         a key that mixes a target into a context hash; N indexes `Flow.tkey_origins`
   `param:NAME`     (symbolic) whatever the caller passes as parameter NAME
 
+Effects bind like assignments (`xs.append(v)`, `h ^= v`, `h.bitwise_xor_(v)`, `np.add.at(t, k, v)`, `d[k] = v`,
+`setattr`); dicts, lists and local objects built from literals and constant keys are known field by field
+(`d["ctx"]`, `xs[1]`, `ns.m`); loops over `zip`/`enumerate`/literal tuples bind element-wise; operators spelled
+as calls (`operator.xor`, `functools.reduce`, `functools.partial`, lambdas, `getattr(np, "bitwise_" + "xor")`)
+mix like the operator; keys joined from parts (`hash((c, t))`, f-strings, string concatenation, `%`,
+`format`, `join`, `tobytes`) are target-keyed when a part is the target and another the context; string
+constants are folded (`"fineweb_" + "va" + "l_*.bin"`, `f"{root}/fineweb_{SPLIT}_*.bin"`) before their data
+kind is read.
+
 The analysis is flow-insensitive inside a function (a variable carries the union of all its assignments) and
 summary-based across functions: a function's return labels are computed with symbolic parameters and
 substituted at each call site (so helpers like `hash_full(tokens, targets)` stay precise), while the
@@ -21,11 +30,13 @@ from __future__ import annotations
 import ast
 import functools
 import itertools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
-from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name, literal_data_kind
+from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name
+from pgaudit.analysis.names import literal_data_kind as _literal_data_kind
 from pgaudit.analysis.targets import TargetFinder
 
 VAL, TRAIN, TARGET, HASH = "val", "train", "target", "hash"
@@ -49,7 +60,7 @@ VALUE_FUNCS = {
     "asarray", "array", "as_tensor", "tensor", "from_numpy", "ascontiguousarray", "int64", "uint64", "int32",
     "uint32", "int16", "uint16", "LongTensor", "IntTensor", "list", "tuple", "concatenate", "cat", "stack",
     "hstack", "vstack", "clip", "clamp", "where", "int", "sorted", "reversed", "flatten", "ravel", "copy",
-    "atleast_1d", "frombuffer", "fromfile", "memmap", "load",
+    "atleast_1d", "frombuffer", "fromfile", "memmap", "load", "next", "iter", "from_file", "str", "repr",
 }  # fmt: skip
 # Sizes, positions and metadata derived from data are not the data: a buffer sized by the validation set does
 # not hold validation tokens.
@@ -122,6 +133,11 @@ class FlowScope:
     returns: list[ast.expr] = field(default_factory=list)
     ret_labels: Labels = EMPTY
     ret_changed_at: int = 0
+    # field-sensitive containers: `d["k"]`, `xs[1]`, `obj.attr` of a local built from literals and constant
+    # stores, so that a dict holding both the context and the target does not blur them
+    fields: dict[str, Labels] = field(default_factory=dict)
+    imprecise: set[str] = field(default_factory=set)  # containers also filled at unknown keys
+    parts: dict[str, list[ast.expr]] = field(default_factory=dict)  # elements a list was built from
 
 
 class Flow:
@@ -139,6 +155,11 @@ class Flow:
         # targets from their use (the label of a loss, the index of a probability), whatever their names
         self.targets = TargetFinder(index, self.scopes).seeds
         self._hash_tables: dict[str, bool] = {}
+        self._folded: dict[int, Labels] = {}
+        self._carried: dict[int, bool] = {}
+        self._module_strings: dict[tuple[str, bool], list[ast.expr]] | None = None
+        self._synthetic: dict[tuple[int, str], ast.Call] = {}
+        self._inlining: set[int] = set()
         self._imports: dict[int, frozenset[str]] = {}
         self.attr_env: dict[str, Labels] = _Stamped()  # provenance of attributes, by attribute name (over-approximate)
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
@@ -151,7 +172,7 @@ class Flow:
         # second round: a helper's parameter that callers give targets is a target, and a shifted window of
         # what callers pass as validation tokens is the scored targets
         shifted = any(VAL in labs for params in self.concrete.values() for labs in params.values())
-        again = self._context_successors() | self._targets_from_callers() | shifted
+        again = self._context_successors() | self._passed_successors() | self._targets_from_callers() | shifted
         for _ in range(2):  # each round can make more parameters targets (bounded: rounds cost a full solve)
             if not again:
                 break
@@ -218,18 +239,24 @@ class Flow:
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     fs.assigns.append((target, node.value, "="))
+                    _container_shape(fs, target, node.value)
             elif isinstance(node, ast.AugAssign):
                 fs.assigns.append((node.target, node, "aug"))
+                if isinstance(node.target, ast.Name) and isinstance(node.value, ast.List | ast.Tuple):
+                    fs.parts.setdefault(node.target.id, []).extend(node.value.elts)  # `xs += [v]`
+                else:
+                    _container_shape(fs, node.target, None)
             elif isinstance(node, ast.AnnAssign) and node.value is not None:
                 fs.assigns.append((node.target, node.value, "="))
             elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
                 fs.assigns.append((node.target, node.iter, "iter"))
+                _container_shape(fs, node.target, None)
             elif isinstance(node, ast.withitem) and node.optional_vars is not None:
                 fs.assigns.append((node.optional_vars, node.context_expr, "="))
             elif isinstance(node, ast.NamedExpr):
                 fs.assigns.append((node.target, node.value, "="))
-            elif isinstance(node, ast.Return) and node.value is not None:
-                fs.returns.append(node.value)
+            elif isinstance(node, ast.Return | ast.Yield | ast.YieldFrom) and node.value is not None:
+                fs.returns.append(node.value)  # a generator's items are what its callers iterate over
             elif isinstance(node, ast.Call):
                 self._effect(fs, node)
         return fs
@@ -244,6 +271,14 @@ class Flow:
             receiver = func.value
             if name in _CONTAINER_FILL:
                 fs.assigns.append((receiver, ast.List(elts=list(call.args), ctx=ast.Load()), "="))
+                if isinstance(receiver, ast.Name):
+                    if name in ("append", "appendleft", "insert", "add"):
+                        fs.parts.setdefault(receiver.id, []).append(call.args[-1])
+                    elif name in ("extend", "extendleft"):
+                        arg = call.args[0]
+                        fs.parts.setdefault(receiver.id, []).extend(arg.elts if isinstance(arg, ast.List | ast.Tuple) else [arg])
+                    if name not in ("append", "extend", "add"):
+                        fs.imprecise.add(receiver.id)  # keys or positions it changes are not known
                 return
             if name in _INPLACE_MIX:
                 op = ast.BitXor() if "xor" in name else ast.BitOr() if "or" in name else ast.Add()
@@ -256,6 +291,11 @@ class Flow:
                 return
             if name == "at" and len(call.args) >= 2 and isinstance(func.value, ast.Attribute):  # np.add.at(t, k, v)
                 fs.assigns.append((call.args[0], ast.List(elts=list(call.args[1:]), ctx=ast.Load()), "="))
+                op = _OPERATORS.get(func.value.attr)
+                if op is not None and len(call.args) >= 3:  # accumulating v into t's entries mixes them: t op= v
+                    aug = ast.copy_location(ast.AugAssign(target=call.args[0], op=op(), value=call.args[2]), call)
+                    aug.pg_parent = getattr(call, "pg_parent", None)  # type: ignore[attr-defined]
+                    fs.assigns.append((call.args[0], aug, "aug"))
                 return
         for kw in call.keywords:
             if kw.arg == "out" and name in MIX_FUNCS and len(call.args) >= 2:
@@ -322,9 +362,14 @@ class Flow:
                 if how == "aug":
                     aug = value  # the AugAssign node: target op= value
                     labs = self._binop(aug.target, aug.op, aug.value, fs.scope, aug)  # type: ignore[attr-defined]
+                elif how == "iter" and isinstance(target, ast.Tuple | ast.List):
+                    changed |= self._bind_iter(fs, target, value)
+                    continue
                 else:
                     labs = self._lab(value, fs.scope)
-                changed |= self._bind(fs, target, value if how != "aug" else None, labs)
+                    if TARGET in labs and how == "=" and self._carried_target(target):
+                        labs = labs - {TARGET}  # `prev = t` at the end of a step: the next step's context
+                changed |= self._bind(fs, target, value if how == "=" else None, labs)
             changed_any |= changed
             if not changed:
                 break
@@ -338,6 +383,13 @@ class Flow:
         if isinstance(target, ast.Name):
             new = fs.env.get(target.id, EMPTY) | labs | _intrinsic(target.id) | self._used_as_target(fs.scope, target.id)
             changed = False
+            if isinstance(value, ast.Dict):
+                for k, v in zip(value.keys, value.values, strict=True):
+                    if isinstance(k, ast.Constant):
+                        changed |= self._bind_field(fs, f"{target.id}[{k.value!r}]", self._lab(v, fs.scope))
+            elif isinstance(value, ast.List | ast.Tuple) and not any(isinstance(e, ast.Starred) for e in value.elts):
+                for i, v in enumerate(value.elts):
+                    changed |= self._bind_field(fs, f"{target.id}[{i!r}]", self._lab(v, fs.scope))
             stmt = getattr(target, "pg_parent", None)
             if isinstance(getattr(stmt, "pg_parent", None), ast.ClassDef):  # a class field, read as `obj.field`
                 prov = frozenset(lab for lab in labs if lab in PROVENANCE)
@@ -354,6 +406,11 @@ class Flow:
                 return any(
                     [self._bind(fs, t, v, self._lab(v, fs.scope)) for t, v in zip(target.elts, value.elts, strict=True)]
                 )
+            if isinstance(value, ast.Name) and not any(isinstance(t, ast.Starred) for t in target.elts):
+                # `c, t = pair` where `pair = (ctx, tok)`: element-wise from the container's fields
+                items = [self._field(value.id, f"{value.id}[{i!r}]", fs.scope) for i in range(len(target.elts))]
+                if all(item is not None for item in items):
+                    return any([self._bind(fs, t, None, item) for t, item in zip(target.elts, items, strict=True)])  # type: ignore[arg-type]
             return any([self._bind(fs, t, None, labs - {TARGET}) for t in target.elts])
         if isinstance(target, ast.Starred):
             return self._bind(fs, target.value, None, labs)
@@ -363,14 +420,72 @@ class Flow:
             while isinstance(base, ast.Subscript):
                 base = base.value
             if isinstance(base, ast.Name) and base.id not in ("self", "cls"):
-                return self._bind(fs, base, None, labs)
+                changed = False
+                key = target.slice
+                if target.value is base and isinstance(key, ast.Constant) and isinstance(key.value, str | int):
+                    changed = self._bind_field(fs, f"{base.id}[{key.value!r}]", labs)
+                return self._bind(fs, base, None, labs) or changed
         if isinstance(target, ast.Attribute):
+            field_changed = False
+            if isinstance(target.value, ast.Name) and target.value.id not in ("self", "cls"):
+                # `ns.m = v`, `setattr(ns, "m", v)` on a local object: read back as `ns.m` in this scope
+                field_changed = self._bind_field(fs, f"{target.value.id}.{target.attr}", labs)
             # `self.tokens = load(pattern)`, `args.val_files = ...`: the attribute carries the data's provenance
             prov = frozenset(lab for lab in self.concretize(labs, fs.scope) if lab in PROVENANCE)
+            if field_changed and not (prov and not prov <= self.attr_env.get(target.attr, EMPTY)):
+                return True
             if prov and not prov <= self.attr_env.get(target.attr, EMPTY):
                 self.attr_env[target.attr] = self.attr_env.get(target.attr, EMPTY) | prov
                 return True
         return False
+
+    def _carried_target(self, target: ast.AST) -> bool:
+        # cached per Flow (a module-level cache keyed by nodes would keep every audited tree alive)
+        found = self._carried.get(id(target))
+        if found is None:
+            found = self._carried[id(target)] = _loop_carried(target)
+        return found
+
+    def _bind_field(self, fs: FlowScope, key: str, labs: Labels) -> bool:
+        new = fs.fields.get(key, EMPTY) | labs
+        if new != fs.fields.get(key):
+            fs.fields[key] = new
+            return True
+        return False
+
+    def _field(self, base: str, key: str, scope: Scope) -> Labels | None:
+        """Labels stored at `key` (`d['k']`, `xs[1]`, `ns.m`) of the container `base` as seen from `scope`;
+        None when the container is not known field by field (attributes are always stored by name)."""
+        precise_only = not key.startswith(base + ".")
+        cur: Scope | None = scope
+        while cur is not None:
+            fs = self.fs.get(id(cur))
+            if fs is not None and base in fs.env:
+                return None if precise_only and base in fs.imprecise else fs.fields.get(key)
+            cur = cur.parent
+        for module in self._modules_binding(base, scope):
+            fs = self.fs.get(id(module))
+            if fs is not None and base in fs.env:
+                return None if precise_only and base in fs.imprecise else fs.fields.get(key)
+        return None
+
+    def _bind_iter(self, fs: FlowScope, target: ast.AST, it: ast.AST) -> bool:
+        """`for a, b in zip(xs, ys)`, `for i, t in enumerate(ts)`, `for a, b in [(x, y)]`: element-wise."""
+        if isinstance(target, ast.Tuple | ast.List) and not any(isinstance(t, ast.Starred) for t in target.elts):
+            n = len(target.elts)
+            if isinstance(it, ast.Call):
+                name = call_name(it)
+                args = it.args
+                if name == "zip" and len(args) == n and not any(isinstance(a, ast.Starred) for a in args):
+                    return any([self._bind_iter(fs, t, a) for t, a in zip(target.elts, args, strict=True)])
+                if name == "enumerate" and n == 2 and args:
+                    counter = self._bind(fs, target.elts[0], None, EMPTY)
+                    return self._bind_iter(fs, target.elts[1], args[0]) or counter
+            if isinstance(it, ast.List | ast.Tuple | ast.Set) and it.elts and all(
+                isinstance(e, ast.Tuple | ast.List) and len(e.elts) == n for e in it.elts
+            ):
+                return any([self._bind(fs, target, e, self._lab(e, fs.scope)) for e in it.elts])
+        return self._bind(fs, target, None, self._lab(it, fs.scope))
 
     def _used_as_target(self, scope: Scope, name: str) -> Labels:
         return frozenset({TARGET}) if self.targets.has_name(scope, name) else EMPTY
@@ -388,7 +503,7 @@ class Flow:
                 if self._settled_now(fs):  # its environment and so its return labels cannot change
                     continue
                 self._solve_env(fs)
-                ret = frozenset().union(*(self._lab(r, scope) for r in fs.returns)) if fs.returns else EMPTY
+                ret = _union(self._returned(r, scope) for r in fs.returns)
                 ret |= _intrinsic(scope.name) & PROVENANCE  # load_validation_tokens() returns val
                 if ret != fs.ret_labels:
                     fs.ret_labels = ret
@@ -398,6 +513,13 @@ class Flow:
                 break
         for fs in self.fs.values():  # final environments with the final summaries
             self._solve_env(fs)
+
+    def _returned(self, value: ast.expr, scope: Scope) -> Labels:
+        """Labels of a returned or yielded value; a flag in a returned tuple (`(i, text, i < n_val)`) says
+        which split an item belongs to, it does not put that split's tokens into the item."""
+        if isinstance(value, ast.Tuple):
+            return _union(self._lab(e, scope) for e in value.elts if not isinstance(e, ast.Compare | ast.BoolOp))
+        return self._lab(value, scope)
 
     def _concrete_params(self) -> None:
         """What each parameter may hold: the union over live call sites of the arguments passed."""
@@ -452,6 +574,62 @@ class Flow:
                         added = True
         return added
 
+    def _passed_successors(self) -> bool:
+        """The same as `_context_successors` across calls: `helper(stream, pos, stream[pos])` where the helper
+        (or a helper it passes the three on to) reads `stream[pos - 2 + k]`, the context before each position,
+        makes the parameter given `stream[pos]` the target there, whatever the three are called."""
+        added = False
+        equiv: dict[tuple[int, str], tuple[str, str]] = {}  # (callee, param) -> (stream param, position param)
+        for _ in range(3):
+            grew = False
+            for caller in self.scopes:
+                for call in self.index.calls_in(caller):
+                    if len(call.args) + len(call.keywords) < 3:
+                        continue
+                    for callee in self.resolve(call, caller):
+                        binding = _bind_args(call, callee)
+                        by_name = {arg.id: param for param, arg in binding if isinstance(arg, ast.Name)}
+                        for param, arg in binding:
+                            pair = self._indexed_pair(arg, caller, equiv)
+                            if pair is None or (id(callee), param) in equiv:
+                                continue
+                            stream, pos = by_name.get(pair[0]), by_name.get(pair[1])
+                            if stream is None or pos is None:
+                                continue
+                            labels = self.labels(ast.Name(id=pair[0], ctx=ast.Load()), caller)
+                            if VAL not in labels or TRAIN in labels:
+                                continue
+                            equiv[(id(callee), param)] = (stream, pos)
+                            grew = True
+                            if self._reads_before(callee, stream, pos) and not self.targets.has_name(callee, param):
+                                self.targets.names.setdefault(id(callee), set()).add(param)
+                                fs = self.fs[id(callee)]
+                                fs.env[param] = fs.env.get(param, EMPTY) | {TARGET}
+                                added = True
+            if not grew:
+                break
+        return added
+
+    def _indexed_pair(self, arg: ast.AST, scope: Scope, equiv: dict[tuple[int, str], tuple[str, str]]) -> tuple[str, str] | None:
+        """(X, Y) when `arg` is `X[Y]`, a name bound once to `X[Y]`, or a parameter known to be `X[Y]`."""
+        if isinstance(arg, ast.Name):
+            known = equiv.get((id(scope), arg.id))
+            if known is not None:
+                return known
+            value = self._single_value(arg.id, scope)
+            arg = value if value is not None else arg
+        if isinstance(arg, ast.Subscript) and isinstance(arg.value, ast.Name) and isinstance(arg.slice, ast.Name):
+            return arg.value.id, arg.slice.id
+        return None
+
+    def _reads_before(self, scope: Scope, stream: str, pos: str) -> bool:
+        """`stream[pos - c ...]` is read in `scope` for a positive constant c: context before each position."""
+        for node in self.index.walk_scope(scope):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == stream:
+                if _before(node.slice, pos):
+                    return True
+        return False
+
     def _targets_from_callers(self) -> bool:
         added = False
         for scope in self.scopes:
@@ -479,6 +657,8 @@ class Flow:
             base = self._lab(node.value, scope)
             keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
             out = keep | _intrinsic(node.attr)
+            if isinstance(node.value, ast.Name) and node.value.id not in ("self", "cls"):
+                out = out | (self._field(node.value.id, f"{node.value.id}.{node.attr}", scope) or EMPTY)
             # the object's own provenance first; the attribute's stores otherwise, except on `self`: a method's
             # result takes its provenance from the receiver at each call site
             self_read = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
@@ -490,6 +670,11 @@ class Flow:
             return out
         if isinstance(node, ast.Subscript):
             base = self._lab(node.value, scope)
+            key = node.slice
+            if isinstance(node.value, ast.Name) and isinstance(key, ast.Constant) and isinstance(key.value, str | int):
+                stored = self._field(node.value.id, f"{node.value.id}[{key.value!r}]", scope)
+                if stored is not None:  # `d["ctx"]`, `parts[1]`: what was stored there, not the whole container
+                    base = stored
             if _is_shift_by_one(node.slice) and (VAL in base or VAL in self.concretize(base, scope)):
                 base = base | {TARGET}
             if self.targets.has_spelling(scope, node):
@@ -498,7 +683,13 @@ class Flow:
                 base = base | {TPROP}  # `is_boundary[tgt]`: a table read at the target is a property of it
             return base
         if isinstance(node, ast.BinOp):
-            return self._binop(node.left, node.op, node.right, scope, node)
+            out = self._binop(node.left, node.op, node.right, scope, node)
+            if isinstance(node.op, ast.Add | ast.Mod):
+                out = out | self._folded_kind(node, scope)
+                text_parts = _string_parts(node)
+                if text_parts is not None:  # `str(c) + "|" + str(t)`, `"%d|%d" % (c, t)`: a string key
+                    out = out | self._joined_key(text_parts, scope, node)
+            return out
         if isinstance(node, ast.UnaryOp):
             return self._lab(node.operand, scope)
         if isinstance(node, ast.Compare):
@@ -514,16 +705,127 @@ class Flow:
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             return frozenset().union(*(self._lab(e, scope) for e in node.elts)) if node.elts else EMPTY
         if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp):
-            return self._lab(node.elt, scope)
+            return self._lab(node.elt, scope) | self._selected_kind(node)
         if isinstance(node, ast.DictComp):
             return self._lab(node.value, scope)
         if isinstance(node, ast.Starred | ast.NamedExpr | ast.keyword):
             return self._lab(node.value, scope)
         if isinstance(node, ast.JoinedStr):  # f"{ctx}|{t}": a string key built from its parts
-            return self._joined_key([v.value for v in node.values if isinstance(v, ast.FormattedValue)], scope, node)
+            parts = [p for v in node.values if isinstance(v, ast.FormattedValue) for p in self._parts_of(v.value, scope)]
+            return self._joined_key(parts, scope, node) | self._folded_kind(node, scope)
         if isinstance(node, ast.FormattedValue):
             return self._lab(node.value, scope)
         return EMPTY
+
+    def _selected_kind(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> Labels:
+        """Files picked by a filter naming the shards: `[f for f in os.listdir(d) if f.startswith("fineweb_val")]`."""
+        out: set[str] = set()
+        for gen in node.generators:
+            for cond in gen.ifs:
+                for n in ast.walk(cond):
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                        kind = literal_data_kind(n.value)
+                        if kind:
+                            out.add(kind)
+        return frozenset(out)
+
+    def _parts_of(self, node: ast.AST, scope: Scope, depth: int = 0) -> list[ast.AST]:
+        """The elements a key is joined from: a tuple or list literal, `tuple(xs)`/`str(xs)`, a list the
+        scope built by literals, `append` and `+= [...]`, a name bound once to one of these; otherwise the
+        value itself."""
+        for _ in range(6):
+            if isinstance(node, ast.Call) and call_name(node) in _JOIN_WRAPPERS and len(node.args) == 1:
+                node = node.args[0]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and call_name(node) in _BYTES_METHODS:
+                node = node.func.value  # `np.array([c, t]).tobytes()`, `key.encode()`
+            else:
+                break
+        if isinstance(node, ast.Tuple | ast.List):
+            return list(node.elts)
+        if isinstance(node, ast.Name):
+            cur: Scope | None = scope
+            while cur is not None:
+                fs = self.fs.get(id(cur))
+                if fs is not None and node.id in fs.env:
+                    built = fs.parts.get(node.id)
+                    if built and len(built) > 1:
+                        return list(built)
+                    value = self._single_value(node.id, cur) if depth < 3 else None
+                    if isinstance(value, ast.Call | ast.Tuple | ast.List):  # `tmp = tuple(w)`; `hash(tmp)`
+                        parts = self._parts_of(value, cur, depth + 1)
+                        if len(parts) > 1:
+                            return parts
+                    return [node]
+                cur = cur.parent
+        return [node]
+
+    def _folded_kind(self, node: ast.AST, scope: Scope) -> Labels:
+        """Data provenance of a string assembled from constants: `"fineweb_" + "va" + "l_*.bin"`,
+        `f"{root}/fineweb_{SPLIT}_*.bin"` with `SPLIT = "val"`, `"%s_val_*.bin" % prefix`."""
+        key = id(node)
+        cached = self._folded.get(key)
+        if cached is None:
+            self._folded[key] = EMPTY  # cycles through names fold to nothing
+            has_text = any(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(node))
+            text = self._fold(node, scope, 0) if has_text else ""
+            kind = literal_data_kind(text) if text and text.strip("\x00") else None
+            cached = self._folded[key] = frozenset({kind}) if kind else EMPTY
+        return cached
+
+    def _fold(self, node: ast.AST, scope: Scope, depth: int) -> str:
+        """The constant text of a string expression; unknown pieces become NUL characters."""
+        if depth > 6:
+            return "\x00"
+        if isinstance(node, ast.Constant):
+            return node.value if isinstance(node.value, str) else "\x00"
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return self._fold(node.left, scope, depth + 1) + self._fold(node.right, scope, depth + 1)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant):
+            values = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+            text = self._fold(node.left, scope, depth + 1)
+            for v in values:
+                text = re.sub(r"%[-+ #0-9.]*[sdr]", lambda _m, v=v: self._fold(v, scope, depth + 1), text, count=1)
+            return text
+        if isinstance(node, ast.JoinedStr):
+            return "".join(self._fold(v, scope, depth + 1) for v in node.values)
+        if isinstance(node, ast.FormattedValue):
+            return self._fold(node.value, scope, depth + 1)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Constant):
+            if node.func.attr == "join" and len(node.args) == 1 and isinstance(node.args[0], ast.List | ast.Tuple):
+                sep = self._fold(node.func.value, scope, depth + 1)
+                return sep.join(self._fold(e, scope, depth + 1) for e in node.args[0].elts)
+            if node.func.attr == "format":
+                text = self._fold(node.func.value, scope, depth + 1)
+                for v in node.args:
+                    text = re.sub(r"\{[^{}]*\}", lambda _m, v=v: self._fold(v, scope, depth + 1), text, count=1)
+                return text
+        if isinstance(node, ast.Name | ast.Attribute):
+            value = self._constant_binding(node, scope)
+            if value is not None:
+                return self._fold(value, scope, depth + 1)
+        return "\x00"
+
+    def _constant_binding(self, node: ast.Name | ast.Attribute, scope: Scope) -> ast.expr | None:
+        """The one value a name (or a class field read as `obj.field`) is bound to, when that is a string
+        expression over constants."""
+        values: list[ast.expr] = []
+        if isinstance(node, ast.Name) and not scope.is_module:
+            fs = self.fs.get(id(scope))
+            values = [v for t, v, how in (fs.assigns if fs else []) if how == "=" and isinstance(t, ast.Name) and t.id == node.id]  # type: ignore[misc]
+        if not values:
+            if self._module_strings is None:
+                self._module_strings = {}
+                for module in self.index.module_scopes:
+                    fs = self.fs.get(id(module))
+                    for t, v, how in fs.assigns if fs else []:
+                        if how == "=" and isinstance(t, ast.Name) and v is not None:
+                            field_ = isinstance(getattr(getattr(t, "pg_parent", None), "pg_parent", None), ast.ClassDef)
+                            self._module_strings.setdefault((t.id, field_), []).append(v)  # type: ignore[arg-type]
+            name = node.id if isinstance(node, ast.Name) else node.attr
+            values = self._module_strings.get((name, isinstance(node, ast.Attribute)), [])
+        if len(values) == 1 and isinstance(values[0], ast.Constant | ast.JoinedStr | ast.BinOp):
+            return values[0]
+        return None
 
     def _joined_key(self, parts: list[ast.AST], scope: Scope, node: ast.AST) -> Labels:
         """A key made by joining values (an f-string, `hash((ctx, t))`): target-keyed when it joins the target
@@ -622,15 +924,130 @@ class Flow:
             self.tkey_origins.append((scope, node))
         return f"{TKEY}{self._tkey_ids[key]}"
 
+    def _functional(self, node: ast.Call, scope: Scope) -> Labels | None:
+        """Operators spelled as calls: `operator.xor(a, b)`, `a.__xor__(b)`, `functools.reduce(operator.xor,
+        [a, b])`, `np.bitwise_xor.reduce([a, b])`, `getattr(np, "bitwise_" + "xor")(a, b)`, a name bound to
+        `functools.partial(f, a)` or to a lambda, called later. None when `node` is none of these."""
+        func = node.func
+        if isinstance(func, ast.Call) and call_name(func) == "getattr" and len(func.args) >= 2:
+            attr = self._fold(func.args[1], scope, 0)
+            if attr and "\x00" not in attr and attr.isidentifier():
+                synth = self._synth(node, "getattr", lambda: ast.Call(
+                    func=ast.Attribute(value=func.args[0], attr=attr, ctx=ast.Load()), args=node.args, keywords=node.keywords))
+                return self._call(synth, scope)
+            return None
+        op_name = _operator_name(func)
+        if op_name is not None and len(node.args) == 2:
+            return self._binop(node.args[0], _OPERATORS[op_name](), node.args[1], scope, node)
+        if isinstance(func, ast.Attribute) and func.attr in _DUNDER_OPS and len(node.args) == 1:
+            return self._binop(func.value, _DUNDER_OPS[func.attr](), node.args[0], scope, node)
+        name = call_name(node)
+        if name == "reduce" and node.args:
+            op: type[ast.operator] | None
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute | ast.Name) and dotted(func) != "functools.reduce":
+                op, seq = _OPERATORS.get(func.value.attr if isinstance(func.value, ast.Attribute) else func.value.id), node.args[0]
+            elif len(node.args) >= 2:  # functools.reduce(f, seq)
+                fn, seq = node.args[0], node.args[1]
+                op_name = _operator_name(fn)
+                op = _OPERATORS[op_name] if op_name else None
+                if op is None and isinstance(fn, ast.Lambda) and isinstance(fn.body, ast.BinOp):
+                    op = type(fn.body.op)
+            else:
+                return None
+            if op is None:
+                return None
+            elts = list(seq.elts) if isinstance(seq, ast.List | ast.Tuple) else []
+            if len(elts) < 2:
+                return self._lab(seq, scope)
+            acc: ast.expr = elts[0]
+            for e in elts[1:]:  # fold left: a synthetic BinOp chain located at the call
+                acc = self._synth(node, f"reduce{id(e)}", lambda a=acc, e=e, op=op: ast.BinOp(left=a, op=op(), right=e))  # type: ignore[misc]
+            return self._lab(acc, scope)
+        if isinstance(func, ast.Lambda):
+            return self._inline_lambda(func, node, scope)
+        if isinstance(func, ast.Name) and not self.resolve(node, scope):
+            bound = self._single_value(func.id, scope)
+            if isinstance(bound, ast.Lambda):
+                return self._inline_lambda(bound, node, scope)
+            if isinstance(bound, ast.Call) and call_name(bound) == "partial" and bound.args:
+                synth = self._synth(node, "partial", lambda: ast.Call(
+                    func=bound.args[0], args=[*bound.args[1:], *node.args], keywords=[*bound.keywords, *node.keywords]))
+                return self._lab(synth, scope)
+        return None
+
+    def _synth(self, at: ast.AST, tag: str, make: object) -> ast.Call:
+        """A synthetic node standing for `at` rewritten (kept once, located at `at`, so labels and hash-key
+        origins are stable and point at real code)."""
+        key = (id(at), tag)
+        node = self._synthetic.get(key)
+        if node is None:
+            node = ast.copy_location(make(), at)  # type: ignore[operator]
+            ast.fix_missing_locations(node)
+            node.pg_parent = getattr(at, "pg_parent", None)  # type: ignore[attr-defined]
+            self._synthetic[key] = node
+        return node
+
+    def _single_value(self, name: str, scope: Scope) -> ast.AST | None:
+        cur: Scope | None = scope
+        while cur is not None:
+            fs = self.fs.get(id(cur))
+            if fs is not None and name in fs.env:
+                values = [v for t, v, how in fs.assigns if how == "=" and isinstance(t, ast.Name) and t.id == name]
+                return values[0] if len(values) == 1 else None
+            cur = cur.parent
+        return None
+
+    def _inline_lambda(self, lam: ast.Lambda, call: ast.Call, scope: Scope) -> Labels:
+        """A lambda's body with its parameters bound to the call's arguments."""
+        if id(lam) in self._inlining or (not call.args and not call.keywords):
+            return self._lab(lam.body, scope)
+        fs = self.fs.get(id(scope))
+        if fs is None:
+            return EMPTY
+        params = [a.arg for a in [*lam.args.posonlyargs, *lam.args.args]]
+        binding = {p: self._lab(a, scope) for p, a in zip(params, call.args, strict=False) if not isinstance(a, ast.Starred)}
+        binding |= {kw.arg: self._lab(kw.value, scope) for kw in call.keywords if kw.arg in params}
+        saved = {p: fs.env.get(p) for p in binding}
+        self._inlining.add(id(lam))
+        try:
+            fs.env.update(binding)
+            return self._lab(lam.body, scope)
+        finally:
+            self._inlining.discard(id(lam))
+            for p, old in saved.items():
+                if old is None:
+                    fs.env.pop(p, None)
+                else:
+                    fs.env[p] = old
+
     def _call(self, node: ast.Call, scope: Scope) -> Labels:
         func = node.func
         name = call_name(node)
         if name == "hash" and isinstance(func, ast.Name) and len(node.args) == 1:  # Python's hash() of a key
-            arg = node.args[0]
-            parts = list(arg.elts) if isinstance(arg, ast.Tuple) else [arg]
-            return self._joined_key(parts, scope, node) | {HASH}
+            return self._joined_key(self._parts_of(node.args[0], scope), scope, node) | {HASH}
+        functional = self._functional(node, scope)
+        if functional is not None:
+            return functional
+        if name == "join" and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant) and len(node.args) == 1:
+            arg = node.args[0]  # "|".join(map(str, key_parts)) / "|".join([a, b])
+            if isinstance(arg, ast.Call) and call_name(arg) == "map" and len(arg.args) == 2:
+                arg = arg.args[1]
+            return self._joined_key(self._parts_of(arg, scope), scope, node) | self._folded_kind(node, scope)
+        if name == "format" and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant):
+            return self._joined_key(list(node.args), scope, node) | self._folded_kind(node, scope)
         if name in _SIZE_CALLS and not self.resolve(node, scope):
             return EMPTY  # `len(val_tokens)`, `x.numel()`, `range(n)`: counts and positions, not tokens
+        if name in ("get", "pop", "__getitem__") and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            key = node.args[0] if node.args else None
+            if isinstance(key, ast.Constant) and isinstance(key.value, str | int):
+                stored = self._field(func.value.id, f"{func.value.id}[{key.value!r}]", scope)
+                if stored is not None:  # `d.get("ctx")`: what was stored under that key
+                    return stored | _union(self._lab(a, scope) for a in node.args[1:])
+        if name == "roll" and _shifts_back_by_one(node):
+            # `torch.roll(w, -1)`: each position holds the token after it, the next-token targets of `w`
+            base = self._lab(node.args[0] if isinstance(func, ast.Attribute) and dotted(func.value) in ("torch", "np", "numpy") else func.value, scope)  # type: ignore[union-attr]
+            if VAL in base or VAL in self.concretize(base, scope):
+                return base | {TARGET}
         if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
             return self._lab(func.value, scope) | _union(self._lab(a, scope) & PROVENANCE for a in node.args)
         if name in MIX_FUNCS and len(node.args) >= 2 and "at" not in dotted(func).split("."):
@@ -638,8 +1055,13 @@ class Flow:
         if name in VALUE_FUNCS and isinstance(func, ast.Name | ast.Attribute):
             return _union(self._lab(a, scope) for a in node.args)
         callees = self.resolve(node, scope)
-        args_prov = _union(_provenance(self._lab(a, scope)) for a in [*node.args, *node.keywords])
-        receiver = _provenance(self._lab(func.value, scope)) if isinstance(func, ast.Attribute) else EMPTY
+        # provenance, and target-keyed hashes: whatever an unknown call computes from a key that mixes in the
+        # target (`zlib.crc32(key.encode())`, `hashlib.md5(...)`) is still keyed on the target
+        args_prov = _union(_carried(self._lab(a, scope)) for a in [*node.args, *node.keywords])
+        receiver = EMPTY
+        if isinstance(func, ast.Attribute):
+            receiver_labels = self._lab(func.value, scope)
+            receiver = _carried(receiver_labels)
         intrinsic = _intrinsic(name) & PROVENANCE
         if not callees:
             return args_prov | receiver | intrinsic
@@ -653,6 +1075,92 @@ class Flow:
                 continue
             out |= _substitute(fs.ret_labels, dict(_bind_args(node, callee)), self, scope)
         return frozenset(out)
+
+
+_OPERATORS: dict[str, type[ast.operator]] = {
+    "xor": ast.BitXor, "ixor": ast.BitXor, "or": ast.BitOr, "ior": ast.BitOr, "or_": ast.BitOr,
+    "add": ast.Add, "iadd": ast.Add, "mul": ast.Mult, "imul": ast.Mult, "sub": ast.Sub, "isub": ast.Sub,
+    "bitwise_xor": ast.BitXor, "bitwise_or": ast.BitOr, "multiply": ast.Mult, "subtract": ast.Sub,
+    "logical_xor": ast.BitXor,
+}  # fmt: skip
+_DUNDER_OPS = {"__xor__": ast.BitXor, "__rxor__": ast.BitXor, "__or__": ast.BitOr, "__add__": ast.Add,
+               "__radd__": ast.Add, "__mul__": ast.Mult, "__rmul__": ast.Mult}  # fmt: skip
+# Calls that hand over their argument's elements to be joined into a key: `hash(tuple(xs))`, `str(xs)`.
+_JOIN_WRAPPERS = {"tuple", "list", "str", "repr", "bytes", "frozenset", "array", "asarray", "tensor"}
+_BYTES_METHODS = {"tobytes", "tostring", "tolist", "encode"}
+
+
+def _loop_carried(target: ast.AST) -> bool:
+    """`c = t` in a loop body where `c` is read earlier in the same body: the value is carried into the next
+    iteration, so where `c` is read it holds the previous step's token, not this step's."""
+    if not isinstance(target, ast.Name):
+        return False
+    stmt = getattr(target, "pg_parent", None)
+    loop = getattr(stmt, "pg_parent", None)
+    while loop is not None and not isinstance(loop, ast.For | ast.While | ast.FunctionDef | ast.AsyncFunctionDef | ast.Module):
+        loop = getattr(loop, "pg_parent", None)
+    if not isinstance(loop, ast.For | ast.While) or stmt is None:
+        return False
+    line = getattr(stmt, "lineno", 0)
+    first_read = min((n.lineno for s in loop.body for n in ast.walk(s)
+                      if isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Load)), default=None)
+    if first_read is None or first_read >= line:
+        return False
+    stored_before = any(isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Store) and n.lineno <= first_read
+                        for s in loop.body for n in ast.walk(s))
+    return not stored_before
+
+
+def _string_parts(node: ast.BinOp) -> list[ast.AST] | None:
+    """The values a string expression joins (`str(c) + "|" + str(t)` -> [c, t], `"%d|%d" % (c, t)` -> [c, t]);
+    None when it is not visibly a string."""
+    if isinstance(node.op, ast.Mod):
+        if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+            return list(node.right.elts) if isinstance(node.right, ast.Tuple) else [node.right]
+        return None
+    operands: list[ast.AST] = []
+    stack: list[ast.AST] = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add):
+            stack += [cur.right, cur.left]
+        else:
+            operands.append(cur)
+    texty = any(
+        (isinstance(o, ast.Constant) and isinstance(o.value, str))
+        or isinstance(o, ast.JoinedStr)
+        or (isinstance(o, ast.Call) and call_name(o) in ("str", "repr"))
+        for o in operands
+    )
+    if not texty:
+        return None
+    return [o.args[0] if isinstance(o, ast.Call) and call_name(o) in ("str", "repr") and o.args else o
+            for o in operands if not isinstance(o, ast.Constant)]
+
+
+def _container_shape(fs: FlowScope, target: ast.AST, value: ast.AST | None) -> None:
+    """Containers known field by field are those bound only to literals and filled at constant keys."""
+    if isinstance(target, ast.Name):
+        if not isinstance(value, ast.Dict | ast.List | ast.Tuple):
+            fs.imprecise.add(target.id)
+        elif isinstance(value, ast.List | ast.Tuple):
+            fs.parts.setdefault(target.id, []).extend(value.elts)
+    elif isinstance(target, ast.Tuple | ast.List):
+        for elt in target.elts:
+            _container_shape(fs, elt.value if isinstance(elt, ast.Starred) else elt, None)
+    elif isinstance(target, ast.Subscript):
+        base = target.value
+        if isinstance(base, ast.Name) and not (isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str | int)):
+            fs.imprecise.add(base.id)
+
+
+def _operator_name(func: ast.AST) -> str | None:
+    """`operator.xor`, `operator.__xor__`, `xor` imported from operator: the operator's name."""
+    text = dotted(func)
+    if text.startswith("operator."):
+        leaf = text.split(".", 1)[1].strip("_")
+        return leaf if leaf in _OPERATORS else None
+    return None
 
 
 def _substitute(labels: Labels, args: dict[str, ast.AST], flow: Flow, caller: Scope) -> Labels:
@@ -698,6 +1206,17 @@ def _intrinsic(name: str) -> Labels:
     return frozenset(out)
 
 
+@functools.lru_cache(maxsize=65536)
+def literal_data_kind(text: str) -> str | None:
+    """names.literal_data_kind, cached: the same literals are read on every solving round."""
+    return _literal_data_kind(text)
+
+
+def _carried(labels: Labels) -> Labels:
+    """What an unknown call keeps of its inputs' labels: provenance, parameters and target-keyed hashes."""
+    return frozenset(lab for lab in labels if lab in PROVENANCE or lab.startswith((PARAM, TKEY)))
+
+
 def _provenance(labels: Labels) -> Labels:
     return frozenset(lab for lab in labels if lab in PROVENANCE or lab.startswith(PARAM))
 
@@ -719,18 +1238,58 @@ def _hashy(node: ast.AST) -> bool:
     return "prime" in text or "mult" in text or "hash" in text
 
 
+def _before(index: ast.AST, pos: str) -> bool:
+    """`pos - 2`, `pos - 2 + k`, `pos + k - 1`: an offset back from `pos` (a constant subtracted, none added)."""
+    terms: list[tuple[ast.AST, int]] = []
+    stack: list[tuple[ast.AST, int]] = [(index, 1)]
+    while stack:
+        cur, sign = stack.pop()
+        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
+            stack.append((cur.left, sign))
+            stack.append((cur.right, -sign if isinstance(cur.op, ast.Sub) else sign))
+        else:
+            terms.append((cur, sign))
+    has_pos = any(isinstance(t, ast.Name) and t.id == pos and sign == 1 for t, sign in terms)
+    consts = [sign * t.value for t, sign in terms if isinstance(t, ast.Constant) and isinstance(t.value, int)]
+    return has_pos and bool(consts) and sum(consts) < 0
+
+
+def _shifts_back_by_one(call: ast.Call) -> bool:
+    """`torch.roll(x, -1)`, `np.roll(x, -1, axis=-1)`, `x.roll(-1)`, `x.roll(shifts=-1, dims=1)`."""
+    func = call.func
+    args = list(call.args)
+    if isinstance(func, ast.Attribute) and dotted(func.value) in ("torch", "np", "numpy"):
+        args = args[1:]
+    shift = args[0] if args else next((kw.value for kw in call.keywords if kw.arg in ("shifts", "shift")), None)
+    return (
+        isinstance(shift, ast.UnaryOp) and isinstance(shift.op, ast.USub)
+        and isinstance(shift.operand, ast.Constant) and shift.operand.value == 1
+    ) or (isinstance(shift, ast.Constant) and shift.value == -1)
+
+
+def _offset_one(lower: ast.AST) -> bool:
+    """A lower bound one past something: `1`, `i + 1`, `1 + i`, `i + 2 - 1`."""
+    if isinstance(lower, ast.Constant):
+        return lower.value == 1
+    const = 0
+    stack: list[tuple[ast.AST, int]] = [(lower, 1)]
+    symbolic = False
+    while stack:
+        cur, sign = stack.pop()
+        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
+            stack.append((cur.left, sign))
+            stack.append((cur.right, -sign if isinstance(cur.op, ast.Sub) else sign))
+        elif isinstance(cur, ast.Constant) and isinstance(cur.value, int) and not isinstance(cur.value, bool):
+            const += sign * cur.value
+        else:
+            symbolic = True
+    return symbolic and const == 1
+
+
 def _is_shift_by_one(index: ast.AST) -> bool:
     """`[1:]`, `[s + 1 : e + 1]`, `[:, 1:]`: the next-token shift that turns a window into its targets."""
     if isinstance(index, ast.Tuple) and index.elts:
         index = index.elts[-1]
     if not isinstance(index, ast.Slice) or index.lower is None:
         return False
-    lower = index.lower
-    if isinstance(lower, ast.Constant) and lower.value == 1:
-        return True
-    return (
-        isinstance(lower, ast.BinOp)
-        and isinstance(lower.op, ast.Add)
-        and isinstance(lower.right, ast.Constant)
-        and lower.right.value == 1
-    )
+    return _offset_one(index.lower)

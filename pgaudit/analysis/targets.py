@@ -44,7 +44,20 @@ class TargetSeeds:
 
 
 def _spell(node: ast.AST) -> str:
-    return ast.unparse(node)
+    """The spelling of an expression, with a constant moved to the right of `+` and `*` (`1 + i` is `i + 1`),
+    so that aliases spelled with commuted offsets are the same target."""
+    if not any(isinstance(n, ast.BinOp) and isinstance(n.left, ast.Constant) for n in ast.walk(node)):
+        return ast.unparse(node)
+    fresh = ast.parse(ast.unparse(node), mode="eval").body  # a copy without the tree's parent links
+    return ast.unparse(_Commute().visit(fresh))
+
+
+class _Commute(ast.NodeTransformer):
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Add | ast.Mult) and isinstance(node.left, ast.Constant) and not isinstance(node.right, ast.Constant):
+            node.left, node.right = node.right, node.left
+        return node
 
 
 def unwrap(node: ast.AST) -> ast.AST:
@@ -153,6 +166,13 @@ class TargetFinder:
             if name in LABEL_LOSSES:
                 label = [kw.value for kw in node.keywords if kw.arg in ("target", "targets", "input2")]
                 return label or node.args[1:2]
+            if name in ("take_along_dim", "take_along_axis"):
+                # torch.take_along_dim(logp, y[:, None], dim=-1), np.take_along_axis(p, y[:, None], axis=-1)
+                if isinstance(node.func, ast.Attribute) and len(node.args) == 1 and self._is_prob(node.func.value, scope):
+                    return [node.args[0]]
+                if len(node.args) >= 2 and self._is_prob(node.args[0], scope):
+                    return [node.args[1]]
+                return []
             if name == "gather":
                 if isinstance(node.func, ast.Attribute) and len(node.args) >= 2 and self._is_prob(node.func.value, scope):
                     return [node.args[1]]
@@ -166,6 +186,8 @@ class TargetFinder:
             index = node.slice
             if isinstance(index, ast.Tuple) and len(index.elts) >= 2:
                 return [index.elts[-1]]
+            if self._token_read(index, scope):  # `p[t]` with `t = int(u[i])`: one distribution, one token
+                return [index]
             return []
         if isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(node.ops[0], ast.Eq):
             left, right = node.left, node.comparators[0]
@@ -173,6 +195,25 @@ class TargetFinder:
                 if isinstance(a, ast.Call) and call_name(a) == "argmax":
                     return [b]
         return []
+
+    def _token_read(self, index: ast.AST, scope: Scope) -> bool:
+        """A name every binding of which reads one element of a sequence (`t = int(u[i])`, `t = u[i]`):
+        a token, not a position or a mask."""
+        if not isinstance(index, ast.Name):
+            return False
+        values = [v for t, v in self._by_name[id(scope)].get(index.id, ()) if isinstance(t, ast.Name)]
+        if not values:
+            return False
+        for value in values:
+            read = unwrap(value)
+            # one element of a named sequence at a computed position: not `np.nonzero(m)[0]`, not `xs[0]`
+            if not (
+                isinstance(read, ast.Subscript)
+                and isinstance(read.value, ast.Name | ast.Attribute)
+                and isinstance(read.slice, ast.Name | ast.BinOp)
+            ):
+                return False
+        return True
 
     # --- seeds and their aliases ------------------------------------------------------------------
 

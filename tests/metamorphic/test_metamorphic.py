@@ -25,7 +25,6 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
 
 # Known gaps, each a verdict that still rests on a name (strict: fixing one makes its test fail until removed).
 KNOWN_GAPS = {
-    "PG101-invalid-1-rename": "targets only by name: the helper's key is never scored or compared",
     "PG103-valid-0-rename": "the BOS mask is recognised by its name (a warning, not a verdict)",
 }
 
