@@ -68,6 +68,8 @@ class TargetDependentMixing(Rule):
 
     def check(self, facts: Facts) -> Iterable[Finding]:
         for scope in facts.flow.scopes:
+            if not _sees_target(facts, scope):
+                continue  # every gate, choice and weight judged below reads the target somewhere in the scope
             deps = TargetDependence(facts, scope)
             flagged: set[int] = set()
             for node in facts.index.walk_scope(scope):
@@ -172,6 +174,7 @@ class TargetDependence:
                 self.assigns.append((names, node.value, node))
             elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
                 self.assigns.append((set(_bound_names(node.target)), node.value, node))
+        self._value_reads: list[set[str]] | None = None
         self.target_names = self._grow(self._seed_target)
         self.prob_names = self._grow(_seed_prob)
         self.loss_names = self._grow(self._seed_loss)
@@ -210,13 +213,19 @@ class TargetDependence:
         return False
 
     def _grow(self, seed) -> set[str]:
+        # the seed of each value is asked once (it reads flow labels), the names each value reads are shared
+        seeded = [bool(targets) and seed(value) for targets, value, _stmt in self.assigns]
+        if self._value_reads is None:
+            self._value_reads = [
+                {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} for _targets, value, _stmt in self.assigns
+            ]
         names: set[str] = set()
         for _ in range(6):
             grown = False
-            for targets, value, _stmt in self.assigns:
+            for (targets, _value, _stmt), is_seed, reads in zip(self.assigns, seeded, self._value_reads, strict=True):
                 if targets <= names:
                     continue
-                if seed(value) or any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(value)):
+                if is_seed or reads & names:
                     names |= targets
                     grown = True
             if not grown:
@@ -460,6 +469,17 @@ class TargetDependence:
 
 _PROB_CALLS = {"log_softmax", "softmax", "cross_entropy", "nll_loss"}
 _SCORE_CALLS = {"log", "log2", "log10", "log1p", "cross_entropy", "nll_loss", "log_softmax"}
+
+
+def _sees_target(facts: Facts, scope: Scope) -> bool:
+    """Some value of the scope holds the target or a property of it (a seed spelling, or a name's labels)."""
+    seeds = facts.flow.targets
+    if seeds.names.get(id(scope)) or seeds.spellings.get(id(scope)):
+        return True
+    fs = facts.flow.fs.get(id(scope))
+    return fs is not None and any(
+        facts.flow.labels(ast.Name(id=name, ctx=ast.Load()), scope) & {TARGET, TPROP} for name in fs.env
+    )
 
 
 def _per_token_loss(expr: ast.AST) -> bool:
