@@ -85,7 +85,7 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
     # single out a pass (`for e in range(k): for c in chunks: ... if e == k - 1:`)
     wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
     if wraps_loop and names:
-        wraps_loop = all(_only_singles_out_a_pass(loop, name) for name in names)
+        wraps_loop = all(_only_singles_out_a_pass(loop, {name}) for name in names)
     if not (counted or wraps_loop or (names and all(_PASS_NAME.match(n) for n in names))):
         return False
     if not (isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "range"):
@@ -119,23 +119,16 @@ def _counted_while(loop: ast.While) -> bool:
     wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
     if not wraps_loop:
         return False
+    return _only_singles_out_a_pass(loop, names, loads_only=True)
+
+
+def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor | ast.While, names: set[str], loads_only: bool = False) -> bool:
+    """Every use of the pass counters in the body is an (in)equality test (`if e == k - 1`); a `while` counter's
+    own increments (`k += 1`) are not uses."""
     uses = [
         n for stmt in loop.body for n in ast.walk(stmt)
-        if isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load)
+        if isinstance(n, ast.Name) and n.id in names and (not loads_only or isinstance(n.ctx, ast.Load))
     ]
-    tests = {
-        id(side)
-        for stmt in loop.body
-        for n in ast.walk(stmt)
-        if isinstance(n, ast.Compare) and all(isinstance(op, ast.Eq | ast.NotEq) for op in n.ops)
-        for side in [n.left, *n.comparators]
-    }
-    return all(id(u) in tests for u in uses)
-
-
-def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor, name: str) -> bool:
-    """Every use of the loop variable in the body is an (in)equality test (`if e == k - 1`)."""
-    uses = [n for stmt in loop.body for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name]
     tests = {
         id(side)
         for stmt in loop.body

@@ -22,7 +22,7 @@ import codecs as _codecs
 import hashlib
 import lzma
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -583,26 +583,10 @@ def _bundled_modules(
         if cur is not None:
             owners.setdefault(id(cur), []).append(call)
     for fn, outer in functions:
-        params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
         execs = owners.get(id(fn), [])
-        if not params or not execs:
+        if not execs:
             continue
-        sites = [
-            n for n in tree_nodes(tree)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == fn.name
-        ][:MAX_CALL_SITES]  # fmt: skip
-        for site in sites:
-            interp = outer.child()
-            for name in params:
-                interp.env.pop(name, None)
-            try:
-                for name, arg in zip(params, site.args, strict=False):
-                    interp.env[name] = top.eval(arg)
-                for kw in site.keywords:
-                    if kw.arg in params:
-                        interp.env[kw.arg] = top.eval(kw.value)
-            except (NotStatic, _Undecodable):
-                continue
+        for site, interp in _call_site_environments(fn, outer, tree, top, (NotStatic, _Undecodable)):
             for call in execs:
                 _evaluate_exec(call, _exec_argument(call), interp, out, decoded, site.lineno)
     out.opaque = [c for c in out.opaque if id(c) not in decoded]
@@ -635,26 +619,10 @@ def _per_call_site(
     resolved: set[int] = set()
     texts = {p.text for p in out.payloads}
     for fn, outer in functions:
-        params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
         calls = owned.get(id(fn))
-        if not params or not calls:
+        if not calls:
             continue
-        sites = [
-            n for n in tree_nodes(tree)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == fn.name
-        ][:MAX_CALL_SITES]  # fmt: skip
-        for site in sites:
-            interp = outer.child()
-            for name in params:
-                interp.env.pop(name, None)
-            try:
-                for name, arg in zip(params, site.args, strict=False):
-                    interp.env[name] = top.eval(arg)
-                for kw in site.keywords:
-                    if kw.arg in params:
-                        interp.env[kw.arg] = top.eval(kw.value)
-            except (NotStatic, CodecFailure):
-                continue
+        for site, interp in _call_site_environments(fn, outer, tree, top, (NotStatic, CodecFailure)):
             sub = Unwrapped()
 
             def visit(stmt: ast.stmt, it: Interpreter, sub: Unwrapped = sub, calls: set[int] = calls) -> None:
@@ -828,3 +796,34 @@ def _brotli(data: bytes, cap: int) -> bytes:
         if len(out) > cap:
             break
     return out
+
+
+def _call_site_environments(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef,
+    outer: Interpreter,
+    tree: ast.Module,
+    top: Interpreter,
+    skip: tuple[type[Exception], ...],
+) -> Iterator[tuple[ast.Call, Interpreter]]:
+    """For each call of `fn` by name (at most MAX_CALL_SITES), an interpreter of its body's environment with the
+    parameters bound to what that call passes; a call whose arguments do not evaluate statically is skipped."""
+    params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
+    if not params:
+        return
+    sites = [
+        n for n in tree_nodes(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == fn.name
+    ][:MAX_CALL_SITES]  # fmt: skip
+    for site in sites:
+        interp = outer.child()
+        for name in params:
+            interp.env.pop(name, None)
+        try:
+            for name, arg in zip(params, site.args, strict=False):
+                interp.env[name] = top.eval(arg)
+            for kw in site.keywords:
+                if kw.arg in params:
+                    interp.env[kw.arg] = top.eval(kw.value)
+        except skip:
+            continue
+        yield site, interp
