@@ -115,6 +115,9 @@ def setup(hp: Hyperparameters, env: Mapping[str, str] | None = None) -> Runtime:
 
 def teardown(rt: Runtime) -> None:
     if rt.distributed and dist.is_initialized():
+        # every rank reaches the end before the group goes away: a rank that tears gloo down while its peer
+        # is still in a collective aborts the peer ("terminate called without an active exception")
+        dist.barrier()
         dist.destroy_process_group()
 
 
