@@ -31,7 +31,6 @@ MISSES = {
         "PG402: the calibration pool is `pools[args.calib_pool]` over a dict {\"a\": train, \"b\": val} whose "
         "key is an env default (\"b\"): no provenance through a dict subscript with a statically known key",
     ),
-    "b3_key_getattr_xor": ("flow", "PG101: key built by `getattr(np, \"bitwise_\" + \"xor\")(h, nxt * M)` (constant-string getattr)"),
     "b3_counter_fstring_key": (
         "flow",
         "PG101: Counter/defaultdict tables keyed by `f\"{ctx}|{t}\"` with t the scored token (string keys)",

@@ -314,6 +314,8 @@ _KEYS: dict[str, str] = {
     "partial": "f0 = functools.partial(operator.xor, h)\nk = f0(X * 51647)",
     "lambda": "mk = lambda c0, x0: c0 ^ (x0 * 51647)\nk = mk(h, X)",
     "getattr-const": 'k = getattr(np, "bitwise_" + "xor")(h, X * 51647)',
+    "getattr-bound": 'mx = getattr(np, "bitwise_" + "xor")\nk = mx(h, X * 51647)',
+    "alias-bound": "mx = np.bitwise_xor\nk = mx(h, X * 51647)",
     "hash-tuple": "k = hash((int(h), int(X)))",
     "str-concat": 'k = hash(str(h) + "|" + str(X))',
     "percent-format": 'k = hash("%d|%d" % (h, X))',

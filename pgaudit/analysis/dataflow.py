@@ -973,6 +973,12 @@ class Flow:
                 synth = self._synth(node, "partial", lambda: ast.Call(
                     func=bound.args[0], args=[*bound.args[1:], *node.args], keywords=[*bound.keywords, *node.keywords]))
                 return self._lab(synth, scope)
+            is_getattr = isinstance(bound, ast.Call) and call_name(bound) == "getattr"
+            library = isinstance(bound, ast.Attribute) and dotted(bound).split(".")[0] in _LIBRARY_ROOTS
+            if is_getattr or library:
+                # `mix = getattr(np, "bitwise_" + "xor")` or `mix = np.bitwise_xor`, then `mix(h, t)`
+                synth = self._synth(node, "bound", lambda: ast.Call(func=bound, args=node.args, keywords=node.keywords))
+                return self._lab(synth, scope)
         return None
 
     def _synth(self, at: ast.AST, tag: str, make: object) -> ast.Call:
@@ -1152,6 +1158,9 @@ def _container_shape(fs: FlowScope, target: ast.AST, value: ast.AST | None) -> N
         base = target.value
         if isinstance(base, ast.Name) and not (isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str | int)):
             fs.imprecise.add(base.id)
+
+
+_LIBRARY_ROOTS = frozenset({"np", "numpy", "torch", "operator", "math"})
 
 
 def _operator_name(func: ast.AST) -> str | None:
