@@ -31,11 +31,6 @@ MISSES = {
         "PG402: the calibration pool is `pools[args.calib_pool]` over a dict {\"a\": train, \"b\": val} whose "
         "key is an env default (\"b\"): no provenance through a dict subscript with a statically known key",
     ),
-    "b3_counter_fstring_key": (
-        "flow",
-        "PG101: Counter/defaultdict tables keyed by `f\"{ctx}|{t}\"` with t the scored token (string keys)",
-    ),
-    "b7_wrap_nested3": ("flow", "same as b3_counter_fstring_key; all three wrapper levels are decoded"),
 }
 
 # case -> (owner, why the legal twin gets an error)

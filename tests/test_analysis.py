@@ -376,3 +376,14 @@ def test_training_loop_is_found_by_use_and_its_data_by_the_chain(tmp_path):
     assert loop is not None and loop.scope.name == "go" and loop.loop.lineno == 13
     origins = [a.lineno for _scope, a in loop.sources(facts)]
     assert 6 in origins and 7 not in origins  # k.a feeds the loop; k.b (read after it) does not
+
+
+def test_a_context_window_ending_before_the_scored_token_is_not_a_shifted_target_window():
+    from pgaudit.analysis.dataflow import _is_shift_by_one
+
+    def shifted(text: str) -> bool:
+        return _is_shift_by_one(ast.parse(f"s[{text}]", mode="eval").body.slice)
+
+    assert shifted("i + 1 : j + 1") and shifted("1:") and shifted("e - n + 1 : e + 1")
+    assert not shifted("t - k + 1 : t")  # the k - 1 tokens before position t: context, whatever the names
+    assert not shifted("i : j")

@@ -1301,4 +1301,21 @@ def _is_shift_by_one(index: ast.AST) -> bool:
         index = index.elts[-1]
     if not isinstance(index, ast.Slice) or index.lower is None:
         return False
-    return _offset_one(index.lower)
+    if not _offset_one(index.lower):
+        return False
+    # `[t - k + 1 : t]` is the k - 1 tokens of context before position t, not a shifted window: a lower bound
+    # that subtracts a variable is a shift only when the upper bound is shifted too (`[e - n + 1 : e + 1]`)
+    return not _subtracts_variable(index.lower) or index.upper is None or _offset_one(index.upper)
+
+
+def _subtracts_variable(expr: ast.AST) -> bool:
+    """`i - k + 1`: some non-constant term of the sum is subtracted."""
+    stack: list[tuple[ast.AST, int]] = [(expr, 1)]
+    while stack:
+        cur, sign = stack.pop()
+        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
+            stack.append((cur.left, sign))
+            stack.append((cur.right, -sign if isinstance(cur.op, ast.Sub) else sign))
+        elif not isinstance(cur, ast.Constant) and sign < 0:
+            return True
+    return False
