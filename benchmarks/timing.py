@@ -225,6 +225,8 @@ def record_ratio(path: Path, repeat: int) -> dict[str, tuple[float, float]]:
     import libcst
 
     scripts = [path] if path.is_file() else sorted(path.rglob("*.py"), key=lambda p: p.stat().st_size)
+    if not scripts:
+        raise SystemExit(f"timing.py: no Python file under {path}")
     text = scripts[-1].read_text()
     libcst.parse_module(text)  # warm: the parser's own lazy set-up is not part of a parse
     runs: dict[str, list[tuple[float, float]]] = {"check": [], "startup": [], "libcst": []}
