@@ -172,6 +172,13 @@ class _Renamer(cst.CSTTransformer):
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self._skip.add(id(node.attr))
 
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        # a method's name is an attribute of its class (leave_FunctionDef renames it as one), not the plain
+        # name `step` a training loop may also bind: renaming it with that name would change which `step` runs
+        for stmt in node.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self._skip.add(id(stmt.name))
+
     def visit_Import(self, node: cst.Import) -> bool:
         return False
 
@@ -207,7 +214,7 @@ class _Renamer(cst.CSTTransformer):
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
         name = original_node.name.value
-        if name in self.attrs and name not in self.names:  # a method of one of the script's classes
+        if name in self.attrs:  # a method of one of the script's classes (one mapping: same new name as a plain name)
             return updated_node.with_changes(name=cst.Name(self._new(name)))
         return updated_node
 

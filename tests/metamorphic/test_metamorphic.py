@@ -101,3 +101,21 @@ def test_the_rewrites_change_the_spelling():
     assert "h = h ^" in REWRITES["swap"](code)
     assert "tmp1 = " in REWRITES["split"]("import numpy as np\nkeys = np.asarray(np.arange(4) * 3)\n")
     assert "h ^= " in REWRITES["inplace"]("h = 0\nh = h ^ 3\n")
+
+
+def test_rename_keeps_a_framework_method_whose_name_a_loop_variable_also_binds():
+    """`def step(self)` of an optimizer subclass is what `opt.step()` runs; a training loop's `step` counter
+    is renamed, the method is not (renaming it would make `opt.step()` run the base class's step)."""
+    source = (
+        "import torch\n"
+        "class Opt(torch.optim.Optimizer):\n"
+        "    def step(self, closure=None):\n        return None\n"
+        "    def helper(self):\n        return 1\n"
+        "def helper():\n    return 2\n"
+        "def main(o):\n    for step in range(3):\n        o.step()\n        o.helper()\n"
+    )
+    out = REWRITES["rename"](source)
+    assert "    def step(self" in out and "o.step()" not in out  # the receiver `o` is renamed, `.step()` kept
+    assert ".step()" in out and "for step in" not in out
+    method = out.split("    def ")[2].split("(")[0]
+    assert method != "helper" and f".{method}()" in out  # the method and its call share one new name
