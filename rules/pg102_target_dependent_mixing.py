@@ -70,7 +70,7 @@ class TargetDependentMixing(Rule):
         for scope in facts.flow.scopes:
             if not _sees_target(facts, scope):
                 continue  # every gate, choice and weight judged below reads the target somewhere in the scope
-            deps = TargetDependence(facts, scope)
+            deps = _dependence(facts, scope)
             flagged: set[int] = set()
             for node in facts.index.walk_scope(scope):
                 blend = _blend(node)
@@ -115,7 +115,7 @@ class TargetDependentMixing(Rule):
             arg = dict(bind_params(call, scope)).get(weight.id)
             if arg is None:
                 continue
-            deps = TargetDependence(facts, caller)
+            deps = _dependence(facts, caller)
             if not (deps.decided_by_target(arg) or deps.oracle_weight(arg)):
                 continue
             if not any(VAL in facts.flow.labels(x, caller) for x in [*call.args, *(k.value for k in call.keywords)]):
@@ -304,13 +304,12 @@ class TargetDependence:
         """`expr` is computed, through names bound once, from a per-token loss of the target bound once here
         (`own = cross_entropy(logits, y, reduction="none")`), read whole: no slice, roll or running state, which
         is how a lagged (already scored) loss would be used."""
-        once = self._bound_once()
         for n in ast.walk(expr):
             shifted = isinstance(n, ast.Call) and call_name(n) in ("roll", "cat", "pad")
             if shifted or (isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Slice)):
                 return False
         for name in _value_names(expr):
-            value = once.get(name)
+            value = self.facts.flow.bound_once(name, self.scope)
             if value is None:
                 continue
             if _per_token_loss(value) and self._seed_loss(value):
@@ -318,15 +317,6 @@ class TargetDependence:
             if depth < 2 and self._reads_own_loss(value, depth + 1):
                 return True
         return False
-
-    def _bound_once(self) -> dict[str, ast.AST]:
-        counts: dict[str, int] = {}
-        values: dict[str, ast.AST] = {}
-        for targets, value, stmt in self.assigns:
-            for name in targets:
-                counts[name] = counts.get(name, 0) + (2 if isinstance(stmt, ast.AugAssign) else 1)
-                values[name] = value
-        return {name: values[name] for name, c in counts.items() if c == 1}
 
     def score_choices(self) -> list[tuple[ast.AST, str]]:
         """`if new_nll < old_nll: nll[t] = new_nll`, `where(la < lb, la, lb)`, `minimum(la, lb)`: the smaller of
@@ -469,6 +459,14 @@ class TargetDependence:
 
 _PROB_CALLS = {"log_softmax", "softmax", "cross_entropy", "nll_loss"}
 _SCORE_CALLS = {"log", "log2", "log10", "log1p", "cross_entropy", "nll_loss", "log_softmax"}
+
+
+def _dependence(facts: Facts, scope: Scope) -> TargetDependence:
+    """One TargetDependence per scope and program: a helper's callers are judged again at every blend."""
+    cache = facts.__dict__.setdefault("_pg102_dependence", {})
+    if id(scope) not in cache:
+        cache[id(scope)] = TargetDependence(facts, scope)
+    return cache[id(scope)]
 
 
 def _sees_target(facts: Facts, scope: Scope) -> bool:
@@ -789,6 +787,12 @@ if __name__ == "__main__":
     ),
 )
 
+# How the examples below run their scoring function `a1(model, validation tokens, other prediction)`.
+_RUN_A1 = '''
+if __name__ == "__main__":
+    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
+'''
+
 # Oracle weights: the weight comes from the target's own probabilities or loss (compared, or thresholded),
 # whatever the values are called. Each has a legal twin below.
 TargetDependentMixing.invalid += (
@@ -806,9 +810,7 @@ def a1(m, s, q):
     e = -torch.log((1.0 - w) * ta + w * tb)  # <- expected
     return e.sum()
 
-if __name__ == "__main__":
-    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
-''',
+''' + _RUN_A1,
         message="weight or gate computed from the target token",
     ),
     Example(
@@ -824,9 +826,7 @@ def a1(m, s, q):
     r = (1.0 - w)[:, None] * F.softmax(lg, -1) + w[:, None] * q  # <- expected
     return -torch.log(r.gather(-1, v[:, None])).sum()
 
-if __name__ == "__main__":
-    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
-''',
+''' + _RUN_A1,
         message="weight or gate computed from the target token",
     ),
     Example(
@@ -846,9 +846,7 @@ def a1(m, s, q):
             out.append(0.95 * ta[i] + 0.05 * tb[i])
     return -torch.log(torch.stack(out)).sum()
 
-if __name__ == "__main__":
-    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
-''',
+''' + _RUN_A1,
         message="comparing their losses on the target",
     ),
 )
@@ -892,9 +890,7 @@ def a1(m, s, q):
             out.append(0.5 * pa[i, v[i]] + 0.5 * q[i, v[i]])
     return -torch.log(torch.stack(out)).sum()
 
-if __name__ == "__main__":
-    a1(torch.nn.Embedding(8, 8), torch.load("fineweb_val_0.bin"), torch.ones(7, 8) / 8)
-''',
+''' + _RUN_A1,
     ),
 )
 

@@ -173,15 +173,13 @@ def _qualified(func: ast.AST, alias: dict[str, str], bound: Callable[[ast.AST], 
     return name
 
 
-def _bound_once(func: ast.AST, facts: Facts, scope: Scope) -> ast.AST:
+def _bound_once(node: ast.AST, facts: Facts, scope: Scope) -> ast.AST:
     """`op = getattr(mod, "urlopen")` then `op(u)`: a local name bound once stands for its value."""
-    if not isinstance(func, ast.Name):
-        return func
-    fs = facts.flow.fs.get(id(scope))
-    values = [v for t, v, how in (fs.assigns if fs else []) if isinstance(t, ast.Name) and t.id == func.id]
-    if len(values) == 1 and isinstance(values[0], ast.Call | ast.Attribute | ast.Constant | ast.BinOp | ast.JoinedStr):
-        return values[0]
-    return func
+    if not isinstance(node, ast.Name):
+        return node
+    value = facts.flow.bound_once(node.id, scope)
+    kinds = ast.Call | ast.Attribute | ast.Constant | ast.BinOp | ast.JoinedStr
+    return value if isinstance(value, kinds) else node
 
 
 def _module_of(node: ast.AST, alias: dict[str, str], bound: Callable[[ast.AST], ast.AST] = lambda n: n) -> str:

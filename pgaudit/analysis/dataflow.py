@@ -993,6 +993,24 @@ class Flow:
             self._synthetic[key] = node
         return node
 
+    def bound_once(self, name: str, scope: Scope) -> ast.AST | None:
+        """The value of `name` when the function (or module) that binds it binds it exactly once, by a plain
+        `name = value`: no other assignment, augmentation, loop or `with` target. None otherwise (a parameter,
+        a name rebound, unpacked or unknown)."""
+        cur: Scope | None = scope
+        while cur is not None:
+            fs = self.fs.get(id(cur))
+            if fs is not None and name in fs.env:
+                binds = [
+                    (t, v, how) for t, v, how in fs.assigns
+                    if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(t))
+                ]
+                if len(binds) == 1 and binds[0][2] == "=" and isinstance(binds[0][0], ast.Name):
+                    return binds[0][1]
+                return None
+            cur = cur.parent
+        return None
+
     def _single_value(self, name: str, scope: Scope) -> ast.AST | None:
         cur: Scope | None = scope
         while cur is not None:
