@@ -10,6 +10,7 @@ from pgaudit.analysis.dataflow import TARGET, TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import call_name, dotted
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -85,7 +86,7 @@ class TargetInHashKey(Rule):
                 labels = flow.labels(key, scope)
                 if TRAIN in labels or not (VAL in labels or facts.events.no_grad(node, scope)):
                     continue
-                tokens = {n.id for n in ast.walk(key) if isinstance(n, ast.Name) and TARGET in flow.labels(n, scope)}
+                tokens = {n.id for n in walk(key) if isinstance(n, ast.Name) and TARGET in flow.labels(n, scope)}
                 if not tokens:
                     continue
                 later = _later_reads(stmt, scope, table, tokens)
@@ -249,7 +250,7 @@ def table_update(node: ast.AST) -> tuple[str, ast.AST, ast.stmt] | None:
     if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript):
         target = node.targets[0]
         base = target.value
-        if isinstance(base, ast.Name) and any(isinstance(n, ast.Name) and n.id == base.id for n in ast.walk(node.value)):
+        if isinstance(base, ast.Name) and any(isinstance(n, ast.Name) and n.id == base.id for n in walk(node.value)):
             return base.id, target.slice, node
     if isinstance(node, ast.Call) and call_name(node) == "at" and len(node.args) >= 2 and isinstance(node.func, ast.Attribute):
         table = node.args[0]
@@ -282,7 +283,7 @@ def _later_reads(stmt: ast.stmt, scope: object, table: str, tokens: set[str]) ->
 
 
 def _reads(node: ast.AST, *names: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load) for n in ast.walk(node))
+    return any(isinstance(n, ast.Name) and n.id in names and isinstance(n.ctx, ast.Load) for n in walk(node))
 
 
 

@@ -12,6 +12,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.analysis.targets import _adds_axes
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -191,7 +192,7 @@ class TargetDependence:
             return True
         return any(
             isinstance(n, ast.Subscript) and self._is_target(n.slice) and not self._is_target(n.value)
-            for n in ast.walk(expr)
+            for n in walk(expr)
         )
 
     def _prob(self, expr: ast.AST) -> bool:
@@ -201,7 +202,7 @@ class TargetDependence:
         """A loss or (log-)probability of the realized token: `cross_entropy(.., z)`, `logp[i, z]`,
         `probs.gather(-1, z)` where `logp`/`probs` come from a softmax or log. Count tables read at the target are
         not losses."""
-        for n in ast.walk(expr):
+        for n in walk(expr):
             if isinstance(n, ast.Call) and call_name(n) in ("cross_entropy", "nll_loss") and len(n.args) >= 2:
                 if self._is_target(n.args[1]) or VAL in self.facts.flow.labels(n.args[1], self.scope):
                     return True
@@ -217,7 +218,7 @@ class TargetDependence:
         seeded = [bool(targets) and seed(value) for targets, value, _stmt in self.assigns]
         if self._value_reads is None:
             self._value_reads = [
-                {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} for _targets, value, _stmt in self.assigns
+                {n.id for n in walk(value) if isinstance(n, ast.Name)} for _targets, value, _stmt in self.assigns
             ]
         names: set[str] = set()
         for _ in range(6):
@@ -233,7 +234,7 @@ class TargetDependence:
         return names
 
     def _reads(self, expr: ast.AST, names: set[str]) -> bool:
-        return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(expr))
+        return any(isinstance(n, ast.Name) and n.id in names for n in walk(expr))
 
     def test_reads_target(self, test: ast.AST) -> bool:
         """An `if`/`where` condition decided by the target: a table read at it or a value derived from it. A bare
@@ -247,7 +248,7 @@ class TargetDependence:
         for node in self.nodes:
             if isinstance(node, ast.If) and self.test_reads_target(node.test):
                 for stmt in [*node.body, *node.orelse]:
-                    for n in ast.walk(stmt):
+                    for n in walk(stmt):
                         if isinstance(n, ast.Assign):
                             names |= {t.id for t in n.targets if isinstance(t, ast.Name)}
         return names
@@ -267,12 +268,12 @@ class TargetDependence:
         `realized`, any two values read at the target count (`tb > ta` with `ta = pa.gather(-1, y)` and
         `tb = counts_p.gather(-1, y)`): comparing two predictions of the realized token reads the answer."""
         if depth < 3:
-            read = {n.id for n in ast.walk(test) if isinstance(n, ast.Name)}
+            read = {n.id for n in walk(test) if isinstance(n, ast.Name)}
             for targets, value, _stmt in self.assigns:
                 if targets & read and self._compares_losses(value, depth + 1, realized):
                     return True
         is_loss = self._at_target if realized else self._is_loss
-        for n in ast.walk(test):
+        for n in walk(test):
             if isinstance(n, ast.Compare) and len(n.comparators) == 1 and isinstance(n.ops[0], ast.Lt | ast.LtE | ast.Gt | ast.GtE):
                 left, right = n.left, n.comparators[0]
                 if is_loss(left) and is_loss(right) and ast.unparse(left) != ast.unparse(right):
@@ -285,7 +286,7 @@ class TargetDependence:
             return False
         if self._is_loss(expr) or self._seed_target(expr):
             return True
-        for n in ast.walk(expr):
+        for n in walk(expr):
             if isinstance(n, ast.Call) and call_name(n) in ("gather", "take_along_dim", "take_along_axis") and any(
                 self._is_target(a) for a in n.args[1:]
             ):
@@ -304,7 +305,7 @@ class TargetDependence:
         """`expr` is computed, through names bound once, from a per-token loss of the target bound once here
         (`own = cross_entropy(logits, y, reduction="none")`), read whole: no slice, roll or running state, which
         is how a lagged (already scored) loss would be used."""
-        for n in ast.walk(expr):
+        for n in walk(expr):
             shifted = isinstance(n, ast.Call) and call_name(n) in ("roll", "cat", "pad")
             if shifted or (isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Slice)):
                 return False
@@ -325,7 +326,7 @@ class TargetDependence:
         for node in self.nodes:
             if isinstance(node, ast.If) and self._compares_losses(node.test):
                 stores = [
-                    n for stmt in node.body for n in ast.walk(stmt)
+                    n for stmt in node.body for n in walk(stmt)
                     if isinstance(n, ast.Assign | ast.AugAssign) and self._is_loss(n.value)
                 ]
                 if stores and not self._only_tracks_best(node, stores):
@@ -345,7 +346,7 @@ class TargetDependence:
                     {ast.unparse(a) for a in operands}
                 ) == len(operands):
                     out.append((node, "the smallest of the losses"))
-        return [(n, why) for n, why in out if any(VAL in self.facts.flow.labels(a, self.scope) or self._reads(a, self.loss_names) for a in ast.walk(n))]
+        return [(n, why) for n, why in out if any(VAL in self.facts.flow.labels(a, self.scope) or self._reads(a, self.loss_names) for a in walk(n))]
 
     def _scored_names(self) -> set[str]:
         """Names on the way into a score: accumulated log-probabilities (`total -= log(q)`) and losses."""
@@ -354,7 +355,7 @@ class TargetDependence:
             if (
                 (isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add | ast.Sub)) or isinstance(node, ast.Return)
             ) and node.value is not None and any(
-                isinstance(n, ast.Call) and call_name(n) in _SCORE_CALLS for n in ast.walk(node.value)
+                isinstance(n, ast.Call) and call_name(n) in _SCORE_CALLS for n in walk(node.value)
             ):
                 names |= _value_names(node.value)
         for _ in range(4):
@@ -390,7 +391,7 @@ class TargetDependence:
             if not (isinstance(node, ast.If) and self._seed_target(node.test)):
                 continue
             for stmt in [*node.body, *node.orelse]:
-                for n in ast.walk(stmt):
+                for n in walk(stmt):
                     if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)):
                         continue
                     name = n.targets[0].id
@@ -430,7 +431,7 @@ class TargetDependence:
         """Where a branch puts a value read at the target: the names it assigns, the lists it appends to."""
         sinks: set[str] = set()
         for stmt in stmts:
-            for n in ast.walk(stmt):
+            for n in walk(stmt):
                 if isinstance(n, ast.Assign) and self._at_target(n.value):
                     sinks |= {dotted(t) for t in n.targets if dotted(t)}
                 elif isinstance(n, ast.Call) and call_name(n) in ("append", "extend") and n.args and isinstance(
@@ -448,12 +449,12 @@ class TargetDependence:
         outside = {
             name
             for targets, _value, stmt in self.assigns
-            if not any(stmt is n for b in [*node.body, *node.orelse] for n in ast.walk(b))
+            if not any(stmt is n for b in [*node.body, *node.orelse] for n in walk(b))
             for name in targets
         }
         return not (assigned_here & outside) or all(
             isinstance(n, ast.Name) and n.id in assigned_here
-            for c in ast.walk(node.test) if isinstance(c, ast.Compare) for n in c.comparators
+            for c in walk(node.test) if isinstance(c, ast.Compare) for n in c.comparators
         )
 
 
@@ -482,15 +483,15 @@ def _sees_target(facts: Facts, scope: Scope) -> bool:
 
 def _per_token_loss(expr: ast.AST) -> bool:
     """`cross_entropy(..., reduction="none")`, `-log(p.gather(-1, y))`: one loss per position, not a mean."""
-    for n in ast.walk(expr):
+    for n in walk(expr):
         if isinstance(n, ast.Call) and call_name(n) in ("cross_entropy", "nll_loss"):
             return any(k.arg == "reduction" and isinstance(k.value, ast.Constant) and k.value.value == "none" for k in n.keywords)
-    return any(isinstance(n, ast.Call) and call_name(n) in ("gather", "take_along_dim") for n in ast.walk(expr))
+    return any(isinstance(n, ast.Call) and call_name(n) in ("gather", "take_along_dim") for n in walk(expr))
 
 
 def _seed_prob(expr: ast.AST) -> bool:
     """A model's distribution: the output of a softmax/log-softmax (a probability table, not counts)."""
-    return any(isinstance(n, ast.Call) and call_name(n) in _PROB_CALLS for n in ast.walk(expr))
+    return any(isinstance(n, ast.Call) and call_name(n) in _PROB_CALLS for n in walk(expr))
 
 
 def _value_names(expr: ast.AST) -> set[str]:
@@ -587,7 +588,7 @@ def _factors(node: ast.AST) -> list[ast.AST]:
 
 def _property_gate(gate: ast.AST, scope: Scope, facts: Facts) -> bool:
     """A gate that reads a table at the target (`is_bnd[tgt]`) or compares it with another token."""
-    for node in ast.walk(gate):
+    for node in walk(gate):
         if isinstance(node, ast.Subscript) and TARGET in facts.flow.labels(node.slice, scope):
             return True
         if isinstance(node, ast.Compare) and not any(isinstance(c, ast.Constant) for c in [node.left, *node.comparators]):

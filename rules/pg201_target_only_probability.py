@@ -10,6 +10,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.analysis.realized import COUNT, FREE, SPLIT, Mixture, Realized
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -135,7 +136,7 @@ def _mixture_message(mix: Mixture) -> str:
 def _lookups(node: ast.AST) -> list[ast.Subscript | ast.Call]:
     return [
         n
-        for n in ast.walk(node)
+        for n in walk(node)
         if isinstance(n, ast.Subscript) or (isinstance(n, ast.Call) and call_name(n) == "get" and n.args)
     ]
 
@@ -196,7 +197,7 @@ def _incremented(facts: Facts) -> set[str]:
 
 def _context_count(node: ast.AST, scope: Scope, facts: Facts) -> bool:
     """A denominator that is a context-keyed count (optionally smoothed), not a vocabulary sum."""
-    if any(isinstance(n, ast.Call) and call_name(n) in _NORMALIZERS for n in ast.walk(node)):
+    if any(isinstance(n, ast.Call) and call_name(n) in _NORMALIZERS for n in walk(node)):
         return False
     lookups = _lookups(node)
     return bool(lookups) and all(

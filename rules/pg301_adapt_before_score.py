@@ -10,6 +10,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import dotted
 from pgaudit.analysis.streaming import early_writes
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -146,7 +147,7 @@ def throwaway(facts: Facts, update: Event, score: Event) -> bool:
         return False
     scope = update.scope
     assigned = set(facts.flow.fs[id(scope)].env)
-    score_names = {n.id for n in ast.walk(score.node) if isinstance(n, ast.Name)}
+    score_names = {n.id for n in walk(score.node) if isinstance(n, ast.Name)}
     deleted: set[str] = set()
     exported: set[str] = set()  # `sd = ttt_model.state_dict()` before the `del`: the adapted weights live on
     for node in facts.index.walk_scope(scope):

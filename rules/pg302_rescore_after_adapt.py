@@ -10,6 +10,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import ancestors, call_name
 from pgaudit.analysis.reported import printed_last, result_reported
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -171,7 +172,7 @@ def _restored_between(facts: Facts, first: Event, score: Event) -> bool:
         for n in before:
             if any(
                 (isinstance(c, ast.Call) and call_name(c) == "state_dict") or (isinstance(c, ast.Name) and c.id in saved_before)
-                for c in ast.walk(n.value)
+                for c in walk(n.value)
             ):
                 saved_before |= {t.id for t in n.targets if isinstance(t, ast.Name)}
     rebound_after = {
@@ -213,7 +214,7 @@ def _exclusive(first: ast.AST, later: ast.AST) -> bool:
 
 
 def _holds(block: list[ast.stmt], node: ast.AST) -> bool:
-    return any(node is n for stmt in block for n in ast.walk(stmt))
+    return any(node is n for stmt in block for n in walk(stmt))
 
 
 def _guards_in_loop(event: Event, loop: ast.AST) -> list[ast.expr]:
@@ -231,7 +232,7 @@ def _guards_in_loop(event: Event, loop: ast.AST) -> list[ast.expr]:
 def _loop_names(loop: ast.For | ast.AsyncFor | ast.While) -> set[str]:
     if isinstance(loop, ast.While):
         return set(while_counters(loop))
-    return {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(loop.target) if isinstance(n, ast.Name)}
 
 
 def _first_pass_only(event: Event, loop: ast.AST) -> bool:

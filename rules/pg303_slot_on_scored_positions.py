@@ -9,6 +9,7 @@ from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -109,10 +110,10 @@ def _context_only(facts: Facts, scope: Scope, update: Event) -> bool:
             upper.add(node.upper.id)
         if isinstance(node.lower, ast.Name) and node.lower.id not in ("None",):
             lower.add(node.lower.id)
-    fitted = {n.id for n in ast.walk(update.node) if isinstance(n, ast.Name)}
+    fitted = {n.id for n in walk(update.node) if isinstance(n, ast.Name)}
     receiver_slices = [
         n.upper.id
-        for n in ast.walk(update.node)
+        for n in walk(update.node)
         if isinstance(n, ast.Slice) and n.lower is None and isinstance(n.upper, ast.Name)
     ]
     return bool(set(receiver_slices) & lower) or bool(fitted & upper & lower)

@@ -10,6 +10,7 @@ from pgaudit.analysis.dataflow import TRAIN, VAL
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -71,21 +72,21 @@ class CalibrationOnScoredTokens(Rule):
         """A loop (or comprehension, `min((loss(logits / t), t) for t in (0.9, 1.0))`) over candidate values
         whose body scales the logits by the candidate inside a loss on validation tokens."""
         if isinstance(loop, ast.For):
-            names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+            names = {n.id for n in walk(loop.target) if isinstance(n, ast.Name)}
             body: list[ast.AST] = list(loop.body)
             head = f"for {ast.unparse(loop.target)} in {short(loop.iter, 40)}"
         else:
             grid = next(g for g in loop.generators if _is_grid(g.iter))
-            names = {n.id for n in ast.walk(grid.target) if isinstance(n, ast.Name)}
+            names = {n.id for n in walk(grid.target) if isinstance(n, ast.Name)}
             body = [loop.elt]
             head = f"for {ast.unparse(grid.target)} in {short(grid.iter, 40)}"
-        for node in (n for stmt in body for n in ast.walk(stmt)):
+        for node in (n for stmt in body for n in walk(stmt)):
             if not (isinstance(node, ast.Call) and call_name(node) in _LOSSES and node.args):
                 continue
             scaled = any(
                 isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div | ast.Mult)
                 and any(isinstance(x, ast.Name) and x.id in names for x in (n.left, n.right))
-                for n in ast.walk(node.args[0])
+                for n in walk(node.args[0])
             )
             labels = facts.flow.labels(node, scope)
             if scaled and VAL in labels and TRAIN not in labels:

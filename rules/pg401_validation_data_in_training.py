@@ -13,6 +13,7 @@ from pgaudit.analysis.index import Scope, ancestors, call_name, dotted
 from pgaudit.analysis.names import is_paid_prefix_name, is_train_data_name, literal_data_kind, words
 from pgaudit.analysis.training import TrainingLoop, first_training_loop
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -251,7 +252,7 @@ def _origins(
 def _names_val_shards(node: ast.Assign | ast.AnnAssign) -> bool:
     return node.value is not None and any(
         isinstance(n, ast.Constant) and isinstance(n.value, str) and literal_data_kind(n.value) == "val"
-        for n in ast.walk(node.value)
+        for n in walk(node.value)
     )
 
 
@@ -273,7 +274,7 @@ def _decided_branches(facts: Facts, scope: Scope, expr: ast.AST) -> list[tuple[a
     """(taken, not taken) for every conditional expression in `expr` whose condition the logged run, else the
     default environment, decides (`"fineweb_val_*" if TRAIN_ON_VAL else "fineweb_train_*"`)."""
     out = []
-    for node in ast.walk(expr):
+    for node in walk(expr):
         if not isinstance(node, ast.IfExp):
             continue
         for config in ("logged", "default"):
@@ -317,7 +318,7 @@ def _concatenates_train_and_val(facts: Facts, scope: Scope, value: ast.expr) -> 
             return _parts(lists[arg.id][0])
         return _parts(arg)
 
-    for node in ast.walk(value):
+    for node in walk(value):
         parts: list[ast.AST] = []
         if isinstance(node, ast.Call) and call_name(node) in _JOINS and node.args:
             if call_name(node) in ("chain", "append"):
@@ -359,7 +360,7 @@ def _scalar(node: ast.AST) -> bool:
     """A loss or metric value, not tokens: `.item()`, a loss call."""
     return any(
         isinstance(n, ast.Call) and call_name(n) in ("item", "cross_entropy", "nll_loss", "mean", "sum", "tolist")
-        for n in ast.walk(node)
+        for n in walk(node)
     )
 
 
@@ -446,7 +447,7 @@ def _paid_origin(facts: Facts, scope: Scope, expr: ast.AST) -> str:
             return ""
         seen.add(id(e))
         fs = facts.flow.fs.get(id(sc))
-        for n in ast.walk(e):
+        for n in walk(e):
             if isinstance(n, ast.Call):
                 if call_name(n) in _DESERIALIZE:
                     return ""
@@ -486,7 +487,7 @@ def _call_arguments(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
 
 
 def _named_paid(expr: ast.AST) -> bool:
-    return any(is_paid_prefix_name(_leaf(n)) for n in ast.walk(expr) if isinstance(n, ast.Name | ast.Attribute))
+    return any(is_paid_prefix_name(_leaf(n)) for n in walk(expr) if isinstance(n, ast.Name | ast.Attribute))
 
 
 _SETUP = '''

@@ -13,6 +13,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name
 from pgaudit.analysis.names import words
 from pgaudit.findings import Confidence, Finding, Severity
+from pgaudit.source.parse import walk
 
 from .base import Example, Rule, short
 
@@ -217,16 +218,16 @@ def _is_collector(name: str) -> bool:
 def _fed_to_collector(facts: Facts, scope: Scope, node: ast.Assign, called: set[int]) -> bool:
     """The assigned name reaches the arguments of a statistics collector in the same function, directly or
     through one local binding (`batches = calib[:n]`, `collect(model, batches)`)."""
-    names = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    names = {n.id for t in node.targets for n in walk(t) if isinstance(n, ast.Name)}
     fs = facts.flow.fs.get(id(scope))
     for target, value, how in fs.assigns if fs else []:
-        if how == "=" and value is not None and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(value)):
-            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        if how == "=" and value is not None and any(isinstance(n, ast.Name) and n.id in names for n in walk(value)):
+            names |= {n.id for n in walk(target) if isinstance(n, ast.Name)}
     for call in facts.index.calls_in(scope):
         if not (_is_collector(call_name(call)) or any(id(c) in called for c in facts.flow.resolve(call, scope))):
             continue
         args = [*call.args, *(kw.value for kw in call.keywords)]
-        if any(isinstance(n, ast.Name) and n.id in names for a in args for n in ast.walk(a)):
+        if any(isinstance(n, ast.Name) and n.id in names for a in args for n in walk(a)):
             return True
     return False
 

@@ -13,7 +13,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.analysis.names import is_train_data_name
 from pgaudit.findings import Confidence, Finding, Severity
-from pgaudit.source.parse import tree_nodes
+from pgaudit.source.parse import tree_nodes, walk
 
 from .base import Example, Rule, short
 
@@ -123,7 +123,7 @@ class TrainingDataAtEval(Rule):
         for node in facts.index.walk_scope(scope):
             if not isinstance(node, ast.For | ast.While | ast.AsyncFor):
                 continue
-            calls = [n for n in ast.walk(node) if isinstance(n, ast.Call)]
+            calls = [n for n in walk(node) if isinstance(n, ast.Call)]
             steps = any(_is_step(c) for c in calls) or any(
                 facts.events.of(callee).has_step for c in calls for callee in facts.flow.resolve(c, scope) if callee is not scope
             )
@@ -256,7 +256,7 @@ def _full_cap_stop(facts: Facts, loops: list[tuple[Scope, ast.AST]]) -> tuple[Sc
     evaluator = facts.evaluator(config)
     for scope, loop in loops:
         timed = _time_names(facts, scope)
-        for node in ast.walk(loop):
+        for node in walk(loop):
             if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Gt | ast.GtE | ast.Lt | ast.LtE)):
                 continue
             left, right = node.left, node.comparators[0]
@@ -290,7 +290,7 @@ def _time_names(facts: Facts, scope: Scope) -> set[str]:
 
 
 def _is_elapsed(expr: ast.AST, timed: set[str]) -> bool:
-    for n in ast.walk(expr):
+    for n in walk(expr):
         if isinstance(n, ast.Call) and call_name(n) in _TIME_CALLS and dotted(n.func).startswith("time"):
             return True
         if isinstance(n, ast.Name) and n.id in timed:
@@ -312,7 +312,7 @@ def _assigned_names(call: ast.Call) -> list[str]:
     if not isinstance(node, ast.Assign | ast.AnnAssign):
         return []
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return [n.id for t in targets for n in walk(t) if isinstance(n, ast.Name)]
 
 
 def _calibrated_after_cap(facts: Facts) -> tuple[LogLine, LogLine] | None:
@@ -358,12 +358,12 @@ def _feeds_temperature(facts: Facts, scope: Scope, call: ast.Call) -> str:
         stmt = getattr(stmt, "pg_parent", None)
     if not isinstance(stmt, ast.Assign):
         return ""
-    names = {n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    names = {n.id for t in stmt.targets for n in walk(t) if isinstance(n, ast.Name)}
     for later in facts.index.calls_in(scope):
         if later.lineno < stmt.lineno or not _TEMPERATURE.search(call_name(later)):
             continue
         args = [*later.args, *(kw.value for kw in later.keywords)]
-        if any(isinstance(n, ast.Name) and n.id in names for a in args for n in ast.walk(a)):
+        if any(isinstance(n, ast.Name) and n.id in names for a in args for n in walk(a)):
             return call_name(later)
     return ""
 

@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, dotted
 from pgaudit.findings import Confidence, Finding, Severity
-from pgaudit.source.parse import tree_nodes
+from pgaudit.source.parse import tree_nodes, walk
 from pgaudit.source.program import ENTRY_GLOBS, ENTRY_NAMES, CodeUnit
 
 from .base import Example, Rule, short
@@ -223,7 +223,7 @@ def _strings(node: ast.AST, facts: Facts, scope: Scope, depth: int = 0) -> list[
         fs = facts.flow.fs.get(id(scope))
         values = [v for t, v, how in (fs.assigns if fs else []) if isinstance(t, ast.Name) and t.id == node.id and v is not None and how == "="]
         return [s for v in values for s in _strings(v, facts, scope, depth + 1)]
-    return [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return [n.value for n in walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
 NetworkAtEval.invalid = (

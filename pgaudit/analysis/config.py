@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pgaudit.analysis.index import ProgramIndex, Scope, dotted
+from pgaudit.source.parse import walk
 
 
 class _Unknown:
@@ -220,7 +221,7 @@ _MUTATORS = {
 
 
 def _reads_env(expr: ast.AST) -> bool:
-    for node in ast.walk(expr):
+    for node in walk(expr):
         if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
             return True
         if isinstance(node, ast.Name) and node.id in ("environ", "getenv"):
@@ -533,7 +534,7 @@ class Evaluator:
                 isinstance(node, ast.withitem) and node.optional_vars is not None
             ):
                 target = node.target if not isinstance(node, ast.withitem) else node.optional_vars
-                for sub in ast.walk(target):  # type: ignore[arg-type]
+                for sub in walk(target):  # type: ignore[arg-type]
                     if isinstance(sub, ast.Name):
                         found.setdefault(sub.id, []).append(ast.Constant(value=UNKNOWN))
         self._local_assigns[id(scope)] = found

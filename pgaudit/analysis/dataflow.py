@@ -38,6 +38,7 @@ from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
 from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name
 from pgaudit.analysis.names import literal_data_kind as _literal_data_kind
 from pgaudit.analysis.targets import TargetFinder
+from pgaudit.source.parse import walk
 
 VAL, TRAIN, TARGET, HASH = "val", "train", "target", "hash"
 TPROP = "tprop"  # a property of the target token (a table read at it, a comparison with it)
@@ -161,6 +162,7 @@ class Flow:
         self._synthetic: dict[tuple[int, str], ast.Call] = {}
         self._inlining: set[int] = set()
         self._imports: dict[int, frozenset[str]] = {}
+        self._binding_modules: dict[tuple[str, int], list[Scope]] = {}
         self.attr_env: dict[str, Labels] = _Stamped()  # provenance of attributes, by attribute name (over-approximate)
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
         self._between: dict[int, tuple] = {}  # id(scope) -> what it read that changes between _summaries
@@ -722,7 +724,7 @@ class Flow:
         out: set[str] = set()
         for gen in node.generators:
             for cond in gen.ifs:
-                for n in ast.walk(cond):
+                for n in walk(cond):
                     if isinstance(n, ast.Constant) and isinstance(n.value, str):
                         kind = literal_data_kind(n.value)
                         if kind:
@@ -766,7 +768,7 @@ class Flow:
         cached = self._folded.get(key)
         if cached is None:
             self._folded[key] = EMPTY  # cycles through names fold to nothing
-            has_text = any(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(node))
+            has_text = any(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in walk(node))
             text = self._fold(node, scope, 0) if has_text else ""
             kind = literal_data_kind(text) if text and text.strip("\x00") else None
             cached = self._folded[key] = frozenset({kind}) if kind else EMPTY
@@ -859,12 +861,18 @@ class Flow:
         """Module scopes where a global `name` of `scope` may be bound: its own unit's, then the units whose
         globals it sees: every other unit when it imports the name (`from moved_code import key_of`), and the
         units that share its namespace (`exec(open(p).read())` and payloads run as `__main__` in the
-        exec'ing module's globals)."""
-        own = [m for m in self.index.module_scopes if m.unit is scope.unit]
-        imported = any(name in self._imported_names(m) for m in own)
-        shared = scope.unit.run_name == "__main__"
-        return own + [m for m in self.index.module_scopes if m.unit is not scope.unit
-                      and (imported or (shared and m.unit.run_name == "__main__"))]
+        exec'ing module's globals). Fixed by the program: kept per (name, unit)."""
+        key = (name, id(scope.unit))
+        found = self._binding_modules.get(key)
+        if found is None:
+            own = [m for m in self.index.module_scopes if m.unit is scope.unit]
+            imported = any(name in self._imported_names(m) for m in own)
+            shared = scope.unit.run_name == "__main__"
+            found = self._binding_modules[key] = own + [
+                m for m in self.index.module_scopes
+                if m.unit is not scope.unit and (imported or (shared and m.unit.run_name == "__main__"))
+            ]
+        return found
 
     def _imported_names(self, module: Scope) -> frozenset[str]:
         cached = self._imports.get(id(module))
@@ -898,7 +906,7 @@ class Flow:
             for module in self._modules_binding(base.id, scope):
                 for stmt in module.body:
                     if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == base.id for t in stmt.targets):
-                        ints = [n.value for n in ast.walk(stmt.value) if isinstance(n, ast.Constant) and type(n.value) is int]
+                        ints = [n.value for n in walk(stmt.value) if isinstance(n, ast.Constant) and type(n.value) is int]
                         cached = cached or (len(ints) >= 2 and all(abs(v) >= _HASH_PRIME_MIN for v in ints[:4]))
             self._hash_tables[base.id] = cached
         return cached
@@ -1003,7 +1011,7 @@ class Flow:
             if fs is not None and name in fs.env:
                 binds = [
                     (t, v, how) for t, v, how in fs.assigns
-                    if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(t))
+                    if any(isinstance(n, ast.Name) and n.id == name for n in walk(t))
                 ]
                 if len(binds) == 1 and binds[0][2] == "=" and isinstance(binds[0][0], ast.Name):
                     return binds[0][1]
@@ -1126,12 +1134,12 @@ def _loop_carried(target: ast.AST) -> bool:
     if not isinstance(loop, ast.For | ast.While) or stmt is None:
         return False
     line = getattr(stmt, "lineno", 0)
-    first_read = min((n.lineno for s in loop.body for n in ast.walk(s)
+    first_read = min((n.lineno for s in loop.body for n in walk(s)
                       if isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Load)), default=None)
     if first_read is None or first_read >= line:
         return False
     stored_before = any(isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Store) and n.lineno <= first_read
-                        for s in loop.body for n in ast.walk(s))
+                        for s in loop.body for n in walk(s))
     return not stored_before
 
 

@@ -21,6 +21,7 @@ from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels
 from pgaudit.analysis.index import ProgramIndex, Scope, ancestors, call_name, dotted
 from pgaudit.analysis.reaching import reaching_labels
 from pgaudit.analysis.reported import reporting_scopes, sources_of, value_parts
+from pgaudit.source.parse import walk
 
 _NO_GRAD = re.compile(r"(no_grad|inference_mode)$")
 _ENABLE_GRAD = re.compile(r"enable_grad$")
@@ -79,11 +80,11 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
         return _counted_while(loop)
     if not isinstance(loop, ast.For | ast.AsyncFor):
         return False
-    names = [n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)]
+    names = [n.id for n in walk(loop.target) if isinstance(n, ast.Name)]
     counted = _PASS_COUNT.search(ast.unparse(loop.iter)) is not None
     # by shape, whatever the names: a counted loop around another loop whose variable is used at most to
     # single out a pass (`for e in range(k): for c in chunks: ... if e == k - 1:`)
-    wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
+    wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in walk(stmt))
     if wraps_loop and names:
         wraps_loop = all(_only_singles_out_a_pass(loop, {name}) for name in names)
     if not (counted or wraps_loop or (names and all(_PASS_NAME.match(n) for n in names))):
@@ -91,20 +92,20 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
     if not (isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "range"):
         return False
     used_in_slices = any(
-        isinstance(node, ast.Subscript) and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node.slice))
+        isinstance(node, ast.Subscript) and any(isinstance(n, ast.Name) and n.id in names for n in walk(node.slice))
         for stmt in loop.body
-        for node in ast.walk(stmt)
+        for node in walk(stmt)
     )
     return not used_in_slices
 
 
 def while_counters(loop: ast.While) -> list[str]:
     """`while ep < k: ... ep += 1`: the names the test compares that the body steps."""
-    tested = {n.id for n in ast.walk(loop.test) if isinstance(n, ast.Name)}
+    tested = {n.id for n in walk(loop.test) if isinstance(n, ast.Name)}
     stepped = {
         stmt.target.id
         for body_stmt in loop.body
-        for stmt in ast.walk(body_stmt)
+        for stmt in walk(body_stmt)
         if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and isinstance(stmt.op, ast.Add | ast.Sub)
     }
     return sorted(tested & stepped)
@@ -116,7 +117,7 @@ def _counted_while(loop: ast.While) -> bool:
     names = while_counters(loop)
     if not names:
         return False
-    wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
+    wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in walk(stmt))
     if not wraps_loop:
         return False
     return _only_singles_out_a_pass(loop, names, loads_only=True)
@@ -126,13 +127,13 @@ def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor | ast.While, names: se
     """Every use of the pass counters in the body is an (in)equality test (`if e == k - 1`); a `while` counter's
     own increments (`k += 1`) are not uses."""
     uses = [
-        n for stmt in loop.body for n in ast.walk(stmt)
+        n for stmt in loop.body for n in walk(stmt)
         if isinstance(n, ast.Name) and n.id in names and (not loads_only or isinstance(n.ctx, ast.Load))
     ]
     tests = {
         id(side)
         for stmt in loop.body
-        for n in ast.walk(stmt)
+        for n in walk(stmt)
         if isinstance(n, ast.Compare) and all(isinstance(op, ast.Eq | ast.NotEq) for op in n.ops)
         for side in [n.left, *n.comparators]
     }
@@ -213,15 +214,15 @@ class Events:
         loss_vars = {
             t.id
             for n in self.index.walk_scope(scope)
-            if loss_ids and isinstance(n, ast.Assign) and any(id(c) in loss_ids for c in ast.walk(n.value))
+            if loss_ids and isinstance(n, ast.Assign) and any(id(c) in loss_ids for c in walk(n.value))
             for t in n.targets
             if isinstance(t, ast.Name)
         }
 
         def adds_loss(n: ast.AugAssign) -> bool:
             return isinstance(n.op, ast.Add) and (
-                any(isinstance(v, ast.Name) and v.id in loss_vars for v in ast.walk(n.value))
-                or any(id(c) in loss_ids for c in ast.walk(n.value))
+                any(isinstance(v, ast.Name) and v.id in loss_vars for v in walk(n.value))
+                or any(id(c) in loss_ids for c in walk(n.value))
             )
 
         augs = [n for n in self.index.walk_scope(scope) if isinstance(n, ast.AugAssign)]
@@ -251,7 +252,7 @@ class Events:
                 if params and TRAIN not in _concrete(self.flow.symbolic(loss, scope)):
                     se.param_updates.append((call, params))
         trained_names = self._feeding_names(scope, [loss for _, loss in backwards])
-        in_backward = {id(n) for _, loss in backwards for n in ast.walk(loss)}
+        in_backward = {id(n) for _, loss in backwards for n in walk(loss)}
         for call in loss_calls:
             if id(call) in in_backward:
                 continue
@@ -271,17 +272,17 @@ class Events:
         scored_lines = {e.line for e in se.inline if e.kind == "score"}
         # the differentiated loss values themselves (`loss`, `nll` that `loss` is made of), not the inputs they
         # share with a fresh forward pass (`acc += ce(net(a), b)` after training on a, b is a new measurement)
-        backward_names = {n.id for _, loss in backwards for n in ast.walk(loss) if isinstance(n, ast.Name)}
+        backward_names = {n.id for _, loss in backwards for n in walk(loss) if isinstance(n, ast.Name)}
         trained_losses = backward_names | (loss_vars & trained_names)
         returned = self._reported_names(scope) if id(scope) in self.reporting else set()
         for acc in accumulations:
             labels = reaching_labels(self.flow, acc.value, scope)
             if not val_only(labels) or acc.lineno in scored_lines:
                 continue
-            uses_trained = any(isinstance(n, ast.Name) and n.id in trained_losses for n in ast.walk(acc.value))
+            uses_trained = any(isinstance(n, ast.Name) and n.id in trained_losses for n in walk(acc.value))
             # a total the function returns as the printed metric is the reported score even when it sums the
             # training loss itself (`if epoch == last: acc += out.item()`)
-            reported = any(isinstance(n, ast.Name) and n.id in returned for n in ast.walk(acc.target))
+            reported = any(isinstance(n, ast.Name) and n.id in returned for n in walk(acc.target))
             if self._no_grad(acc, scope) or not uses_trained or reported:  # not the logging of a training loss
                 se.inline.append(Event("score", scope, acc, labels))
         if se.inline:
@@ -293,9 +294,9 @@ class Events:
         Its labels still have to be validation-only to make it a score."""
         if not (isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name) and node.target.id in scope.params):
             return False
-        if not any(isinstance(c, ast.Call) and call_name(c) == "sum" for c in ast.walk(node.value)):
+        if not any(isinstance(c, ast.Call) and call_name(c) == "sum" for c in walk(node.value)):
             return False
-        names = self._names_flowing_into(scope, {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}, rounds=3)
+        names = self._names_flowing_into(scope, {n.id for n in walk(node.value) if isinstance(n, ast.Name)}, rounds=3)
         return any(p in names for p in scope.params if p != node.target.id)
 
     def _scored_labels(self, call: ast.Call, scope: Scope) -> Labels:
@@ -315,7 +316,7 @@ class Events:
 
     def _feeding_names(self, scope: Scope, losses: list[ast.AST]) -> set[str]:
         """Names whose values flow into a differentiated loss (`per_tok = ce(...)`; `loss = (per_tok * w).sum()`)."""
-        names = {n.id for loss in losses for n in ast.walk(loss) if isinstance(n, ast.Name)}
+        names = {n.id for loss in losses for n in walk(loss) if isinstance(n, ast.Name)}
         return self._names_flowing_into(scope, names, rounds=6)
 
     def _names_flowing_into(self, scope: Scope, names: set[str], rounds: int) -> set[str]:
@@ -328,8 +329,8 @@ class Events:
         for _ in range(rounds):
             grown = False
             for target, value in assigns:
-                if any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(target)):
-                    for n in ast.walk(value):
+                if any(isinstance(n, ast.Name) and n.id in names for n in walk(target)):
+                    for n in walk(value):
                         if isinstance(n, ast.Name) and n.id not in names:
                             names.add(n.id)
                             grown = True
@@ -362,7 +363,7 @@ class Events:
             n.id
             for node in self.index.walk_scope(scope)
             if isinstance(node, ast.Return) and node.value is not None
-            for n in ast.walk(node.value)
+            for n in walk(node.value)
             if isinstance(n, ast.Name)
         }
         return target in self._names_flowing_into(scope, returned, rounds=8)
@@ -373,7 +374,7 @@ class Events:
         while parent is not None and not isinstance(parent, ast.stmt):
             parent = getattr(parent, "pg_parent", None)
         if isinstance(parent, ast.Assign):
-            return any(isinstance(n, ast.Name) and n.id in trained_names for t in parent.targets for n in ast.walk(t))
+            return any(isinstance(n, ast.Name) and n.id in trained_names for t in parent.targets for n in walk(t))
         return False
 
     def no_grad(self, node: ast.AST, scope: Scope) -> bool:
@@ -554,7 +555,7 @@ class Events:
         bound = {p: a for p, a in bind_params(call, callee)}
         mapped = tuple(dotted(bound[o]) for o in objs if o in params and o in bound and dotted(bound[o]))
         local = [o for o in objs if o.split(".")[0] not in params]
-        returned = {n.id for r in self.flow.fs[id(callee)].returns for n in ast.walk(r) if isinstance(n, ast.Name)}
+        returned = {n.id for r in self.flow.fs[id(callee)].returns for n in walk(r) if isinstance(n, ast.Name)}
         external = [o for o in objs if o.split(".")[0] in params or o.split(".")[0] in ("self", "cls")]
         contained = (
             bool(local)
@@ -650,7 +651,7 @@ def _terminates(stmt: ast.stmt) -> bool:
 
 def _contains(owner: ast.AST, node: ast.AST, field_name: str) -> bool:
     block = getattr(owner, field_name, [])
-    return any(node is n for stmt in block for n in ast.walk(stmt))
+    return any(node is n for stmt in block for n in walk(stmt))
 
 
 def bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
@@ -738,7 +739,7 @@ def _is_param_ref(node: ast.AST) -> bool:
 
 
 def _is_param_update(target: ast.AST, value: ast.AST) -> bool:
-    return _is_param_ref(target) and any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in ast.walk(value))
+    return _is_param_ref(target) and any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in walk(value))
 
 
 def _statement_of(node: ast.AST) -> ast.AST | None:

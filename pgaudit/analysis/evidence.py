@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pgaudit.analysis.index import ProgramIndex, call_name
 from pgaudit.analysis.reach import guards_of
+from pgaudit.source.parse import walk
 
 _PRINTERS = re.compile(r"(?i)(print|log)")
 _OUTPUT_CALLS = frozenset({"print", "write", "info", "warning"})
@@ -101,7 +102,7 @@ def _printer_scopes(index: ProgramIndex) -> set[int]:
                 outputs = call_name(call) in _OUTPUT_CALLS or _PRINTERS.search(call_name(call)) or any(
                     id(s) in printers for s in index.resolve_call(call, scope)
                 )
-                if outputs and any(isinstance(n, ast.Name) and n.id == param for a in call.args for n in ast.walk(a)):
+                if outputs and any(isinstance(n, ast.Name) and n.id == param for a in call.args for n in walk(a)):
                     printers.add(id(scope))
                     grew = True
                     break

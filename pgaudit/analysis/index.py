@@ -11,7 +11,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pgaudit.source.parse import child_nodes, tree_nodes
+from pgaudit.source.parse import child_nodes, tree_nodes, walk
 from pgaudit.source.program import CodeUnit, Program
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -111,6 +111,7 @@ class ProgramIndex:
 
     def _index_unit(self, unit: CodeUnit) -> None:
         tree_nodes(unit.tree)  # parent links
+        walk(unit.tree)  # pre-order numbering, which `walk_scope` reads
         module_scope = Scope(unit.tree, unit, "<module>", "<module>")
         self.scopes.append(module_scope)
         self.module_scopes.append(module_scope)
@@ -269,7 +270,17 @@ class ProgramIndex:
         return cached
 
     def _walk_scope(self, scope: Scope) -> Iterator[ast.AST]:
-        stack = list(reversed(scope.body)) if not isinstance(scope.node, ast.Lambda) else []
+        if isinstance(scope.node, ast.Lambda):
+            return iter(())
+        if getattr(scope.node, "pg_span", None) is not None:  # the tree is numbered (source/parse.walk)
+            out: list[ast.AST] = []
+            for stmt in scope.body:
+                _scope_nodes_under(stmt, out)
+            return iter(out)
+        return self._walk_scope_slow(scope)
+
+    def _walk_scope_slow(self, scope: Scope) -> Iterator[ast.AST]:
+        stack = list(reversed(scope.body))
         while stack:
             node = stack.pop()
             yield node
@@ -284,3 +295,27 @@ class ProgramIndex:
                 stack.extend(reversed([*node.decorator_list, *node.bases, *node.body]))
                 continue
             stack.extend(reversed(child_nodes(node)))
+
+
+def _scope_nodes_under(node: ast.AST, out: list[ast.AST]) -> None:
+    """`ProgramIndex._walk_scope`'s nodes under `node`, in the same order, read off the tree's pre-order
+    numbering (`walk`): runs of plain nodes are slices; a nested function contributes its decorators and
+    defaults, a class its decorators, bases and body, as the stack walk visits them."""
+    order, start, end = node.pg_span  # type: ignore[attr-defined]
+    i = start
+    while i < end:
+        n = order[i]
+        out.append(n)
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+            # the stack walk pushes reversed(decorators), then defaults, then kw_defaults: they pop as
+            # kw_defaults and defaults last to first, then the decorators first to last
+            inner = [d for d in n.args.kw_defaults if d is not None][::-1] + n.args.defaults[::-1] + n.decorator_list
+            for d in inner:
+                _scope_nodes_under(d, out)
+            i = n.pg_span[2]  # type: ignore[attr-defined]
+        elif isinstance(n, ast.ClassDef):
+            for d in [*n.decorator_list, *n.bases, *n.body]:
+                _scope_nodes_under(d, out)
+            i = n.pg_span[2]  # type: ignore[attr-defined]
+        else:
+            i += 1

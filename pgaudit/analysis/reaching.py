@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels, _intrinsic
 from pgaudit.analysis.index import Scope, parent
+from pgaudit.source.parse import walk
 
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _BLOCKS = ("body", "orelse", "finalbody", "handlers")
@@ -43,7 +44,7 @@ def _symbolic(flow: Flow, expr: ast.AST, scope: Scope, depth: int) -> Labels:
         return flow.symbolic(expr, scope)
     env = fs.env
     overrides: dict[str, Labels] = {}
-    for name in dict.fromkeys(n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
+    for name in dict.fromkeys(n.id for n in walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
         if name not in env:
             continue
         value = reaching_value(name, expr, scope)

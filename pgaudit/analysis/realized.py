@@ -24,6 +24,7 @@ from pgaudit.analysis.dataflow import TARGET, VALUE_METHODS, Flow
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
 from pgaudit.analysis.reaching import reaching_value
 from pgaudit.analysis.targets import LABEL_LOSSES, unwrap
+from pgaudit.source.parse import walk
 
 NORM, COUNT, SPLIT, FREE = "norm", "count", "split", "free"
 LOG, PROB = "log", "prob"
@@ -139,7 +140,7 @@ class Realized:
                 for target, value, _how in self.flow.fs[id(scope)].assigns:
                     if value is None or not self._mentions_target(value, scope):
                         continue
-                    for n in ast.walk(target):
+                    for n in walk(target):
                         if isinstance(n, ast.Name) and n.id not in deps:
                             deps.add(n.id)
                             changed = True
@@ -164,8 +165,8 @@ class Realized:
     def _mentions_target(self, node: ast.AST, scope: Scope) -> bool:
         loads = self._loads.get(id(node))
         if loads is None:
-            names = list(dict.fromkeys(n.id for n in ast.walk(node) if isinstance(n, ast.Name)))
-            subs = [n for n in ast.walk(node) if isinstance(n, ast.Subscript)]
+            names = list(dict.fromkeys(n.id for n in walk(node) if isinstance(n, ast.Name)))
+            subs = [n for n in walk(node) if isinstance(n, ast.Subscript)]
             loads = self._loads[id(node)] = (names, subs)
         for name in loads[0]:
             if self._is_tdep(name, scope):
@@ -230,7 +231,7 @@ class Realized:
         """`for b in token_bytes[t]:`, `for t, lp in zip(tgts, lps):`: a loop variable over target-derived values."""
         for node in self.index.walk_scope(scope):
             if not (isinstance(node, ast.For | ast.comprehension) and any(
-                isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target)
+                isinstance(n, ast.Name) and n.id == name for n in walk(node.target)
             )):
                 continue
             it = node.iter
@@ -569,7 +570,7 @@ class Realized:
         return bool(self._memo[memo])
 
     def _is_distribution(self, node: ast.AST, scope: Scope, depth: int) -> bool:
-        for n in ast.walk(node):
+        for n in walk(node):
             if isinstance(n, ast.Call) and (self.fname(n, scope) in _DIST or call_name(n) in ("log", "exp")):
                 return True
             if isinstance(n, ast.Name) and depth < 3:
@@ -580,7 +581,7 @@ class Realized:
 
     def _space_of_dist(self, node: ast.AST, scope: Scope, depth: int = 0) -> str:
         """Log space when the outermost transform is a log (`log_softmax`, `p.log()`), else probabilities."""
-        for n in ast.walk(node):  # breadth first: outer calls before inner ones
+        for n in walk(node):  # breadth first: outer calls before inner ones
             if isinstance(n, ast.Call):
                 name = self.fname(n, scope)
                 if name in ("log_softmax", "log", "log2", "log10"):
@@ -611,7 +612,7 @@ class Realized:
 
     def _normalizer(self, node: ast.AST, scope: Scope, depth: int = 0) -> bool:
         """A sum over the alternatives in a denominator: `row.sum()`, `sum(counts.values())`."""
-        for n in ast.walk(node):
+        for n in walk(node):
             if isinstance(n, ast.Call) and self.fname(n, scope) in _NORMALIZERS:
                 return True
             if isinstance(n, ast.Name) and depth < 3:
@@ -641,7 +642,7 @@ class Realized:
         env = self.env.get(id(scope), {})
         overrides: dict[str, Tags] = {}
         if depth > 0:
-            for name in dict.fromkeys(n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
+            for name in dict.fromkeys(n.id for n in walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
                 if name in env:
                     value = reaching_value(name, expr, scope)
                     if value is not None:
@@ -705,12 +706,12 @@ class Realized:
             for value in values:
                 if self.tags(value, where):
                     continue
-                reductions = [n for n in ast.walk(value) if isinstance(n, ast.Call) and self.fname(n, where) in _REDUCTIONS]
+                reductions = [n for n in walk(value) if isinstance(n, ast.Call) and self.fname(n, where) in _REDUCTIONS]
                 if any(self._distribution(r, where) for r in reductions) and not any(
                     isinstance(n, ast.Subscript | ast.Call) and (
                         (isinstance(n, ast.Call) and call_name(n) == "gather") or isinstance(n, ast.Subscript)
                     ) and self._target_index(n.slice if isinstance(n, ast.Subscript) else (n.args[-1] if n.args else n), where)
-                    for n in ast.walk(value)
+                    for n in walk(value)
                 ):
                     self.sources[id(value)] = value
                     found.add(Tag(id(value), FREE, LOG))
@@ -763,7 +764,7 @@ class Realized:
         if not isinstance(cur, ast.Assign | ast.AnnAssign | ast.AugAssign):
             return False
         targets = cur.targets if isinstance(cur, ast.Assign) else [cur.target]
-        names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        names = {n.id for t in targets for n in walk(t) if isinstance(n, ast.Name)}
         for _ in range(2):
             more: set[str] = set()
             for s in self._scope_and_nested(scope):
@@ -771,7 +772,7 @@ class Realized:
                     if isinstance(n, ast.Call) and self.fname(n, s) in _LOG and _mentions(n, names):
                         return True
                     if isinstance(n, ast.Assign) and _mentions(n.value, names):
-                        more |= {x.id for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
+                        more |= {x.id for t in n.targets for x in walk(t) if isinstance(x, ast.Name)}
                     if isinstance(n, ast.Return) and n.value is not None and _mentions(n.value, names) and s is scope:
                         if self._scored_by_callers(scope, depth):
                             return True
@@ -811,14 +812,14 @@ def _union(items: Iterable[Tags]) -> Tags:
 
 
 def _mentions(node: ast.AST, names: set[str]) -> bool:
-    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
+    return any(isinstance(n, ast.Name) and n.id in names for n in walk(node))
 
 
 def _softplus(node: ast.AST, realized: Realized, scope: Scope) -> bool:
     """`log1p(exp(d))` or `log(1 + exp(d))`: the correction term of a hand-written logaddexp."""
-    for n in ast.walk(node):
+    for n in walk(node):
         if isinstance(n, ast.Call) and realized.fname(n, scope) in _LOG:
-            if any(isinstance(m, ast.Call) and realized.fname(m, scope) in _EXP for m in ast.walk(n)):
+            if any(isinstance(m, ast.Call) and realized.fname(m, scope) in _EXP for m in walk(n)):
                 return True
     return False
 

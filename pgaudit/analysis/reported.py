@@ -14,6 +14,7 @@ import re
 
 from pgaudit.analysis.evidence import LogLine, template
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name
+from pgaudit.source.parse import walk
 
 _PRINTERS = re.compile(r"(?i)(^print$|^log\w*$|^info$|^write$|^print0$|^log0$)")
 # What a metric line writes: `val_bpb:1.12`, `final_exact val_loss ...`, `bits per byte`, `nll=`.
@@ -23,7 +24,7 @@ _METRIC_TEXT = re.compile(r"(?i)(bpb|loss|nll|bits|perplexity|ppl)")
 def _literal_text(call: ast.Call) -> str:
     parts: list[str] = []
     for arg in call.args:
-        for node in ast.walk(arg):
+        for node in walk(arg):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 parts.append(node.value)
     return " ".join(parts)
@@ -45,10 +46,10 @@ def _assigns(index: ProgramIndex, scope: Scope) -> list[tuple[set[str], ast.AST]
     out = []
     for node in index.walk_scope(scope):
         if isinstance(node, ast.Assign):
-            names = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            names = {n.id for t in node.targets for n in walk(t) if isinstance(n, ast.Name)}
             out.append((names, node.value))
         elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
-            names = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+            names = {n.id for n in walk(node.target) if isinstance(n, ast.Name)}
             out.append((names, node.value))
     return out
 
@@ -98,7 +99,7 @@ def sources_of(
     """The value parts of `roots` inside `scope`, and of the values assigned to the names they are made of,
     grown backwards through the scope's assignments (the value chain, not every input of every call). `broad`
     also takes every sub-expression (a score computed in a lambda handed to a timing helper)."""
-    parts_of = (lambda e: list(ast.walk(e))) if broad else value_parts
+    parts_of = (lambda e: list(walk(e))) if broad else value_parts
     exprs: list[ast.AST] = [p for r in roots for p in parts_of(r)]
     names = {n.id for n in exprs if isinstance(n, ast.Name)}
     assigns = _assigns(index, scope)

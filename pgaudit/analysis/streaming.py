@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from pgaudit.analysis.dataflow import VAL, Flow
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
+from pgaudit.source.parse import walk
 
 _LOG_CALLS = {"log", "log2", "log10", "log1p", "log_softmax", "cross_entropy", "nll_loss"}
 _INDEXED_ADD = {"add.at", "index_add_", "scatter_add_", "index_put_", "put_"}
@@ -38,26 +39,26 @@ def _table_writes(stmt: ast.stmt) -> list[tuple[str, set[str]]]:
     """(table name, names the write's index and value read) for `T[k] += v`, `T[k] = T[k] + 1`,
     `np.add.at(T, k, 1)`, `T.index_add_(0, k, v)`."""
     out: list[tuple[str, set[str]]] = []
-    for node in ast.walk(stmt):
+    for node in walk(stmt):
         if isinstance(node, ast.AugAssign | ast.Assign):
             targets = [node.target] if isinstance(node, ast.AugAssign) else node.targets
             for t in targets:
                 if isinstance(t, ast.Subscript):
                     base = dotted(t.value)
                     if base:
-                        names = {n.id for n in ast.walk(t.slice) if isinstance(n, ast.Name)}
+                        names = {n.id for n in walk(t.slice) if isinstance(n, ast.Name)}
                         out.append((base, names))
         elif isinstance(node, ast.Call):
             name = dotted(node.func)
             if any(name.endswith(k) for k in ("add.at",)) and len(node.args) >= 2:
                 base = dotted(node.args[0])
                 if base:
-                    out.append((base, {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}))
+                    out.append((base, {n.id for n in walk(node.args[1]) if isinstance(n, ast.Name)}))
             elif call_name(node) in ("index_add_", "scatter_add_", "index_put_") and isinstance(node.func, ast.Attribute):
                 base = dotted(node.func.value)
                 if base and len(node.args) >= 2:
                     idx = node.args[1] if call_name(node) != "index_put_" else node.args[0]
-                    out.append((base, {n.id for n in ast.walk(idx) if isinstance(n, ast.Name)}))
+                    out.append((base, {n.id for n in walk(idx) if isinstance(n, ast.Name)}))
     return out
 
 
@@ -65,7 +66,7 @@ def _is_score_stmt(stmt: ast.stmt) -> bool:
     """An accumulation (`total -= log(p)`, `nll += -math.log(q)`) of a log-probability."""
     if not isinstance(stmt, ast.AugAssign) or not isinstance(stmt.op, ast.Add | ast.Sub):
         return False
-    return any(isinstance(n, ast.Call) and call_name(n) in _LOG_CALLS for n in ast.walk(stmt.value))
+    return any(isinstance(n, ast.Call) and call_name(n) in _LOG_CALLS for n in walk(stmt.value))
 
 
 def _derived(body: list[ast.stmt], start: int, table: str) -> set[str]:
@@ -73,7 +74,7 @@ def _derived(body: list[ast.stmt], start: int, table: str) -> set[str]:
     names = {table}
     for stmt in body[start:]:
         if isinstance(stmt, ast.Assign) and any(
-            isinstance(n, ast.Name | ast.Attribute) and dotted(n) in names for n in ast.walk(stmt.value)
+            isinstance(n, ast.Name | ast.Attribute) and dotted(n) in names for n in walk(stmt.value)
         ):
             names |= {t.id for t in stmt.targets if isinstance(t, ast.Name)}
     return names
@@ -82,7 +83,7 @@ def _derived(body: list[ast.stmt], start: int, table: str) -> set[str]:
 def _picked(node: ast.Subscript, table: str, state: set[str]) -> set[str]:
     """The token names a read picks its probability with: the last index of `table[a, z]`, or the index of a
     row derived from the table (`row[z]`). `table[a]` selects a context row: `a` is not what is scored."""
-    base = {dotted(n) for n in ast.walk(node.value) if isinstance(n, ast.Name | ast.Attribute)}
+    base = {dotted(n) for n in walk(node.value) if isinstance(n, ast.Name | ast.Attribute)}
     if not base & state:
         return set()
     index = node.slice
@@ -90,7 +91,7 @@ def _picked(node: ast.Subscript, table: str, state: set[str]) -> set[str]:
         index = index.elts[-1]
     elif dotted(node.value) == table:
         return set()
-    return {n.id for n in ast.walk(index) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(index) if isinstance(n, ast.Name)}
 
 
 def early_writes(index: ProgramIndex, flow: Flow, scope: Scope) -> list[EarlyWrite]:
@@ -110,7 +111,7 @@ def early_writes(index: ProgramIndex, flow: Flow, scope: Scope) -> list[EarlyWri
                 for later in body[i + 1 :]:
                     if not _is_score_stmt(later):
                         continue
-                    for node in ast.walk(later):
+                    for node in walk(later):
                         if not isinstance(node, ast.Subscript):
                             continue
                         hit = _picked(node, table, state) & keys

@@ -14,6 +14,7 @@ import ast
 from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name
+from pgaudit.source.parse import walk
 
 # Calls whose result is a (log-)probability over the vocabulary.
 PROB_CALLS = frozenset({"softmax", "log_softmax", "sigmoid", "exp", "log", "log2", "logsumexp_normalize"})
@@ -46,7 +47,7 @@ class TargetSeeds:
 def _spell(node: ast.AST) -> str:
     """The spelling of an expression, with a constant moved to the right of `+` and `*` (`1 + i` is `i + 1`),
     so that aliases spelled with commuted offsets are the same target."""
-    if not any(isinstance(n, ast.BinOp) and isinstance(n.left, ast.Constant) for n in ast.walk(node)):
+    if not any(isinstance(n, ast.BinOp) and isinstance(n.left, ast.Constant) for n in walk(node)):
         return ast.unparse(node)
     fresh = ast.parse(ast.unparse(node), mode="eval").body  # a copy without the tree's parent links
     return ast.unparse(_Commute().visit(fresh))
@@ -115,7 +116,7 @@ class TargetFinder:
                 if isinstance(target, ast.Subscript | ast.Attribute):
                     by_spelling.setdefault(_spell(target), []).append(value)
                 else:
-                    for n in ast.walk(target):
+                    for n in walk(target):
                         if isinstance(n, ast.Name):
                             by_name.setdefault(n.id, []).append((target, value))
             self._by_name[id(scope)] = by_name
@@ -129,7 +130,7 @@ class TargetFinder:
         mentions = self._mentions.get(id(node))
         if mentions is None:
             calls, names = set(), set()
-            for sub in ast.walk(node):
+            for sub in walk(node):
                 if isinstance(sub, ast.Call):
                     calls.add(call_name(sub))
                 elif isinstance(sub, ast.Name):

@@ -15,6 +15,7 @@ from pgaudit.analysis.dataflow import Labels
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.analysis.reaching import reaching_labels
+from pgaudit.source.parse import walk
 
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _DEPTH = 5
@@ -115,7 +116,7 @@ def _followed(facts: Facts, scope: Scope, call: ast.Call) -> list[Scope]:
 def _trained(facts: Facts, scope: Scope, loop: ast.AST) -> list[ast.AST]:
     """What the loop differentiates, when it also steps an optimizer: the receivers of `.backward()` in the
     loop, else the arguments of calls to functions that both differentiate and step."""
-    calls = [n for n in ast.walk(loop) if isinstance(n, ast.Call)]
+    calls = [n for n in walk(loop) if isinstance(n, ast.Call)]
     backwards = [c.func.value for c in calls if call_name(c) == "backward" and isinstance(c.func, ast.Attribute)]
     backwards += [c.args[0] for c in calls if dotted(c.func) in ("torch.autograd.backward", "torch.autograd.grad") and c.args]
     steps = any(_is_step(c) for c in calls) or any(
@@ -167,7 +168,7 @@ def _grow(
     for target, value in [(None, e) for e in exprs] + assigns:
         if target is not None and not (_stored(target) & names):
             continue
-        for call in (n for n in ast.walk(value) if isinstance(n, ast.Call)):
+        for call in (n for n in walk(value) if isinstance(n, ast.Call)):
             for callee in facts.flow.resolve(call, scope):
                 if callee is not scope:
                     attrs |= {n.attr for n in facts.index.walk_scope(callee) if isinstance(n, ast.Attribute)}
@@ -191,7 +192,7 @@ def _collect(node: ast.AST, names: set[str], attrs: set[str], store: bool = Fals
         if root and root not in ("self", "cls"):
             names.add(root)
         return
-    for n in ast.walk(node):
+    for n in walk(node):
         if isinstance(n, ast.Name) and n.id not in ("self", "cls"):
             names.add(n.id)
         elif isinstance(n, ast.Attribute):
@@ -216,7 +217,7 @@ def _bound_names(node: ast.Assign | ast.AnnAssign) -> set[str]:
     """Plain names bound outside a class body (a class field is an attribute of its instances)."""
     if isinstance(getattr(node, "pg_parent", None), ast.ClassDef):
         return set()
-    return {n.id for t in _targets(node) for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {n.id for t in _targets(node) for n in walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _bound_attrs(node: ast.Assign | ast.AnnAssign) -> set[str]:
