@@ -1,5 +1,6 @@
 """The data-flow solver skips scopes that are settled (nothing they read changed since solving them last
-changed nothing). That is a speed-up only: with and without it, every environment, return summary, concrete
+changed nothing), and call sites whose callers' parameters did not change while parameters are propagated.
+That is a speed-up only: with and without it, every environment, return summary, concrete
 parameter, attribute provenance, target-keyed hash origin and target seed must be the same.
 
 Run on every rule example (VALID and INVALID), the bundled examples and the reference trainer's modules,

@@ -124,6 +124,67 @@ class _Stamped(dict):  # type: ignore[type-arg]
         self._touch()
 
 
+class _KeyStamped(_Stamped):
+    """A _Stamped dict that also remembers when each key last changed (attribute provenance: a scope that
+    reads none of the attributes that changed is not unsettled by them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key_changed_at: dict[str, int] = {}
+
+    def __setitem__(self, key, value):  # type: ignore[no-untyped-def]
+        super().__setitem__(key, value)
+        self.key_changed_at[key] = self.changed_at
+
+    def __delitem__(self, key):  # type: ignore[no-untyped-def]
+        super().__delitem__(key)
+        self.key_changed_at[key] = self.changed_at
+
+    def setdefault(self, key, default=None):  # type: ignore[no-untyped-def]
+        new = key not in self
+        out = super().setdefault(key, default)
+        if new:
+            self.key_changed_at[key] = self.changed_at
+        return out
+
+    def _touch_all(self) -> None:
+        # a change the key stamps do not follow (update, |=, pop, clear): every key counts as changed
+        self.key_changed_at = dict.fromkeys(self.key_changed_at, 0)
+        self.everything_changed_at = self.changed_at
+
+    everything_changed_at = 0
+
+    def update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().update(*args, **kwargs)
+        self._touch_all()
+
+    def __ior__(self, other):  # type: ignore[no-untyped-def]
+        out = super().__ior__(other)
+        self._touch_all()
+        return out
+
+    def pop(self, *args):  # type: ignore[no-untyped-def]
+        out = super().pop(*args)
+        self._touch_all()
+        return out
+
+    def popitem(self):  # type: ignore[no-untyped-def]
+        out = super().popitem()
+        self._touch_all()
+        return out
+
+    def clear(self) -> None:
+        super().clear()
+        self._touch_all()
+
+    def changed_since(self, keys: frozenset[str], at: int) -> bool:
+        """Whether any of `keys` (or the whole dict, by a bulk change) changed after `at`."""
+        if self.everything_changed_at > at:
+            return True
+        stamps = self.key_changed_at
+        return any(stamps.get(k, 0) > at for k in keys)
+
+
 @dataclass
 class FlowScope:
     """Per-scope facts: the variable environment (symbolic in parameters) and where values are bound."""
@@ -163,7 +224,8 @@ class Flow:
         self._inlining: set[int] = set()
         self._imports: dict[int, frozenset[str]] = {}
         self._binding_modules: dict[tuple[str, int], list[Scope]] = {}
-        self.attr_env: dict[str, Labels] = _Stamped()  # provenance of attributes, by attribute name (over-approximate)
+        self.attr_env: dict[str, Labels] = _KeyStamped()  # provenance of attributes, by attribute name (over-approximate)
+        self._attrs_read: dict[int, frozenset[str]] = {}  # id(scope) -> attribute names solving it may read
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
         self._between: dict[int, tuple] = {}  # id(scope) -> what it read that changes between _summaries
         self._deps: dict[int, tuple[list[FlowScope], list[FlowScope]]] = {}
@@ -309,7 +371,8 @@ class Flow:
                 fs.assigns.append((attr, call.args[2], "="))
 
     # Solving a scope reads the environments of its enclosing scopes and of module scopes, the return labels
-    # of the functions its calls resolve to, and attribute provenance; its own targets and concrete
+    # of the functions its calls resolve to, and the provenance of the attribute names spelled in it and in its
+    # enclosing and module scopes (`_attr_reads`); its own targets and concrete
     # parameters change only between calls of _summaries. While none of those changed since solving a scope
     # last changed nothing, solving it again (and recomputing its return labels) changes nothing: it is
     # skipped. Pure speed, the rounds and their results are the same (tests/test_flow_settled.py compares).
@@ -332,9 +395,37 @@ class Flow:
                 self._settled.pop(key, None)
                 self._between[key] = now
 
+    def _attr_reads(self, scope: Scope) -> frozenset[str]:
+        """Attribute names whose provenance solving `scope` may read: those spelled in its own body, in the
+        bodies of its enclosing scopes and of every module scope (a lambda, `functools.partial` or key parts
+        bound there are labelled in the scope that uses them)."""
+        found = self._attrs_read.get(id(scope))
+        if found is None:
+            spelled = self._attrs_spelled
+            names: set[str] = set(spelled(scope))
+            cur = scope.parent
+            while cur is not None:
+                names |= spelled(cur)
+                cur = cur.parent
+            for module in self.index.module_scopes:
+                names |= spelled(module)
+            found = self._attrs_read[id(scope)] = frozenset(names)
+        return found
+
+    def _attrs_spelled(self, scope: Scope) -> frozenset[str]:
+        key = -id(scope)  # shares the cache with _attr_reads, on negated ids
+        found = self._attrs_read.get(key)
+        if found is None:
+            found = self._attrs_read[key] = frozenset(
+                n.attr for n in self.index.walk_scope(scope) if isinstance(n, ast.Attribute)
+            )
+        return found
+
     def _settled_now(self, fs: FlowScope) -> bool:
         at = self._settled.get(id(fs.scope))
-        if at is None or not self.SKIP_SETTLED or self.attr_env.changed_at > at:  # type: ignore[attr-defined]
+        if at is None or not self.SKIP_SETTLED:
+            return False
+        if self.attr_env.changed_at > at and self.attr_env.changed_since(self._attr_reads(fs.scope), at):  # type: ignore[attr-defined]
             return False
         deps = self._deps.get(id(fs.scope))
         if deps is None:
@@ -530,17 +621,38 @@ class Flow:
             for node in self.index.calls_in(scope):
                 for callee in self.resolve(node, scope):
                     sites.append((node, scope, callee))
+        # An argument's labels read the caller's concrete parameters (and its enclosing functions', through
+        # `concretize`); nothing else they read changes here. A site none of whose callers' parameters changed
+        # since it was last done would add nothing: it is skipped (speed only, like the settled scopes).
+        changed_at: dict[int, int] = {}  # id(scope) -> tick of its last concrete-parameter change
+        done_at = [-1] * len(sites)
+        tick = 0
         for _ in range(6):
             changed = False
-            for call, caller, callee in sites:
+            for i, (call, caller, callee) in enumerate(sites):
+                if self.SKIP_SETTLED and done_at[i] >= 0 and not self._params_changed_since(caller, changed_at, done_at[i]):
+                    continue
+                tick += 1
+                done_at[i] = tick
                 for param, arg in _bind_args(call, callee):
                     labs = self.concretize(self._lab(arg, caller), caller)
                     current = self.concrete.setdefault(id(callee), {}).get(param, EMPTY)
                     if not labs <= current:
                         self.concrete[id(callee)][param] = current | labs
+                        tick += 1
+                        changed_at[id(callee)] = tick
                         changed = True
             if not changed:
                 break
+
+    @staticmethod
+    def _params_changed_since(scope: Scope, changed_at: dict[int, int], at: int) -> bool:
+        cur: Scope | None = scope
+        while cur is not None:
+            if changed_at.get(id(cur), 0) > at:
+                return True
+            cur = cur.parent
+        return False
 
     def _context_successors(self) -> bool:
         """`T[j]` next to `T[j - k]` reads of the same validation stream: the token that follows the context

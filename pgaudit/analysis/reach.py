@@ -121,6 +121,17 @@ class Reach:
             return None, unknown_detail
         return True, "; ".join(proven)
 
+    def _path_truth(self, guards: tuple[Guard, ...], scope: Scope) -> bool | None:
+        """`path_state`'s truth value alone, without the sentences (propagation asks it for every reference)."""
+        state: bool | None = True
+        for guard_node, in_body in guards:
+            truth = self.guard_truth(guard_node, scope)[0]
+            if truth is None:
+                state = None
+            elif truth != in_body:
+                return False
+        return state
+
     def _propagate(self) -> None:
         work: list[Scope] = []
         for scope in self.index.module_scopes:
@@ -129,10 +140,13 @@ class Reach:
         while work:
             scope = work.pop()
             for node, guards in self.refs.by_scope[id(scope)].refs:
-                state, why = self.path_state(guards, scope)
+                state = self._path_truth(guards, scope) if guards else True
                 if state is False:
-                    for target in self._targets(node, scope):
-                        self.blocked.setdefault(id(target), f"the call at line {getattr(node, 'lineno', '?')} is {why}")
+                    targets = [t for t in self._targets(node, scope) if id(t) not in self.blocked]
+                    if targets:
+                        why = self.path_state(guards, scope)[1]
+                        for target in targets:
+                            self.blocked[id(target)] = f"the call at line {getattr(node, 'lineno', '?')} is {why}"
                     continue
                 for target in self._targets(node, scope):
                     if id(target) not in self.live:
