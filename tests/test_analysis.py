@@ -134,6 +134,32 @@ def test_log_lines_printed_under_a_guard_prove_it_ran(tmp_path: Path):
     assert "the log shows `ngram_eval:enabled order=5` (train.log:7)" in reach.detail
 
 
+def test_a_line_two_branches_print_proves_neither_branch(tmp_path: Path):
+    # `if not flag: log(X)` and, under `if flag:`, the same `log(X)`: the logged X does not say which ran.
+    code = CONFIG.replace(
+        "        ngram_eval()\n",
+        '        print(f"final_exact val_bpb:{1.0}")\n        ngram_eval()\n'
+        '    if not args.ngram_order >= 2:\n        print(f"final_exact val_bpb:{1.0}")\n',
+        1,
+    )
+    facts = facts_for(tmp_path, code, log_lines=[LogLine("train.log", 7, "final_exact val_bpb:1.0")])
+    reach = facts.reachability(call_in(facts, "main", "ngram_eval"))
+    assert reach.logged is not True and "the log shows" not in reach.detail
+
+
+def test_a_call_site_the_configuration_rules_out_passes_no_value(tmp_path: Path):
+    # `f(use=True)` only under a flag that is off: the parameter takes the value of the calls that can run.
+    code = CONFIG.replace(
+        "def ttt():\n    return 2\n",
+        "def ttt(use=False):\n    if use:\n        return ngram_eval()\n    return 2\n",
+    ).replace("        ttt()\n", "        ttt(use=True)\n").replace("    plain(world_size)\n", "    ttt(use=False)\n    plain(world_size)\n")
+    facts = facts_for(tmp_path, code)
+    inner = call_in(facts, "ttt", "ngram_eval")
+    assert facts.reachability(inner).default is False
+    facts = facts_for(tmp_path, code, env_overrides={"TTT_ENABLED": "1"})
+    assert facts.reachability(inner).default is None  # both call sites run: `use` is True or False
+
+
 def test_a_print_through_a_helper_of_any_name_proves_it_ran(tmp_path: Path):
     """`v7(f"...")` where `v7` writes its argument to a file: the output is evidence whatever v7 is called."""
     helper = "def v7(m):\n    with open('run.txt', 'a') as fh:\n        fh.write(m + '\\n')\n\n"
