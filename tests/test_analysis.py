@@ -413,3 +413,82 @@ def test_a_context_window_ending_before_the_scored_token_is_not_a_shifted_target
     assert shifted("i + 1 : j + 1") and shifted("1:") and shifted("e - n + 1 : e + 1")
     assert not shifted("t - k + 1 : t")  # the k - 1 tokens before position t: context, whatever the names
     assert not shifted("i : j")
+
+
+def test_adapting_under_a_flag_and_scoring_under_its_negation_never_follow(tmp_path: Path):
+    # `if args.ttt:` adapts (and scores as it goes); a later `if not args.ttt:` runs the plain eval: one run
+    # takes one of the two, so the plain eval is not a score after adaptation. Rebinding the flag in between
+    # (`args.ttt = False`) makes both possible again.
+    from pgaudit.rules.pg301_adapt_before_score import AdaptBeforeScore
+
+    code = """
+import os
+import torch
+import torch.nn.functional as F
+
+class Hyperparameters:
+    ttt = bool(int(os.environ.get("TTT", "1")))
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(8, 8)
+    val_tokens = torch.load("data/fineweb_val_000000.bin")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    if args.ttt:
+        loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+        loss.backward()
+        opt.step()
+    {rebind}
+    if not args.ttt:
+        with torch.no_grad():
+            print("val_loss", F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item())
+
+if __name__ == "__main__":
+    main()
+"""
+    facts = facts_for(tmp_path, code.replace("{rebind}", "pass"))
+    assert not list(AdaptBeforeScore().check(facts))
+    facts = facts_for(tmp_path, code.replace("{rebind}", "args.ttt = False"))
+    assert [f.code for f in AdaptBeforeScore().check(facts)] == ["PG301"]
+
+
+def test_a_probe_built_and_scored_inside_a_helper_does_not_adapt_the_callers_model(tmp_path: Path):
+    # The helper trains a head it constructs from sizes and scores with it (a diagnostic); the caller's model
+    # is unchanged, so the caller's eval is not a rescore after adaptation. A head that wraps the model
+    # (`Head(model)`) may train the model's weights, and stays a rescore.
+    from pgaudit.rules.pg302_rescore_after_adapt import RescoreAfterAdapt
+
+    code = """
+import torch
+import torch.nn.functional as F
+
+class Head(torch.nn.Module):
+    def __init__(self, *parts):
+        super().__init__()
+        self.parts = torch.nn.ModuleList([p for p in parts if isinstance(p, torch.nn.Module)])
+
+def probe_bpb(model, val_tokens):
+    hidden = model(val_tokens[:-1]).detach()
+    probe = {ctor}
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
+    for _ in range(10):
+        loss = F.cross_entropy(probe(hidden), val_tokens[1:])
+        opt.zero_grad(); loss.backward(); opt.step()
+    with torch.no_grad():
+        return {"probe": F.cross_entropy(probe(hidden), val_tokens[1:]).item()}
+
+def main():
+    model = torch.nn.Embedding(8, 8)
+    val_tokens = torch.load("data/fineweb_val_000000.bin")
+    diag = probe_bpb(model, val_tokens)
+    print(f"probe_bpb:{diag['probe']:.4f}")
+    with torch.no_grad():
+        print("val_loss", F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item())
+
+if __name__ == "__main__":
+    main()
+"""
+    facts = facts_for(tmp_path, code.replace("{ctor}", "Head(torch.nn.Linear(8, 8))"))
+    assert not list(RescoreAfterAdapt().check(facts))
+    facts = facts_for(tmp_path, code.replace("{ctor}", "Head(model)"))
+    assert [f.code for f in RescoreAfterAdapt().check(facts)] == ["PG302"]
