@@ -492,3 +492,42 @@ if __name__ == "__main__":
     assert not list(RescoreAfterAdapt().check(facts))
     facts = facts_for(tmp_path, code.replace("{ctor}", "Head(model)"))
     assert [f.code for f in RescoreAfterAdapt().check(facts)] == ["PG302"]
+
+
+def test_passes_that_rotate_the_same_work_list_are_passes_whatever_their_names(tmp_path: Path):
+    # Each outer iteration re-walks the same windows in a rotated order, scores them and, after the first,
+    # trains on them: a multi-pass rescore even with no `epoch`/`pass` in any name. An outer loop whose
+    # counter picks different windows (`xs[v3 * 4:]`) is a chunk loop, not a pass.
+    from pgaudit.rules.pg302_rescore_after_adapt import RescoreAfterAdapt
+
+    code = """
+import torch
+import torch.nn.functional as F
+
+def main():
+    v1 = torch.nn.Embedding(8, 8)
+    v2 = torch.load("data/fineweb_val_000000.bin")
+    v9 = torch.optim.SGD(v1.parameters(), lr=0.1)
+    v8 = torch.zeros(len(v2))
+    v7 = int("3")
+    for v3 in range(v7):
+        v4 = list(range(0, len(v2) - 9, 8))
+        {pick}
+        for v5 in v4:
+            v6 = v2[v5 : v5 + 9]
+            with torch.no_grad():
+                v8[v5 : v5 + 8] = F.cross_entropy(v1(v6[:-1]), v6[1:], reduction="none")
+            if v3 > 0:
+                F.cross_entropy(v1(v6[:-1]), v6[1:]).backward()
+                v9.step()
+        print(f"pass {v3} done")
+    print("val_loss", v8.mean().item())
+
+if __name__ == "__main__":
+    main()
+"""
+    rotated = "v10 = (v3 * len(v4)) // v7\n        v4 = v4[v10:] + v4[:v10]"
+    facts = facts_for(tmp_path, code.replace("{pick}", rotated))
+    assert "PG302" in [f.code for f in RescoreAfterAdapt().check(facts)]
+    facts = facts_for(tmp_path, code.replace("{pick}", "v4 = v4[v3 * 4 :]"))
+    assert not [f for f in RescoreAfterAdapt().check(facts) if "in every pass" in f.message]

@@ -85,7 +85,7 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
     # single out a pass (`for e in range(k): for c in chunks: ... if e == k - 1:`)
     wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in ast.walk(stmt))
     if wraps_loop and names:
-        wraps_loop = all(_only_singles_out_a_pass(loop, {name}) for name in names)
+        wraps_loop = all(_only_singles_out_a_pass(loop, {name}) or _only_reorders(loop, name) for name in names)
     if not (counted or wraps_loop or (names and all(_PASS_NAME.match(n) for n in names))):
         return False
     if not (isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "range"):
@@ -120,6 +120,48 @@ def _counted_while(loop: ast.While) -> bool:
     if not wraps_loop:
         return False
     return _only_singles_out_a_pass(loop, names, loads_only=True)
+
+
+def _only_reorders(loop: ast.For | ast.AsyncFor, name: str) -> bool:
+    """Each pass walks the same work list in a rotated order (`k = p * len(xs) // n; xs = xs[k:] + xs[:k]`,
+    then `for ... in xs`), and otherwise the counter is only tested (`if p > 0:`) or printed: every pass
+    covers the same items."""
+    body = [n for stmt in loop.body for n in ast.walk(stmt)]
+    offsets: set[str] = set()
+    for n in body:  # `k = <expression of the counter>` whose `k` is used only as a rotation offset
+        if (
+            isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+            and any(isinstance(x, ast.Name) and x.id == name for x in ast.walk(n.value))
+        ):
+            offsets.add(n.targets[0].id)
+    rotations: set[int] = set()
+    rotated: set[str] = set()
+    for n in body:
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add) and isinstance(n.left, ast.Subscript) and isinstance(n.right, ast.Subscript):
+            a, b = n.left.slice, n.right.slice
+            if (
+                isinstance(a, ast.Slice) and isinstance(b, ast.Slice) and a.upper is None and b.lower is None
+                and isinstance(a.lower, ast.Name) and isinstance(b.upper, ast.Name) and a.lower.id == b.upper.id
+                and ast.unparse(n.left.value) == ast.unparse(n.right.value)
+            ):
+                rotations.update({id(a.lower), id(b.upper)})
+                rotated.add(ast.unparse(n.left.value))
+    compared = {id(x) for n in body if isinstance(n, ast.Compare) for side in [n.left, *n.comparators] for x in ast.walk(side)}
+    printed = {id(x) for n in body if isinstance(n, ast.JoinedStr) for x in ast.walk(n)}
+    defining = {id(x) for n in body if isinstance(n, ast.Assign) and n.targets[0].__class__ is ast.Name
+                and getattr(n.targets[0], "id", None) in offsets for x in ast.walk(n.value)}
+    for n in body:
+        if not (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
+            continue
+        if n.id == name and id(n) not in compared | printed | defining:
+            return False
+        if n.id in offsets and id(n) not in rotations | printed | compared:
+            return False
+    walked = {  # the inner loops' work lists: `for x in xs`, `for i, x in enumerate(xs)`
+        ast.unparse(it.args[0] if isinstance(it, ast.Call) and call_name(it) == "enumerate" and it.args else it)
+        for n in body if isinstance(n, ast.For | ast.AsyncFor) for it in [n.iter]
+    }
+    return bool(rotated & walked)
 
 
 def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor | ast.While, names: set[str], loads_only: bool = False) -> bool:
