@@ -531,3 +531,79 @@ if __name__ == "__main__":
     assert "PG302" in [f.code for f in RescoreAfterAdapt().check(facts)]
     facts = facts_for(tmp_path, code.replace("{pick}", "v4 = v4[v3 * 4 :]"))
     assert not [f for f in RescoreAfterAdapt().check(facts) if "in every pass" in f.message]
+
+
+def test_the_slice_after_a_hashed_context_window_is_the_target_whatever_its_names(tmp_path: Path):
+    # A helper hashes the L shifted windows `s[j : j + n - L]`; its caller keys a count table with
+    # `s[L:]`, the token after each context: the lookup reads the target (PR #769's shape, renamed).
+    from pgaudit.rules.pg101_target_in_hash_key import TargetInHashKey
+
+    code = """
+import numpy as np
+import torch
+
+class C:
+    def __init__(self):
+        self.a = np.zeros(1024, dtype=np.int64)
+        self.b = np.zeros(1024, dtype=np.int64)
+
+    def h(self, s, k):
+        m = len(s) - k
+        out = np.zeros(m, dtype=np.int64)
+        for j in range(k):
+            out = np.bitwise_xor(out, s[j : j + m].astype(np.int64) * 31)
+        return out % 1024
+
+    def q(self, s, k):
+        c = self.h(s, k)
+        w = {succ}
+        return self.b[(c * 7 + w * 13) % 1024] / np.maximum(self.a[c], 1)
+
+def main():
+    s = torch.load("data/fineweb_val_000000.bin").numpy()
+    c = C()
+    p = c.q(s, 3)
+    print("val_loss", float(-np.log(np.maximum(p, 1e-9)).mean()))
+
+if __name__ == "__main__":
+    main()
+"""
+    facts = facts_for(tmp_path, code.replace("{succ}", "s[k:]"))
+    assert "PG101" in [f.code for f in TargetInHashKey().check(facts)]
+    facts = facts_for(tmp_path, code.replace("{succ}", "s[: len(s) - k]"))  # a context token, not the next one
+    assert "PG101" not in [f.code for f in TargetInHashKey().check(facts)]
+
+
+def test_a_probe_fit_on_the_head_of_a_split_and_scored_on_its_tail_is_not_adapt_before_score(tmp_path: Path):
+    # `a, b = h[:k], h[k:]`: fitting on `a` and scoring `b` never scores a token the fit saw. Fitting on all
+    # of `h` and scoring its tail does.
+    from pgaudit.rules.pg301_adapt_before_score import AdaptBeforeScore
+
+    code = """
+import torch
+import torch.nn.functional as F
+
+def main():
+    model = torch.nn.Embedding(8, 8)
+    val_tokens = torch.load("data/fineweb_val_000000.bin")
+    with torch.no_grad():
+        h = model(val_tokens[:-1])
+    t = val_tokens[1:]
+    k = int(0.8 * h.shape[0])
+    h_a, h_b = {fit}, h[k:]
+    t_a, t_b = t[:k], t[k:]
+    probe = torch.nn.Linear(8, 8)
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
+    for _ in range(10):
+        loss = F.cross_entropy(probe(h_a), t_a)
+        opt.zero_grad(); loss.backward(); opt.step()
+    with torch.no_grad():
+        print("probe_loss", F.cross_entropy(probe(h_b), t_b).item())
+
+if __name__ == "__main__":
+    main()
+"""
+    facts = facts_for(tmp_path, code.replace("{fit}", "h[:k]"))
+    assert not list(AdaptBeforeScore().check(facts))
+    facts = facts_for(tmp_path, code.replace("{fit}", "h"))
+    assert [f.code for f in AdaptBeforeScore().check(facts)] == ["PG301"]
