@@ -70,10 +70,15 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
                 continue
             printed_by.setdefault(pattern.pattern, []).append(id(scope))
             hits.append((scope, node, hit, pattern.pattern))
+    # A line two prints write (`if not flag: log(X)`, and `log(X)` under `if flag:`) does not say which ran: it
+    # proves only the conditions every one of those prints sits under, the same way.
+    proven: dict[str, set[tuple[tuple[int, str], bool]]] = {}
+    for scope, node, _hit, key in hits:
+        held = {(condition_key(guard, scope), in_body) for guard, in_body in guards_of(node, scope)}
+        proven[key] = held if key not in proven else proven[key] & held
     for scope, node, hit, key in hits:
-        # A line two prints write (`if not flag: log(X)`, and `log(X)` under `if flag:`) does not say which ran.
-        if len(printed_by[key]) == 1:
-            for guard, in_body in guards_of(node, scope):
+        for guard, in_body in guards_of(node, scope):
+            if (condition_key(guard, scope), in_body) in proven[key]:
                 evidence.setdefault(condition_key(guard, scope), (in_body, hit))
         if not scope.is_module and len(set(printed_by[key])) == 1:
             ran.setdefault(id(scope), (scope, hit))
