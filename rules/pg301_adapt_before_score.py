@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from pgaudit.analysis.dataflow import VAL
 from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import dotted
@@ -87,6 +88,7 @@ class AdaptBeforeScore(Rule):
                     for s in scores
                     if s.order > update.order and s.node is not update.node and can_follow(update.node, s.node, scope)
                 ]
+                later = [s for s in later if not held_out_split(facts, update, s)]
                 if not later:
                     continue
                 yield self._report(facts, update, later[0])
@@ -137,6 +139,67 @@ class AdaptBeforeScore(Rule):
             if event.kind == "update":
                 return event
         return None
+
+
+def held_out_split(facts: Facts, update: Event, score: Event) -> bool:
+    """`a, b = x[:k], x[k:]`, fit on `a`, score `b`: the update saw only tokens before the scored ones (a held-out
+    probe on a validation split), so no score uses a state that saw its own token. Every validation value in the
+    update's loss must come from `X[:k]` and every one in the score from `X[k:]`, with one `k` for all."""
+    if update.scope is not score.scope or not isinstance(update.node, ast.Call):
+        return False
+    scope = update.scope
+    func = update.node.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return False
+    slices: dict[str, tuple[str, str, str]] = {}  # name -> (sequence, "head"/"tail", split point)
+    losses: list[ast.AST] = []
+    for node in facts.index.walk_scope(scope):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            pairs = (
+                zip(target.elts, node.value.elts, strict=False)
+                if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+                else [(target, node.value)]
+            )
+            for t, v in pairs:
+                if isinstance(t, ast.Name):
+                    if t.id == func.value.id:
+                        losses.append(v)
+                    part = _split_part(v)
+                    if part:
+                        slices[t.id] = part
+    if len(losses) != 1:
+        return False
+
+    def sides(expr: ast.AST) -> set[tuple[str, str, str]] | None:
+        found = set()
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and VAL in facts.flow.labels(n, scope):
+                if n.id not in slices:
+                    return None  # validation data that is not one side of the split
+                found.add(slices[n.id])
+        return found
+
+    fit, scored = sides(losses[0]), sides(score.node)
+    if not fit or not scored:
+        return False
+    points = {p for _, _, p in fit | scored}
+    return len(points) == 1 and {h for _, h, _ in fit} == {"head"} and {h for _, h, _ in scored} == {"tail"}
+
+
+def _split_part(value: ast.AST) -> tuple[str, str, str] | None:
+    """`x[:k]` -> (x, "head", k); `x[k:]` -> (x, "tail", k), through `.to(device)`-style calls."""
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and not value.args[1:]:
+        value = value.func.value
+    if not (isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Slice) and value.slice.step is None):
+        return None
+    lo, hi = value.slice.lower, value.slice.upper
+    if lo is None and hi is not None:
+        return (ast.unparse(value.value), "head", ast.unparse(hi))
+    if hi is None and lo is not None:
+        return (ast.unparse(value.value), "tail", ast.unparse(lo))
+    return None
 
 
 def throwaway(facts: Facts, update: Event, score: Event) -> bool:

@@ -134,6 +134,32 @@ def test_log_lines_printed_under_a_guard_prove_it_ran(tmp_path: Path):
     assert "the log shows `ngram_eval:enabled order=5` (train.log:7)" in reach.detail
 
 
+def test_a_line_two_branches_print_proves_neither_branch(tmp_path: Path):
+    # `if not flag: log(X)` and, under `if flag:`, the same `log(X)`: the logged X does not say which ran.
+    code = CONFIG.replace(
+        "        ngram_eval()\n",
+        '        print(f"final_exact val_bpb:{1.0}")\n        ngram_eval()\n'
+        '    if not args.ngram_order >= 2:\n        print(f"final_exact val_bpb:{1.0}")\n',
+        1,
+    )
+    facts = facts_for(tmp_path, code, log_lines=[LogLine("train.log", 7, "final_exact val_bpb:1.0")])
+    reach = facts.reachability(call_in(facts, "main", "ngram_eval"))
+    assert reach.logged is not True and "the log shows" not in reach.detail
+
+
+def test_a_call_site_the_configuration_rules_out_passes_no_value(tmp_path: Path):
+    # `f(use=True)` only under a flag that is off: the parameter takes the value of the calls that can run.
+    code = CONFIG.replace(
+        "def ttt():\n    return 2\n",
+        "def ttt(use=False):\n    if use:\n        return ngram_eval()\n    return 2\n",
+    ).replace("        ttt()\n", "        ttt(use=True)\n").replace("    plain(world_size)\n", "    ttt(use=False)\n    plain(world_size)\n")
+    facts = facts_for(tmp_path, code)
+    inner = call_in(facts, "ttt", "ngram_eval")
+    assert facts.reachability(inner).default is False
+    facts = facts_for(tmp_path, code, env_overrides={"TTT_ENABLED": "1"})
+    assert facts.reachability(inner).default is None  # both call sites run: `use` is True or False
+
+
 def test_a_print_through_a_helper_of_any_name_proves_it_ran(tmp_path: Path):
     """`v7(f"...")` where `v7` writes its argument to a file: the output is evidence whatever v7 is called."""
     helper = "def v7(m):\n    with open('run.txt', 'a') as fh:\n        fh.write(m + '\\n')\n\n"
@@ -387,3 +413,197 @@ def test_a_context_window_ending_before_the_scored_token_is_not_a_shifted_target
     assert shifted("i + 1 : j + 1") and shifted("1:") and shifted("e - n + 1 : e + 1")
     assert not shifted("t - k + 1 : t")  # the k - 1 tokens before position t: context, whatever the names
     assert not shifted("i : j")
+
+
+def test_adapting_under_a_flag_and_scoring_under_its_negation_never_follow(tmp_path: Path):
+    # `if args.ttt:` adapts (and scores as it goes); a later `if not args.ttt:` runs the plain eval: one run
+    # takes one of the two, so the plain eval is not a score after adaptation. Rebinding the flag in between
+    # (`args.ttt = False`) makes both possible again.
+    from pgaudit.rules.pg301_adapt_before_score import AdaptBeforeScore
+
+    code = """
+import os
+import torch
+import torch.nn.functional as F
+
+class Hyperparameters:
+    ttt = bool(int(os.environ.get("TTT", "1")))
+
+def main():
+    args = Hyperparameters()
+    model = torch.nn.Embedding(8, 8)
+    val_tokens = torch.load("data/fineweb_val_000000.bin")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    if args.ttt:
+        loss = F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:])
+        loss.backward()
+        opt.step()
+    {rebind}
+    if not args.ttt:
+        with torch.no_grad():
+            print("val_loss", F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item())
+
+if __name__ == "__main__":
+    main()
+"""
+    facts = facts_for(tmp_path, code.replace("{rebind}", "pass"))
+    assert not list(AdaptBeforeScore().check(facts))
+    facts = facts_for(tmp_path, code.replace("{rebind}", "args.ttt = False"))
+    assert [f.code for f in AdaptBeforeScore().check(facts)] == ["PG301"]
+
+
+def test_a_probe_built_and_scored_inside_a_helper_does_not_adapt_the_callers_model(tmp_path: Path):
+    # The helper trains a head it constructs from sizes and scores with it (a diagnostic); the caller's model
+    # is unchanged, so the caller's eval is not a rescore after adaptation. A head that wraps the model
+    # (`Head(model)`) may train the model's weights, and stays a rescore.
+    from pgaudit.rules.pg302_rescore_after_adapt import RescoreAfterAdapt
+
+    code = """
+import torch
+import torch.nn.functional as F
+
+class Head(torch.nn.Module):
+    def __init__(self, *parts):
+        super().__init__()
+        self.parts = torch.nn.ModuleList([p for p in parts if isinstance(p, torch.nn.Module)])
+
+def probe_bpb(model, val_tokens):
+    hidden = model(val_tokens[:-1]).detach()
+    probe = {ctor}
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
+    for _ in range(10):
+        loss = F.cross_entropy(probe(hidden), val_tokens[1:])
+        opt.zero_grad(); loss.backward(); opt.step()
+    with torch.no_grad():
+        return {"probe": F.cross_entropy(probe(hidden), val_tokens[1:]).item()}
+
+def main():
+    model = torch.nn.Embedding(8, 8)
+    val_tokens = torch.load("data/fineweb_val_000000.bin")
+    diag = probe_bpb(model, val_tokens)
+    print(f"probe_bpb:{diag['probe']:.4f}")
+    with torch.no_grad():
+        print("val_loss", F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:]).item())
+
+if __name__ == "__main__":
+    main()
+"""
+    facts = facts_for(tmp_path, code.replace("{ctor}", "Head(torch.nn.Linear(8, 8))"))
+    assert not list(RescoreAfterAdapt().check(facts))
+    facts = facts_for(tmp_path, code.replace("{ctor}", "Head(model)"))
+    assert [f.code for f in RescoreAfterAdapt().check(facts)] == ["PG302"]
+
+
+def test_passes_that_rotate_the_same_work_list_are_passes_whatever_their_names(tmp_path: Path):
+    # Each outer iteration re-walks the same windows in a rotated order, scores them and, after the first,
+    # trains on them: a multi-pass rescore even with no `epoch`/`pass` in any name. An outer loop whose
+    # counter picks different windows (`xs[v3 * 4:]`) is a chunk loop, not a pass.
+    from pgaudit.rules.pg302_rescore_after_adapt import RescoreAfterAdapt
+
+    code = """
+import torch
+import torch.nn.functional as F
+
+def main():
+    v1 = torch.nn.Embedding(8, 8)
+    v2 = torch.load("data/fineweb_val_000000.bin")
+    v9 = torch.optim.SGD(v1.parameters(), lr=0.1)
+    v8 = torch.zeros(len(v2))
+    v7 = int("3")
+    for v3 in range(v7):
+        v4 = list(range(0, len(v2) - 9, 8))
+        {pick}
+        for v5 in v4:
+            v6 = v2[v5 : v5 + 9]
+            with torch.no_grad():
+                v8[v5 : v5 + 8] = F.cross_entropy(v1(v6[:-1]), v6[1:], reduction="none")
+            if v3 > 0:
+                F.cross_entropy(v1(v6[:-1]), v6[1:]).backward()
+                v9.step()
+        print(f"pass {v3} done")
+    print("val_loss", v8.mean().item())
+
+if __name__ == "__main__":
+    main()
+"""
+    rotated = "v10 = (v3 * len(v4)) // v7\n        v4 = v4[v10:] + v4[:v10]"
+    facts = facts_for(tmp_path, code.replace("{pick}", rotated))
+    assert "PG302" in [f.code for f in RescoreAfterAdapt().check(facts)]
+    facts = facts_for(tmp_path, code.replace("{pick}", "v4 = v4[v3 * 4 :]"))
+    assert not [f for f in RescoreAfterAdapt().check(facts) if "in every pass" in f.message]
+
+
+def test_the_slice_after_a_hashed_context_window_is_the_target_whatever_its_names(tmp_path: Path):
+    # A helper hashes the L shifted windows `s[j : j + n - L]`; its caller keys a count table with
+    # `s[L:]`, the token after each context: the lookup reads the target (PR #769's shape, renamed).
+    from pgaudit.rules.pg101_target_in_hash_key import TargetInHashKey
+
+    code = """
+import numpy as np
+import torch
+
+class C:
+    def __init__(self):
+        self.a = np.zeros(1024, dtype=np.int64)
+        self.b = np.zeros(1024, dtype=np.int64)
+
+    def h(self, s, k):
+        m = len(s) - k
+        out = np.zeros(m, dtype=np.int64)
+        for j in range(k):
+            out = np.bitwise_xor(out, s[j : j + m].astype(np.int64) * 31)
+        return out % 1024
+
+    def q(self, s, k):
+        c = self.h(s, k)
+        w = {succ}
+        return self.b[(c * 7 + w * 13) % 1024] / np.maximum(self.a[c], 1)
+
+def main():
+    s = torch.load("data/fineweb_val_000000.bin").numpy()
+    c = C()
+    p = c.q(s, 3)
+    print("val_loss", float(-np.log(np.maximum(p, 1e-9)).mean()))
+
+if __name__ == "__main__":
+    main()
+"""
+    facts = facts_for(tmp_path, code.replace("{succ}", "s[k:]"))
+    assert "PG101" in [f.code for f in TargetInHashKey().check(facts)]
+    facts = facts_for(tmp_path, code.replace("{succ}", "s[: len(s) - k]"))  # a context token, not the next one
+    assert "PG101" not in [f.code for f in TargetInHashKey().check(facts)]
+
+
+def test_a_probe_fit_on_the_head_of_a_split_and_scored_on_its_tail_is_not_adapt_before_score(tmp_path: Path):
+    # `a, b = h[:k], h[k:]`: fitting on `a` and scoring `b` never scores a token the fit saw. Fitting on all
+    # of `h` and scoring its tail does.
+    from pgaudit.rules.pg301_adapt_before_score import AdaptBeforeScore
+
+    code = """
+import torch
+import torch.nn.functional as F
+
+def main():
+    model = torch.nn.Embedding(8, 8)
+    val_tokens = torch.load("data/fineweb_val_000000.bin")
+    with torch.no_grad():
+        h = model(val_tokens[:-1])
+    t = val_tokens[1:]
+    k = int(0.8 * h.shape[0])
+    h_a, h_b = {fit}, h[k:]
+    t_a, t_b = t[:k], t[k:]
+    probe = torch.nn.Linear(8, 8)
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
+    for _ in range(10):
+        loss = F.cross_entropy(probe(h_a), t_a)
+        opt.zero_grad(); loss.backward(); opt.step()
+    with torch.no_grad():
+        print("probe_loss", F.cross_entropy(probe(h_b), t_b).item())
+
+if __name__ == "__main__":
+    main()
+"""
+    facts = facts_for(tmp_path, code.replace("{fit}", "h[:k]"))
+    assert not list(AdaptBeforeScore().check(facts))
+    facts = facts_for(tmp_path, code.replace("{fit}", "h"))
+    assert [f.code for f in AdaptBeforeScore().check(facts)] == ["PG301"]

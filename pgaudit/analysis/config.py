@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgaudit.analysis.index import ProgramIndex, Scope, dotted
+from pgaudit.analysis.index import ProgramIndex, Scope, ancestors, dotted
 from pgaudit.source.parse import walk
 
 
@@ -556,7 +556,7 @@ class Evaluator:
             position -= 1  # self
         values = []
         for call, caller in self._call_sites.get(scope.name, []):
-            if scope not in self.index.resolve_call(call, caller):
+            if scope not in self.index.resolve_call(call, caller) or self._ruled_out(call, caller):
                 continue
             arg: ast.expr | None = None
             for kw in call.keywords:
@@ -580,3 +580,18 @@ class Evaluator:
             return UNKNOWN
         first = values[0]
         return first if all(v == first for v in values) else UNKNOWN
+
+    def _ruled_out(self, call: ast.Call, caller: Scope) -> bool:
+        """A call site under a branch this configuration rules out (`if args.ngram: f(use_ngram=True)` with the
+        flag off) passes nothing: the parameter keeps the values of the calls that can run."""
+        child: ast.AST = call
+        for anc in ancestors(call):
+            if anc is caller.node:
+                break
+            if isinstance(anc, ast.If | ast.IfExp) and child is not anc.test:
+                in_body = child in anc.body if isinstance(anc.body, list) else child is anc.body
+                truth = self.truth(anc.test, caller)
+                if truth is not None and truth != in_body:
+                    return True
+            child = anc
+        return False

@@ -86,7 +86,7 @@ def is_multi_pass_loop(loop: ast.AST) -> bool:
     # single out a pass (`for e in range(k): for c in chunks: ... if e == k - 1:`)
     wraps_loop = any(isinstance(n, ast.For | ast.AsyncFor | ast.While) for stmt in loop.body for n in walk(stmt))
     if wraps_loop and names:
-        wraps_loop = all(_only_singles_out_a_pass(loop, {name}) for name in names)
+        wraps_loop = all(_only_singles_out_a_pass(loop, {name}) or _only_reorders(loop, name) for name in names)
     if not (counted or wraps_loop or (names and all(_PASS_NAME.match(n) for n in names))):
         return False
     if not (isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "range"):
@@ -121,6 +121,48 @@ def _counted_while(loop: ast.While) -> bool:
     if not wraps_loop:
         return False
     return _only_singles_out_a_pass(loop, names, loads_only=True)
+
+
+def _only_reorders(loop: ast.For | ast.AsyncFor, name: str) -> bool:
+    """Each pass walks the same work list in a rotated order (`k = p * len(xs) // n; xs = xs[k:] + xs[:k]`,
+    then `for ... in xs`), and otherwise the counter is only tested (`if p > 0:`) or printed: every pass
+    covers the same items."""
+    body = [n for stmt in loop.body for n in ast.walk(stmt)]
+    offsets: set[str] = set()
+    for n in body:  # `k = <expression of the counter>` whose `k` is used only as a rotation offset
+        if (
+            isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+            and any(isinstance(x, ast.Name) and x.id == name for x in ast.walk(n.value))
+        ):
+            offsets.add(n.targets[0].id)
+    rotations: set[int] = set()
+    rotated: set[str] = set()
+    for n in body:
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add) and isinstance(n.left, ast.Subscript) and isinstance(n.right, ast.Subscript):
+            a, b = n.left.slice, n.right.slice
+            if (
+                isinstance(a, ast.Slice) and isinstance(b, ast.Slice) and a.upper is None and b.lower is None
+                and isinstance(a.lower, ast.Name) and isinstance(b.upper, ast.Name) and a.lower.id == b.upper.id
+                and ast.unparse(n.left.value) == ast.unparse(n.right.value)
+            ):
+                rotations.update({id(a.lower), id(b.upper)})
+                rotated.add(ast.unparse(n.left.value))
+    compared = {id(x) for n in body if isinstance(n, ast.Compare) for side in [n.left, *n.comparators] for x in ast.walk(side)}
+    printed = {id(x) for n in body if isinstance(n, ast.JoinedStr) for x in ast.walk(n)}
+    defining = {id(x) for n in body if isinstance(n, ast.Assign) and n.targets[0].__class__ is ast.Name
+                and getattr(n.targets[0], "id", None) in offsets for x in ast.walk(n.value)}
+    for n in body:
+        if not (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
+            continue
+        if n.id == name and id(n) not in compared | printed | defining:
+            return False
+        if n.id in offsets and id(n) not in rotations | printed | compared:
+            return False
+    walked = {  # the inner loops' work lists: `for x in xs`, `for i, x in enumerate(xs)`
+        ast.unparse(it.args[0] if isinstance(it, ast.Call) and call_name(it) == "enumerate" and it.args else it)
+        for n in body if isinstance(n, ast.For | ast.AsyncFor) for it in [n.iter]
+    }
+    return bool(rotated & walked)
 
 
 def _only_singles_out_a_pass(loop: ast.For | ast.AsyncFor | ast.While, names: set[str], loads_only: bool = False) -> bool:
@@ -555,15 +597,41 @@ class Events:
         bound = {p: a for p, a in bind_params(call, callee)}
         mapped = tuple(dotted(bound[o]) for o in objs if o in params and o in bound and dotted(bound[o]))
         local = [o for o in objs if o.split(".")[0] not in params]
-        returned = {n.id for r in self.flow.fs[id(callee)].returns for n in walk(r) if isinstance(n, ast.Name)}
+        # what a return hands back, not what it calls (`return {"bpb": loss(probe(h))}` does not return `probe`)
+        called = {id(n.func) for r in self.flow.fs[id(callee)].returns for n in walk(r) if isinstance(n, ast.Call)}
+        returned = {
+            n.id for r in self.flow.fs[id(callee)].returns for n in walk(r) if isinstance(n, ast.Name) and id(n) not in called
+        }
         external = [o for o in objs if o.split(".")[0] in params or o.split(".")[0] in ("self", "cls")]
         contained = (
             bool(local)
             and not external
             and not any(o.split(".")[0] in returned for o in local)
-            and "score" not in ce.kinds
+            and ("score" not in ce.kinds or all(self._built_here(o, callee) for o in local))
         )
         return mapped, contained
+
+    def _built_here(self, obj: str, scope: Scope) -> bool:
+        """`probe = nn.Linear(d, V).to(device)`: a module the function constructs from sizes, not a copy or wrapper
+        of a model it was handed (`copy.deepcopy(model)`, `LoRA(model)`): adapting it leaves the caller's weights
+        as they were, even when the function also scores with it (a diagnostic probe)."""
+        if "." in obj:
+            return False
+        values = [v for t, v, how in self.flow.fs[id(scope)].assigns if isinstance(t, ast.Name) and t.id == obj]
+        if not values:
+            return False
+        for value in values:
+            call = value
+            while (  # `.to(device)`, `.cuda()`, `.float()` on the constructed module
+                isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Call)
+            ):
+                call = call.func.value
+            if not isinstance(call, ast.Call) or call_name(call) in ("deepcopy", "copy", "clone", "copy_"):
+                return False
+            args = [*call.args, *(kw.value for kw in call.keywords)]
+            if any(isinstance(a, ast.Name | ast.Starred) or (dotted(a) or ".").split(".")[0] in scope.params for a in args):
+                return False  # handed an object (`Wrapper(model)`, `Head(cfg.model)`): it may hold the model
+        return True
 
 
 def _param_deps(labels: Labels) -> frozenset[str]:
@@ -601,7 +669,7 @@ def can_follow(first: ast.AST, later: ast.AST, scope: Scope) -> bool:
     """Whether `later` can run after `first`: not if every path from `first` leaves the function first
     (`if eval_only: ...; return` before the training loop that comes later in the source), nor if they sit
     in the two branches of one `if` (`if ttt: score_while_adapting() else: score()`): only one runs."""
-    if _exclusive_branches(first, later):
+    if _exclusive_branches(first, later) or _opposite_flags(first, later, scope):
         return False
     child: ast.AST = first
     for anc in ancestors(first):
@@ -637,6 +705,73 @@ def _exclusive_branches(a: ast.AST, b: ast.AST) -> bool:
             return (in_body_a and in_else_b) or (in_else_a and in_body_b)
         child_b = anc
     return False
+
+
+def _flag_polarities(node: ast.AST, scope: Scope) -> dict[str, bool]:
+    """The flags (`args.ttt_enabled`, `flag`) of the `if`s around `node` in its function, and which way each must
+    go for `node` to run (`if not args.ttt_enabled:` requires False)."""
+    out: dict[str, bool] = {}
+    child = node
+    for anc in ancestors(node):
+        if anc is scope.node:
+            break
+        if isinstance(anc, ast.If) and child is not anc.test:
+            test, taken = anc.test, any(child is n for n in anc.body)
+            if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+                test, taken = test.operand, not taken
+            if isinstance(test, ast.Name | ast.Attribute) and dotted(test):
+                out.setdefault(dotted(test), taken)
+        child = anc
+    return out
+
+
+def _assigned_flags(scope: Scope) -> set[str]:
+    """Attribute names the module reassigns (`args.x = ...` outside an `__init__`; any `setattr`): a config
+    attribute defined in its class body or constructor and never set again keeps one value for the run."""
+    root = scope.node
+    for anc in ancestors(scope.node):
+        root = anc
+    cached = getattr(root, "pg_reassigned", None)  # kept on the tree: ids of freed trees are reused
+    if cached is None:
+        names: set[str] = set()
+        for n in ast.walk(root):
+            if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store | ast.Del):
+                if not any(isinstance(p, ast.FunctionDef) and p.name == "__init__" for p in ancestors(n)):
+                    names.add(n.attr)
+            elif isinstance(n, ast.Call) and call_name(n) == "setattr" and n.args:
+                names.add("*" + (dotted(n.args[0]) or "").split(".")[0])  # `setattr(args, k, v)`: any of args
+        root.pg_reassigned = cached = names  # type: ignore[attr-defined]
+    return cached
+
+
+def _opposite_flags(a: ast.AST, b: ast.AST, scope: Scope) -> bool:
+    """`if cfg.ttt:` around one and `if not cfg.ttt:` around the other, in two separate `if`s, with the flag
+    never reassigned after its definition: one run takes only one of them."""
+    pa, pb = _flag_polarities(a, scope), _flag_polarities(b, scope)
+    for flag in pa.keys() & pb.keys():
+        if pa[flag] == pb[flag]:
+            continue
+        base, last = flag.split(".", 1)[0], flag.rsplit(".", 1)[-1]
+        assigned = _assigned_flags(scope)
+        if "*" + base not in assigned and "*" not in assigned and (
+            last not in assigned if "." in flag else _bound_once(flag, scope, min(a.lineno, b.lineno))  # type: ignore[attr-defined]
+        ):
+            return True
+    return False
+
+
+def _bound_once(name: str, scope: Scope, before: int) -> bool:
+    """`name` is a parameter never rebound, or bound once, outside loops, before line `before`."""
+    stores = [
+        n for n in ast.walk(scope.node) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+    ]
+    if not stores:
+        return name in scope.params  # a parameter never rebound
+    return (
+        len(stores) == 1
+        and stores[0].lineno < before
+        and not any(isinstance(p, ast.For | ast.AsyncFor | ast.While) for p in ancestors(stores[0]))
+    )
 
 
 def _terminates(stmt: ast.stmt) -> bool:

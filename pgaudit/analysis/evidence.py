@@ -57,6 +57,8 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
     evidence: dict[tuple[int, str], tuple[bool, LogLine]] = {}
     printers = _printer_scopes(index)
     ran: dict[int, tuple[object, LogLine]] = {}  # functions a log line proves ran
+    hits: list[tuple[object, ast.Call, LogLine, str]] = []
+    printed_by: dict[str, list[int]] = {}  # template -> the scopes of the prints that write it
     for scope in index.scopes:
         for node in index.walk_scope(scope):
             if not (isinstance(node, ast.Call) and node.args and _prints(node, scope, index, printers)):
@@ -67,10 +69,20 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
             hit = _first_match(pattern, anchor, lines, _indented(node.args[0]))
             if hit is None:
                 continue
-            for guard, in_body in guards_of(node, scope):
+            printed_by.setdefault(pattern.pattern, []).append(id(scope))
+            hits.append((scope, node, hit, pattern.pattern))
+    # A line two prints write (`if not flag: log(X)`, and `log(X)` under `if flag:`) does not say which ran: it
+    # proves only the conditions every one of those prints sits under, the same way.
+    proven: dict[str, set[tuple[tuple[int, str], bool]]] = {}
+    for scope, node, _hit, key in hits:
+        held = {(condition_key(guard, scope), in_body) for guard, in_body in guards_of(node, scope)}
+        proven[key] = held if key not in proven else proven[key] & held
+    for scope, node, hit, key in hits:
+        for guard, in_body in guards_of(node, scope):
+            if (condition_key(guard, scope), in_body) in proven[key]:
                 evidence.setdefault(condition_key(guard, scope), (in_body, hit))
-            if not scope.is_module:
-                ran.setdefault(id(scope), (scope, hit))
+        if not scope.is_module and len(set(printed_by[key])) == 1:
+            ran.setdefault(id(scope), (scope, hit))
     _call_site_evidence(index, ran, evidence)
     return evidence
 

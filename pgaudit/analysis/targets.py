@@ -160,6 +160,33 @@ class TargetFinder:
             for node in self.index.walk_scope(scope):
                 for expr in self._sink_indices(node, scope):
                     self._seed(expr, scope, 0)
+        self._context_successors()
+
+    def _context_successors(self) -> None:
+        """`h = ctx_hash(s, L)` combining the windows `s[j : j + m]` for `j in range(L)`, then `s[L:]` in the same
+        function: the token right after each length-L context is the one being predicted, whatever it is called."""
+        helpers: dict[int, tuple[int, int]] = {}  # callee scope -> positions of (sequence, length) parameters
+        for scope in self.scopes:
+            params = [p for p in scope.params if p not in ("self", "cls")]
+            for seq, length in _window_loops(self.index, scope):
+                if seq in params and length in params:
+                    helpers[id(scope)] = (params.index(seq), params.index(length))
+        for scope in self.scopes:
+            pairs = set(_window_loops(self.index, scope))
+            for call in self.index.calls_in(scope):
+                for callee in self.index.resolve_call(call, scope):
+                    at = helpers.get(id(callee))
+                    if at and max(at) < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args):
+                        pairs.add((ast.unparse(call.args[at[0]]), ast.unparse(call.args[at[1]])))
+            if not pairs:
+                continue
+            for node in self.index.walk_scope(scope):
+                if (
+                    isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.slice, ast.Slice)
+                    and node.slice.lower is not None and node.slice.upper is None and node.slice.step is None
+                    and (ast.unparse(node.value), ast.unparse(node.slice.lower)) in pairs
+                ):
+                    self._seed(node, scope, 0)
 
     def _sink_indices(self, node: ast.AST, scope: Scope) -> list[ast.AST]:
         if isinstance(node, ast.Call):
@@ -280,3 +307,28 @@ class TargetFinder:
                     arg = call.args[position]
                 if arg is not None:
                     self._seed(arg, caller, depth + 1)
+
+
+def _window_loops(index: ProgramIndex, scope: Scope) -> list[tuple[str, str]]:
+    """(sequence, length) for every `for j in range(L): ... s[j : j + m]` in `scope` (a loop or a comprehension):
+    the L shifted windows of `s` that make up a length-L context at each position."""
+    out = []
+    for node in index.walk_scope(scope):
+        if not isinstance(node, ast.For | ast.comprehension):
+            continue
+        it, var = node.iter, node.target
+        if not (
+            isinstance(var, ast.Name) and isinstance(it, ast.Call) and call_name(it) == "range"
+            and len(it.args) == 1 and isinstance(it.args[0], ast.Name)
+        ):
+            continue
+        body = node.body if isinstance(node, ast.For) else [getattr(node, "pg_parent", node)]
+        for sub in (n for stmt in body for n in ast.walk(stmt)):
+            if (
+                isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and isinstance(sub.slice, ast.Slice)
+                and isinstance(sub.slice.lower, ast.Name) and sub.slice.lower.id == var.id and sub.slice.upper is not None
+                and any(isinstance(n, ast.Name) and n.id == var.id for n in ast.walk(sub.slice.upper))
+            ):
+                out.append((sub.value.id, it.args[0].id))
+                break
+    return out
