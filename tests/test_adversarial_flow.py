@@ -481,6 +481,65 @@ def score(net, s):
 '''}
 
 
+def _selected_positions(bad: bool) -> dict[str, str]:
+    """The model scores its own shifted window; the cache reads the stream again at the scored positions
+    `js`, and the context back from a selection of them (`jm = js[m]`, `u[jm - (2 - k)]`): the token at `js` is
+    the target though no scoring op is indexed with it and nothing calls it one."""
+    key = "(g ^ (nx[m] * 51647)) % B" if bad else "g % B"
+    return {"score": f'''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    full = np.zeros(B)
+    tot = 0.0
+    for i in range(3, len(u) - 1024, 1024):
+        w = s[i - 1 : i + 1024]
+        nll = F.cross_entropy(net(w[:-1]), w[1:], reduction="none").numpy()
+        js = np.arange(i, i + 1024)
+        nx = u[js]
+        m = np.nonzero(js >= 2)[0]
+        jm = js[m]
+        g = np.zeros(len(m), dtype=np.int64)
+        for k in range(2):
+            g ^= u[jm - (2 - k)] * (36313 + k)
+        q = full[{key}] / 10.0
+        tot -= float(np.log(0.9 * np.exp(-nll[m]) + 0.1 * q).sum())
+        np.add.at(full, (g ^ (nx[m] * 51647)) % B, 1)
+    return tot / max(len(u), 1)
+'''}
+
+
+def _offset_slices(bad: bool) -> dict[str, str]:
+    """A helper hashes the n - 1 tokens before each position of [a, e) from slices at an offset bound once
+    (`o = v0 - (n - 1) + k`; `u[o : o + m]`) and mixes `u[v0:e]` in: the tokens at the positions themselves,
+    the targets, found from the slices' starts alone. The twin mixes in one more context token instead."""
+    last = "u[v0:e]" if bad else "u[v0 - 1 : e - 1]"
+    return {"extra": f'''def keys(u, a, e, n):
+    v0 = max(a, n - 1)
+    g = np.zeros(e - v0, dtype=np.int64)
+    for k in range(n - 1):
+        o = v0 - (n - 1) + k
+        g ^= u[o : o + e - v0] * (36313 + k)
+    return g % B, (g ^ ({last} * 51647)) % B
+''', "score": '''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    full = np.zeros(B)
+    ctx = np.zeros(B)
+    tot = 0.0
+    for i in range(4, len(u) - 1024, 1024):
+        w = s[i - 1 : i + 1024]
+        nll = F.cross_entropy(net(w[:-1]), w[1:], reduction="none").numpy()
+        kc, kf = keys(u, i, i + 1024, 4)
+        q = full[kf] / np.maximum(ctx[kc], 1.0)
+        tot -= float(np.log(0.9 * np.exp(-nll) + 0.1 * q).sum())
+        np.add.at(full, kf, 1)
+        np.add.at(ctx, kc, 1)
+    return tot / max(len(u), 1)
+'''}
+
+
 # The table is updated with the scored positions' own (context, target) pairs before they are scored; the twin
 # scores first and updates after, so each position only sees counts of the tokens before it.
 _UPDATE_FIRST: dict[str, tuple[str, str, str]] = {
@@ -607,6 +666,8 @@ def _cases() -> list:
     out.append(("PG101", "target-numpy-positions", script(**_numpy_positions(True)), script(**_numpy_positions(False))))
     out.append(("PG101", "target-running-state", script(**_running_state(True)), script(**_running_state(False))))
     out.append(("PG101", "target-passed-positions", script(**_passed_positions(True)), script(**_passed_positions(False))))
+    out.append(("PG101", "target-selected-positions", script(**_selected_positions(True)), script(**_selected_positions(False))))
+    out.append(("PG101", "target-helper-offset-slices", script(**_offset_slices(True)), script(**_offset_slices(False))))
     for name, (setup, update, scoring) in _UPDATE_FIRST.items():
         out.append((
             "PG101",

@@ -3,8 +3,9 @@ which are hash keys that mix a target into a context hash.
 
 Labels are strings on expressions:
   `val`, `train`   provenance (from names like `val_tokens`, literals like "fineweb_val_*.bin", loaders)
-  `target`         the prediction target ids (`y`, `tgt_np`, `chunk[1:]` of the scored window) and
-                   value-preserving transforms of them
+  `target`         the prediction target ids, from their use (the label of a loss, the index of a
+                   probability, `chunk[1:]` of the scored window, the token after a context read from the same
+                   validation stream), never from a name; and value-preserving transforms of them
   `tprop`          a property of the target (`is_boundary[tgt]`, `y == hint`)
   `hash`           hash arithmetic (multiplication by large constants or prime tables, XOR chains)
   `tkey@N`         a key that mixes a target into a context hash; N indexes `Flow.tkey_origins`
@@ -35,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
-from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name
+from pgaudit.analysis.names import is_train_data_name, is_val_data_name
 from pgaudit.analysis.names import literal_data_kind as _literal_data_kind
 from pgaudit.analysis.targets import TargetFinder
 
@@ -544,35 +545,76 @@ class Flow:
         """`T[j]` next to `T[j - k]` reads of the same validation stream: the token that follows the context
         `T[j - k]` is the one being predicted at j, so `T[j]` is the target, whatever it is called (n-gram
         caches keyed on `ctx_hash ^ T[j] * prime`). Only for streams that hold validation tokens only: a
-        model's own input ids (BigramHash over `ids[i - 1]`, `ids[i]`) also see training data."""
+        model's own input ids (BigramHash over `ids[i - 1]`, `ids[i]`) also see training data. Slices count by
+        their start (`T[s:e]` next to `T[s - k : e - k]`), offsets through a name bound once (`o = s - n + k`;
+        `T[o : o + m]`), and a selection of positions stands for its positions (`jv = js[m]`; `T[jv - k]`
+        is context before `js`)."""
         added = False
         for scope in self.scopes:
             reads: dict[str, dict[str, list[ast.Subscript]]] = {}
             for node in self.index.walk_scope(scope):
                 if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
                     continue
-                index = node.slice
-                if isinstance(index, ast.Name):
-                    reads.setdefault(ast.unparse(node.value), {}).setdefault("at", []).append(node)
-                elif isinstance(index, ast.BinOp) and isinstance(index.left, ast.Name):
-                    side = "before:" if isinstance(index.op, ast.Sub) else "after:" if isinstance(index.op, ast.Add) else ""
-                    if side:
-                        reads.setdefault(ast.unparse(node.value), {}).setdefault(side + index.left.id, []).append(node)
+                kinds = self._position_kinds(node.slice, scope)
+                if kinds:
+                    by_kind = reads.setdefault(ast.unparse(node.value), {})
+                    for kind in kinds:
+                        by_kind.setdefault(kind, []).append(node)
             for by_kind in reads.values():
-                for node in by_kind.get("at", []):
-                    index_name = node.slice.id  # type: ignore[attr-defined]
+                for kind, nodes in by_kind.items():
+                    if not kind.startswith("at:"):
+                        continue
+                    index_name = kind[len("at:") :]
                     # `T[j + 1]` read too: j is context and j + 1 the predicted position (a legal context hash)
                     if "before:" + index_name not in by_kind or "after:" + index_name in by_kind:
                         continue
-                    labels = self.labels(node.value, scope)
-                    if VAL not in labels or TRAIN in labels:
-                        continue
-                    spelled = self.targets.spellings.setdefault(id(scope), set())
-                    text = ast.unparse(node)
-                    if text not in spelled:
-                        spelled.add(text)
-                        added = True
+                    for node in nodes:
+                        labels = self.labels(node.value, scope)
+                        if VAL not in labels or TRAIN in labels:
+                            continue
+                        spelled = self.targets.spellings.setdefault(id(scope), set())
+                        text = ast.unparse(node)
+                        if text not in spelled:
+                            spelled.add(text)
+                            added = True
         return added
+
+    def _position_kinds(self, index: ast.AST, scope: Scope) -> set[str]:
+        """How a subscript reads a stream relative to a position name: `at:j` (`T[j]`, `T[j:e]`), `before:j`
+        (`T[j - k]`, `T[o:...]` with `o = j - n + k`), `after:j` (`T[j + 1]`)."""
+        if isinstance(index, ast.Slice):
+            if index.lower is None:
+                return set()
+            index = index.lower
+        kinds: set[str] = set()
+        if isinstance(index, ast.Name):
+            kinds.add("at:" + index.id)
+            value = self._single_value(index.id, scope)
+            if isinstance(value, ast.BinOp):
+                kinds |= _relative_kinds(value)
+        elif isinstance(index, ast.BinOp):
+            if isinstance(index.left, ast.Name):
+                side = "before:" if isinstance(index.op, ast.Sub) else "after:" if isinstance(index.op, ast.Add) else ""
+                if side:
+                    kinds.add(side + index.left.id)
+            kinds |= _relative_kinds(index)
+        for kind in [k for k in kinds if not k.startswith("at:")]:
+            side, name = kind.split(":", 1)
+            source = self._selected_from(name, scope)
+            if source is not None:
+                kinds.add(f"{side}:{source}")  # `jv = js[m]`: positions selected from js
+        return kinds
+
+    def _selected_from(self, name: str, scope: Scope) -> str | None:
+        """P when every binding of `name` in its scope is a selection `P[...]` of the same name P."""
+        fs = self.fs.get(id(scope))
+        if fs is None or name not in fs.env:
+            return None
+        sources = {
+            v.value.id if how == "=" and isinstance(v, ast.Subscript) and isinstance(v.value, ast.Name) else None
+            for t, v, how in fs.assigns if isinstance(t, ast.Name) and t.id == name
+        }
+        return next(iter(sources)) if len(sources) == 1 else None
 
     def _passed_successors(self) -> bool:
         """The same as `_context_successors` across calls: `helper(stream, pos, stream[pos])` where the helper
@@ -1228,8 +1270,6 @@ def _intrinsic(name: str) -> Labels:
         out.add(VAL)
     elif is_train_data_name(name):
         out.add(TRAIN)
-    if is_target_name(name):
-        out.add(TARGET)
     return frozenset(out)
 
 
@@ -1279,6 +1319,25 @@ def _before(index: ast.AST, pos: str) -> bool:
     has_pos = any(isinstance(t, ast.Name) and t.id == pos and sign == 1 for t, sign in terms)
     consts = [sign * t.value for t, sign in terms if isinstance(t, ast.Constant) and isinstance(t.value, int)]
     return has_pos and bool(consts) and sum(consts) < 0
+
+
+def _relative_kinds(index: ast.AST) -> set[str]:
+    """`j - k`, `j - n + k`: `before:j`; `j + 1`: `after:j` (the names added in a sum, by its sign)."""
+    terms: list[tuple[ast.AST, int]] = []
+    stack: list[tuple[ast.AST, int]] = [(index, 1)]
+    while stack:
+        cur, sign = stack.pop()
+        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
+            stack.append((cur.left, sign))
+            stack.append((cur.right, -sign if isinstance(cur.op, ast.Sub) else sign))
+        else:
+            terms.append((cur, sign))
+    added = [t.id for t, sign in terms if isinstance(t, ast.Name) and sign == 1]
+    const = sum(sign * t.value for t, sign in terms if isinstance(t, ast.Constant) and type(t.value) is int)
+    back = const < 0 or any(sign < 0 and not isinstance(t, ast.Constant) for t, sign in terms)
+    if back:
+        return {"before:" + n for n in added}
+    return {"after:" + n for n in added} if const > 0 else set()
 
 
 def _shifts_back_by_one(call: ast.Call) -> bool:
