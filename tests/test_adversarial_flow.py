@@ -540,6 +540,44 @@ def score(net, s):
 '''}
 
 
+def _ranged_helper(bad: bool) -> dict[str, str]:
+    """A helper hashes the slices `u[j : j + m]` for j in range(n) (the n tokens before each position); its
+    caller reads `u[n:]` (the tokens at the positions: the targets) and mixes them in. Only the loop bound
+    relates the two; the twin mixes in `u[n - 1 : -1]`, the last context token."""
+    last = "u[n:]" if bad else "u[n - 1 : -1]"
+    return {"extra": '''class Tab:
+    def __init__(self):
+        self.full = np.zeros(B)
+
+    def ctx_of(self, u, n):
+        m = len(u) - n
+        g = np.zeros(m, dtype=np.int64)
+        for j in range(n):
+            g = np.bitwise_xor(g, u[j : j + m] * (36313 + j))
+        return g
+
+    def mixed(self, g, z):
+        return (g * 91397 + z * 48571) % B
+''', "score": f'''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    tb = Tab()
+    tot = 0.0
+    for i in range(4, len(u) - 1024, 1024):
+        w = s[i - 1 : i + 1024]
+        nll = F.cross_entropy(net(w[:-1]), w[1:], reduction="none").numpy()
+        n = 3
+        piece = u[i - n : i + 1024]
+        g = tb.ctx_of(piece, n)
+        kk = tb.mixed(g, {last.replace("u[", "piece[")})
+        q = tb.full[kk] / 10.0
+        tot -= float(np.log(0.9 * np.exp(-nll) + 0.1 * q).sum())
+        np.add.at(tb.full, kk, 1)
+    return tot / max(len(u), 1)
+'''}
+
+
 # The table is updated with the scored positions' own (context, target) pairs before they are scored; the twin
 # scores first and updates after, so each position only sees counts of the tokens before it.
 _UPDATE_FIRST: dict[str, tuple[str, str, str]] = {
@@ -668,6 +706,7 @@ def _cases() -> list:
     out.append(("PG101", "target-passed-positions", script(**_passed_positions(True)), script(**_passed_positions(False))))
     out.append(("PG101", "target-selected-positions", script(**_selected_positions(True)), script(**_selected_positions(False))))
     out.append(("PG101", "target-helper-offset-slices", script(**_offset_slices(True)), script(**_offset_slices(False))))
+    out.append(("PG101", "target-ranged-helper", script(**_ranged_helper(True)), script(**_ranged_helper(False))))
     for name, (setup, update, scoring) in _UPDATE_FIRST.items():
         out.append((
             "PG101",

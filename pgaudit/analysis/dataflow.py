@@ -166,6 +166,7 @@ class Flow:
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
         self._between: dict[int, tuple] = {}  # id(scope) -> what it read that changes between _summaries
         self._deps: dict[int, tuple[list[FlowScope], list[FlowScope]]] = {}
+        self._param_read_cache: dict[int, list[tuple[str, str, str]]] = {}
         for scope in self.scopes:
             self.fs[id(scope)] = self._bindings(scope)
         self._summaries()
@@ -560,6 +561,13 @@ class Flow:
                     by_kind = reads.setdefault(ast.unparse(node.value), {})
                     for kind in kinds:
                         by_kind.setdefault(kind, []).append(node)
+            for call in self.index.calls_in(scope):  # `hash_ctx(T, n)` reading `T[j : ...]` for j in range(n)
+                for callee in self.resolve(call, scope):
+                    args = dict(_bind_args(call, callee))
+                    for stream, kind, pos in self._param_reads(callee):
+                        s_arg, p_arg = args.get(stream), args.get(pos)
+                        if isinstance(s_arg, ast.Name) and isinstance(p_arg, ast.Name):
+                            reads.setdefault(s_arg.id, {}).setdefault(f"{kind}:{p_arg.id}", [])
             for by_kind in reads.values():
                 for kind, nodes in by_kind.items():
                     if not kind.startswith("at:"):
@@ -589,6 +597,9 @@ class Flow:
         kinds: set[str] = set()
         if isinstance(index, ast.Name):
             kinds.add("at:" + index.id)
+            bound = self._range_bound(index.id, scope)
+            if bound is not None:
+                kinds.add("before:" + bound)  # `for j in range(n)`: `T[j]` is before `T[n]`
             value = self._single_value(index.id, scope)
             if isinstance(value, ast.BinOp):
                 kinds |= _relative_kinds(value)
@@ -604,6 +615,35 @@ class Flow:
             if source is not None:
                 kinds.add(f"{side}:{source}")  # `jv = js[m]`: positions selected from js
         return kinds
+
+    def _range_bound(self, name: str, scope: Scope) -> str | None:
+        """N when `name` is only bound by loops over `range(N)` or `range(a, N)`."""
+        fs = self.fs.get(id(scope))
+        if fs is None or name not in fs.env:
+            return None
+        bounds = {
+            v.args[-1].id if how == "iter" and isinstance(v, ast.Call) and call_name(v) == "range"
+            and len(v.args) in (1, 2) and isinstance(v.args[-1], ast.Name) else None
+            for t, v, how in fs.assigns if isinstance(t, ast.Name) and t.id == name
+        }
+        return next(iter(bounds)) if len(bounds) == 1 else None
+
+    def _param_reads(self, scope: Scope) -> list[tuple[str, str, str]]:
+        """(stream parameter, before/after, position parameter) for the reads of a function's parameter
+        stream relative to another parameter (`T[j : j + m]` with j in range(n): (T, before, n))."""
+        cached = self._param_read_cache.get(id(scope))
+        if cached is None:
+            cached = []
+            params = set(scope.params)
+            for node in self.index.walk_scope(scope):
+                if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
+                        and node.value.id in params:
+                    for kind in self._position_kinds(node.slice, scope):
+                        side, pos = kind.split(":", 1)
+                        if side != "at" and pos in params and (node.value.id, side, pos) not in cached:
+                            cached.append((node.value.id, side, pos))
+            self._param_read_cache[id(scope)] = cached
+        return cached
 
     def _selected_from(self, name: str, scope: Scope) -> str | None:
         """P when every binding of `name` in its scope is a selection `P[...]` of the same name P."""
