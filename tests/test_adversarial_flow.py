@@ -5,8 +5,8 @@ Every case is a small but complete train_gpt.py-like script with neutral identif
 pattern (PG101 a target-keyed cache lookup, PG301 adapting on validation tokens before scoring them, PG401
 validation tokens in the training stream) is hidden behind one item of a bullet, next to its legal twin.
 Each runs through the whole pipeline (`pgaudit.engine.audit` on a folder), as written and after the
-metamorphic `rename` and `split` rewrites. The verdict is the judge's: an unsuppressed error among PG0xx-PG4xx and
-PG504 whose reachability is not False.
+metamorphic `rename`, `split` and `mislead` (role-suggestive names handed out in turn) rewrites. The
+verdict is the judge's: an unsuppressed error among PG0xx-PG4xx and PG504 whose reachability is not False.
 """
 
 from __future__ import annotations
@@ -750,7 +750,7 @@ def _verdict(code: str, folder: Path) -> list[tuple[str, int, str]]:
 def _params() -> list:
     params = []
     for rule, name, bad, good in CASES:
-        for spelling in ("asis", "rename", "split"):
+        for spelling in ("asis", "rename", "split", "mislead"):
             for kind, code in (("invalid", bad), ("valid", good)):
                 case_id = f"{name}-{kind}-{spelling}"
                 gap = KNOWN_GAPS.get(case_id)

@@ -13,6 +13,8 @@ from pgaudit.analysis.names import (
     is_val_data_name,
     literal_data_kind,
 )
+from pgaudit.engine import AuditOptions, audit
+from pgaudit.findings import Severity
 from pgaudit.source.program import load_program
 
 
@@ -91,3 +93,70 @@ def test_a_model_path_for_evaluation_is_not_validation_data():
 def test_paid_prefix_names_only_raise_confidence():
     assert is_paid_prefix_name("paid_prefix_tokens") and is_paid_prefix_name("stored_prefix_blob")
     assert not is_paid_prefix_name("prefix_len") and not is_paid_prefix_name("blob")
+
+
+# Training tokens called `val_tokens` and validation tokens called `train_tokens`: provenance comes from the
+# shards each is loaded from. SRC is what the training loop reads, EVAL what the final score reads.
+_SWAPPED_DATA_NAMES = '''
+import glob
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def load(pattern):
+    files = sorted(glob.glob(pattern))
+    return torch.cat([torch.from_numpy(np.fromfile(f, dtype=np.uint16, offset=1024).astype(np.int64)) for f in files])
+
+
+def main():
+    val_tokens = load("./data/datasets/fineweb10B_sp1024/fineweb_train_*.bin")
+    train_tokens = load("./data/datasets/fineweb10B_sp1024/fineweb_val_*.bin")
+    net = nn.Sequential(nn.Embedding(1024, 32), nn.Linear(32, 1024))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    for step in range(100):
+        w = SRC[step * 512 : step * 512 + 513]
+        loss = F.cross_entropy(net(w[:-1]), w[1:])
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    with torch.no_grad():
+        e = EVAL[:1025]
+        print(f"final_exact val_loss:{F.cross_entropy(net(e[:-1]), e[1:]).item():.8f}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _verdict(tmp_path: Path, source: str) -> set[str]:
+    (tmp_path / "train_gpt.py").write_text(source, encoding="utf-8")
+    report = audit(tmp_path, AuditOptions())
+    return {
+        f.code for f in report.findings
+        if not f.suppressed and f.severity == Severity.ERROR and f.reachable is not False
+        and (f.code[:3] in ("PG0", "PG1", "PG2", "PG3", "PG4") or f.code == "PG504")
+    }  # fmt: skip
+
+
+def test_training_tokens_called_val_tokens_are_training_data(tmp_path: Path):
+    legal = _SWAPPED_DATA_NAMES.replace("SRC", "val_tokens").replace("EVAL", "train_tokens")
+    assert _verdict(tmp_path, legal) == set()
+
+
+def test_validation_tokens_called_train_tokens_are_validation_data(tmp_path: Path):
+    illegal = _SWAPPED_DATA_NAMES.replace("SRC", "train_tokens").replace("EVAL", "train_tokens")
+    assert _verdict(tmp_path, illegal) & {"PG301", "PG401"}  # trains on the tokens it then scores
+
+
+def test_tokens_of_unknown_source_called_val_tokens_are_not_validation_data(tmp_path: Path):
+    """Nothing says where `val_tokens` comes from but its name: training on it is no verdict."""
+    legal = (
+        _SWAPPED_DATA_NAMES.replace("SRC", "val_tokens").replace("EVAL", "train_tokens")
+        .replace('"./data/datasets/fineweb10B_sp1024/fineweb_train_*.bin"', '__import__("os").environ["SHARDS"]')
+    )
+    assert "fineweb_train" not in legal
+    assert _verdict(tmp_path, legal) == set()

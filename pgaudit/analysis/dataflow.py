@@ -2,7 +2,8 @@
 which are hash keys that mix a target into a context hash.
 
 Labels are strings on expressions:
-  `val`, `train`   provenance (from names like `val_tokens`, literals like "fineweb_val_*.bin", loaders)
+  `val`, `train`   provenance: what flows from the shards (literals like "fineweb_val_*.bin", folded
+                   strings, loaders), never a name (`val_tokens` is whatever was assigned to it)
   `target`         the prediction target ids, from their use (the label of a loss, the index of a
                    probability, `chunk[1:]` of the scored window, the token after a context read from the same
                    validation stream), never from a name; and value-preserving transforms of them
@@ -36,7 +37,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
-from pgaudit.analysis.names import is_train_data_name, is_val_data_name
 from pgaudit.analysis.names import literal_data_kind as _literal_data_kind
 from pgaudit.analysis.targets import TargetFinder
 
@@ -236,7 +236,7 @@ class Flow:
         for param in scope.params:
             if param in ("self", "cls"):
                 continue
-            fs.env[param] = frozenset({PARAM + param}) | _intrinsic(param) | self._used_as_target(scope, param)
+            fs.env[param] = frozenset({PARAM + param}) | self._used_as_target(scope, param)
         for node in self.index.walk_scope(scope):
             if isinstance(node, ast.Assign):
                 for target in node.targets:
@@ -383,7 +383,7 @@ class Flow:
 
     def _bind(self, fs: FlowScope, target: ast.AST, value: ast.AST | None, labs: Labels) -> bool:
         if isinstance(target, ast.Name):
-            new = fs.env.get(target.id, EMPTY) | labs | _intrinsic(target.id) | self._used_as_target(fs.scope, target.id)
+            new = fs.env.get(target.id, EMPTY) | labs | self._used_as_target(fs.scope, target.id)
             changed = False
             if isinstance(value, ast.Dict):
                 for k, v in zip(value.keys, value.values, strict=True):
@@ -506,7 +506,6 @@ class Flow:
                     continue
                 self._solve_env(fs)
                 ret = _union(self._returned(r, scope) for r in fs.returns)
-                ret |= _intrinsic(scope.name) & PROVENANCE  # load_validation_tokens() returns val
                 if ret != fs.ret_labels:
                     fs.ret_labels = ret
                     fs.ret_changed_at = next(_CLOCK)
@@ -738,7 +737,7 @@ class Flow:
                 return EMPTY
             base = self._lab(node.value, scope)
             keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
-            out = keep | _intrinsic(node.attr)
+            out = keep
             if isinstance(node.value, ast.Name) and node.value.id not in ("self", "cls"):
                 out = out | (self._field(node.value.id, f"{node.value.id}.{node.attr}", scope) or EMPTY)
             # the object's own provenance first; the attribute's stores otherwise, except on `self`: a method's
@@ -935,7 +934,7 @@ class Flow:
             fs = self.fs.get(id(module))
             if fs is not None and name in fs.env:
                 return fs.env[name]
-        return _intrinsic(name)
+        return EMPTY
 
     def _modules_binding(self, name: str, scope: Scope) -> list[Scope]:
         """Module scopes where a global `name` of `scope` may be bound: its own unit's, then the units whose
@@ -1168,10 +1167,9 @@ class Flow:
         if isinstance(func, ast.Attribute):
             receiver_labels = self._lab(func.value, scope)
             receiver = _carried(receiver_labels)
-        intrinsic = _intrinsic(name) & PROVENANCE
         if not callees:
-            return args_prov | receiver | intrinsic
-        out = set(receiver | intrinsic)
+            return args_prov | receiver
+        out = set(receiver)
         for callee in callees:
             if callee.name == "__init__":
                 out |= args_prov  # a constructed loader carries its data's provenance
@@ -1301,16 +1299,6 @@ def _bind_args(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
         if kw.arg and kw.arg in callee.params:
             out.append((kw.arg, kw.value))
     return out
-
-
-@functools.lru_cache(maxsize=8192)
-def _intrinsic(name: str) -> Labels:
-    out = set()
-    if is_val_data_name(name):
-        out.add(VAL)
-    elif is_train_data_name(name):
-        out.add(TRAIN)
-    return frozenset(out)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -1,10 +1,12 @@
 """What names and literals say about a value: validation data, training data.
 
-These are seeds of the data-flow provenance labels. They are conservative on purpose: `val_loss` and `val_bpb`
-are metrics, not data. No name makes a value a prediction target: a target is what a scoring operation is
-indexed with (analysis/targets.py) or the token after the context read from the same validation stream
+Only the shard literals (`literal_data_kind`) seed the data-flow provenance labels: validation data is what
+flows from the validation shards. The name predicates are hints for wording and confidence only; no name
+decides a role. A name does not make a value validation or training data (`val_tokens` holds whatever was
+assigned to it) nor a prediction target: a target is what a scoring operation is indexed with
+(analysis/targets.py) or the token after the context read from the same validation stream
 (`Flow._context_successors`), so a clean table called `target_hash` stays clean and a target called `ctx`
-is still found.
+is still found. They are conservative on purpose: `val_loss` and `val_bpb` are metrics, not data.
 """
 
 from __future__ import annotations
