@@ -160,3 +160,30 @@ def test_tokens_of_unknown_source_called_val_tokens_are_not_validation_data(tmp_
     )
     assert "fineweb_train" not in legal
     assert _verdict(tmp_path, legal) == set()
+
+
+_HELPER_CHAIN = """
+import glob
+import numpy as np
+import torch
+
+
+def probs(net, stream):
+    w = stream[:65]
+    pr = torch.softmax(net(w[:-1]), -1)
+    return torch.gather(pr, 1, w[1:, None]).squeeze(-1).clamp(min=1e-9).numpy()
+
+
+def main():
+    data = torch.from_numpy(np.fromfile(sorted(glob.glob("./data/fineweb_val_*.bin"))[0], dtype=np.uint16).astype(np.int64))
+    print(probs(torch.nn.Identity(), data))
+"""
+
+
+def test_validation_provenance_reaches_a_helper_through_library_calls_without_a_name(tmp_path: Path):
+    """`stream` is validation data only because its caller passes the shards: the provenance goes through
+    `torch.gather` (a library call on a parameter's values) and the method `.clamp(min=...)`."""
+    gathered, clamped = _labels(
+        tmp_path, _HELPER_CHAIN, "probs", "torch.gather(pr, 1, w[1:, None])", "torch.gather(pr, 1, w[1:, None]).clamp(min=1e-9)"
+    )
+    assert VAL in gathered and VAL in clamped

@@ -1154,11 +1154,17 @@ class Flow:
             if VAL in base or VAL in self.concretize(base, scope):
                 return base | {TARGET}
         if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
-            return self._lab(func.value, scope) | _union(self._lab(a, scope) & PROVENANCE for a in node.args)
+            # (a parameter's provenance too: `torch.gather(p, 1, t)` in a helper holds what its callers pass)
+            return self._lab(func.value, scope) | _union(_provenance(self._lab(a, scope)) for a in node.args)
         if name in MIX_FUNCS and len(node.args) >= 2 and "at" not in dotted(func).split("."):
             return self._binop(node.args[0], ast.BitXor() if "xor" in name else ast.Add(), node.args[1], scope, node)
         if name in VALUE_FUNCS and isinstance(func, ast.Name | ast.Attribute):
-            return _union(self._lab(a, scope) for a in node.args)
+            out = _union(self._lab(a, scope) for a in node.args)
+            if isinstance(func, ast.Attribute) and not (
+                isinstance(func.value, ast.Name | ast.Attribute) and dotted(func.value).split(".")[0] in _LIBRARY_ROOTS
+            ):
+                out = out | self._lab(func.value, scope)  # `p.clamp(min=1e-10)`, `x.clip(0, 1)`: the receiver's values
+            return out
         callees = self.resolve(node, scope)
         # provenance, and target-keyed hashes: whatever an unknown call computes from a key that mixes in the
         # target (`zlib.crc32(key.encode())`, `hashlib.md5(...)`) is still keyed on the target
