@@ -578,6 +578,30 @@ def score(net, s):
 '''}
 
 
+def _sized_gate(bad: bool) -> dict[str, str]:
+    """A mixing weight from the scored tokens' byte lengths (a property of the target, PG102) next to its twin,
+    whose weight is read from a buffer only sized by those byte lengths: a size is not the target's value."""
+    gate = "tb[:n]" if bad else "cnt[:n]"
+    return {"extra": "LUT = np.arange(1024) % 7 + 1", "score": f'''
+@torch.no_grad()
+def score(net, s):
+    tot = 0.0
+    for i in range(1, s.numel() - 1025, 1024):
+        w = s[i - 1 : i + 1024]
+        lp = F.log_softmax(net(w[:-1]), -1)
+        nx = w[1:]
+        own = lp.gather(-1, nx[:, None])[:, 0].numpy()
+        tb = LUT[nx.numpy()]
+        cnt = np.zeros(int(len(tb)) + 8)
+        n = len(own)
+        lam = np.where({gate} > 3, 0.9, 0.5)
+        uni = np.exp(lp.mean(-1).numpy())
+        p = lam * np.exp(own) + (1.0 - lam) * uni
+        tot -= float(np.log(p).sum())
+    return tot / max(s.numel(), 1)
+'''}
+
+
 # The table is updated with the scored positions' own (context, target) pairs before they are scored; the twin
 # scores first and updates after, so each position only sees counts of the tokens before it.
 _UPDATE_FIRST: dict[str, tuple[str, str, str]] = {
@@ -707,6 +731,7 @@ def _cases() -> list:
     out.append(("PG101", "target-selected-positions", script(**_selected_positions(True)), script(**_selected_positions(False))))
     out.append(("PG101", "target-helper-offset-slices", script(**_offset_slices(True)), script(**_offset_slices(False))))
     out.append(("PG101", "target-ranged-helper", script(**_ranged_helper(True)), script(**_ranged_helper(False))))
+    out.append(("PG102", "gate-sized-by-target", script(**_sized_gate(True)), script(**_sized_gate(False))))
     for name, (setup, update, scoring) in _UPDATE_FIRST.items():
         out.append((
             "PG101",
