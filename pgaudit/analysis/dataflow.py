@@ -547,8 +547,9 @@ class Flow:
         caches keyed on `ctx_hash ^ T[j] * prime`). Only for streams that hold validation tokens only: a
         model's own input ids (BigramHash over `ids[i - 1]`, `ids[i]`) also see training data. Slices count by
         their start (`T[s:e]` next to `T[s - k : e - k]`), offsets through a name bound once (`o = s - n + k`;
-        `T[o : o + m]`), and a selection of positions stands for its positions (`jv = js[m]`; `T[jv - k]`
-        is context before `js`)."""
+        `T[o : o + m]`), a selection of positions stands for its positions (`jv = js[m]`; `T[jv - k]`
+        is context before `js`), a loop variable is before its range's bound (`for j in range(n)`: `T[j]` is
+        before `T[n]`), and a helper's reads of its stream parameter count at each call (`hash_ctx(T, n)`)."""
         added = False
         for scope in self.scopes:
             reads: dict[str, dict[str, list[ast.Subscript]]] = {}
