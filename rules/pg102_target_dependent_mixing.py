@@ -217,9 +217,7 @@ class TargetDependence:
         # the seed of each value is asked once (it reads flow labels), the names each value reads are shared
         seeded = [bool(targets) and seed(value) for targets, value, _stmt in self.assigns]
         if self._value_reads is None:
-            self._value_reads = [
-                {n.id for n in walk(value) if isinstance(n, ast.Name)} for _targets, value, _stmt in self.assigns
-            ]
+            self._value_reads = [_read_names(value) for _targets, value, _stmt in self.assigns]
         names: set[str] = set()
         for _ in range(6):
             grown = False
@@ -506,6 +504,27 @@ def _value_names(expr: ast.AST) -> set[str]:
             stack.append(node.value)
         else:
             stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+_SIZES = frozenset({"len", "numel", "nelement", "size", "dim"})
+_SIZE_ATTRS = frozenset({"shape", "ndim", "dtype", "device", "nbytes"})
+
+
+def _read_names(value: ast.AST) -> set[str]:
+    """Names a value reads, except through a size (`len(bs)`, `x.shape`): a buffer sized by the target's bytes
+    (`np.empty(len(bs))`) does not hold anything computed from the target."""
+    out: set[str] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Call) and call_name(node) in _SIZES:
+            continue
+        if isinstance(node, ast.Attribute) and node.attr in _SIZE_ATTRS:
+            continue
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        stack.extend(ast.iter_child_nodes(node))
     return out
 
 

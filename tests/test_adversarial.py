@@ -34,14 +34,7 @@ MISSES = {
 }
 
 # case -> (owner, why the legal twin gets an error)
-FALSE_ERRORS = {
-    "b8_misleading_names_table": (
-        "flow",
-        "PG101 on the twin decided by a name: the context-only hash is called `target_hash` (a normalized "
-        "per-context row is read, the scored token only indexes the result), and the key is taken for a "
-        "target-keyed one because of that name",
-    ),
-}
+FALSE_ERRORS: dict[str, tuple[str, str]] = {}
 
 VERDICT_PREFIXES = ("PG0", "PG1", "PG2", "PG3", "PG4")
 

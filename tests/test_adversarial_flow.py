@@ -5,8 +5,8 @@ Every case is a small but complete train_gpt.py-like script with neutral identif
 pattern (PG101 a target-keyed cache lookup, PG301 adapting on validation tokens before scoring them, PG401
 validation tokens in the training stream) is hidden behind one item of a bullet, next to its legal twin.
 Each runs through the whole pipeline (`pgaudit.engine.audit` on a folder), as written and after the
-metamorphic `rename` and `split` rewrites. The verdict is the judge's: an unsuppressed error among PG0xx-PG4xx and
-PG504 whose reachability is not False.
+metamorphic `rename`, `split` and `mislead` (role-suggestive names handed out in turn) rewrites. The
+verdict is the judge's: an unsuppressed error among PG0xx-PG4xx and PG504 whose reachability is not False.
 """
 
 from __future__ import annotations
@@ -481,6 +481,127 @@ def score(net, s):
 '''}
 
 
+def _selected_positions(bad: bool) -> dict[str, str]:
+    """The model scores its own shifted window; the cache reads the stream again at the scored positions
+    `js`, and the context back from a selection of them (`jm = js[m]`, `u[jm - (2 - k)]`): the token at `js` is
+    the target though no scoring op is indexed with it and nothing calls it one."""
+    key = "(g ^ (nx[m] * 51647)) % B" if bad else "g % B"
+    return {"score": f'''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    full = np.zeros(B)
+    tot = 0.0
+    for i in range(3, len(u) - 1024, 1024):
+        w = s[i - 1 : i + 1024]
+        nll = F.cross_entropy(net(w[:-1]), w[1:], reduction="none").numpy()
+        js = np.arange(i, i + 1024)
+        nx = u[js]
+        m = np.nonzero(js >= 2)[0]
+        jm = js[m]
+        g = np.zeros(len(m), dtype=np.int64)
+        for k in range(2):
+            g ^= u[jm - (2 - k)] * (36313 + k)
+        q = full[{key}] / 10.0
+        tot -= float(np.log(0.9 * np.exp(-nll[m]) + 0.1 * q).sum())
+        np.add.at(full, (g ^ (nx[m] * 51647)) % B, 1)
+    return tot / max(len(u), 1)
+'''}
+
+
+def _offset_slices(bad: bool) -> dict[str, str]:
+    """A helper hashes the n - 1 tokens before each position of [a, e) from slices at an offset bound once
+    (`o = v0 - (n - 1) + k`; `u[o : o + m]`) and mixes `u[v0:e]` in: the tokens at the positions themselves,
+    the targets, found from the slices' starts alone. The twin mixes in one more context token instead."""
+    last = "u[v0:e]" if bad else "u[v0 - 1 : e - 1]"
+    return {"extra": f'''def keys(u, a, e, n):
+    v0 = max(a, n - 1)
+    g = np.zeros(e - v0, dtype=np.int64)
+    for k in range(n - 1):
+        o = v0 - (n - 1) + k
+        g ^= u[o : o + e - v0] * (36313 + k)
+    return g % B, (g ^ ({last} * 51647)) % B
+''', "score": '''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    full = np.zeros(B)
+    ctx = np.zeros(B)
+    tot = 0.0
+    for i in range(4, len(u) - 1024, 1024):
+        w = s[i - 1 : i + 1024]
+        nll = F.cross_entropy(net(w[:-1]), w[1:], reduction="none").numpy()
+        kc, kf = keys(u, i, i + 1024, 4)
+        q = full[kf] / np.maximum(ctx[kc], 1.0)
+        tot -= float(np.log(0.9 * np.exp(-nll) + 0.1 * q).sum())
+        np.add.at(full, kf, 1)
+        np.add.at(ctx, kc, 1)
+    return tot / max(len(u), 1)
+'''}
+
+
+def _ranged_helper(bad: bool) -> dict[str, str]:
+    """A helper hashes the slices `u[j : j + m]` for j in range(n) (the n tokens before each position); its
+    caller reads `u[n:]` (the tokens at the positions: the targets) and mixes them in. Only the loop bound
+    relates the two; the twin mixes in `u[n - 1 : -1]`, the last context token."""
+    last = "u[n:]" if bad else "u[n - 1 : -1]"
+    return {"extra": '''class Tab:
+    def __init__(self):
+        self.full = np.zeros(B)
+
+    def ctx_of(self, u, n):
+        m = len(u) - n
+        g = np.zeros(m, dtype=np.int64)
+        for j in range(n):
+            g = np.bitwise_xor(g, u[j : j + m] * (36313 + j))
+        return g
+
+    def mixed(self, g, z):
+        return (g * 91397 + z * 48571) % B
+''', "score": f'''
+@torch.no_grad()
+def score(net, s):
+    u = s.numpy().astype(np.int64)
+    tb = Tab()
+    tot = 0.0
+    for i in range(4, len(u) - 1024, 1024):
+        w = s[i - 1 : i + 1024]
+        nll = F.cross_entropy(net(w[:-1]), w[1:], reduction="none").numpy()
+        n = 3
+        piece = u[i - n : i + 1024]
+        g = tb.ctx_of(piece, n)
+        kk = tb.mixed(g, {last.replace("u[", "piece[")})
+        q = tb.full[kk] / 10.0
+        tot -= float(np.log(0.9 * np.exp(-nll) + 0.1 * q).sum())
+        np.add.at(tb.full, kk, 1)
+    return tot / max(len(u), 1)
+'''}
+
+
+def _sized_gate(bad: bool) -> dict[str, str]:
+    """A mixing weight from the scored tokens' byte lengths (a property of the target, PG102) next to its twin,
+    whose weight is read from a buffer only sized by those byte lengths: a size is not the target's value."""
+    gate = "tb[:n]" if bad else "cnt[:n]"
+    return {"extra": "LUT = np.arange(1024) % 7 + 1", "score": f'''
+@torch.no_grad()
+def score(net, s):
+    tot = 0.0
+    for i in range(1, s.numel() - 1025, 1024):
+        w = s[i - 1 : i + 1024]
+        lp = F.log_softmax(net(w[:-1]), -1)
+        nx = w[1:]
+        own = lp.gather(-1, nx[:, None])[:, 0].numpy()
+        tb = LUT[nx.numpy()]
+        cnt = np.zeros(int(len(tb)) + 8)
+        n = len(own)
+        lam = np.where({gate} > 3, 0.9, 0.5)
+        uni = np.exp(lp.mean(-1).numpy())
+        p = lam * np.exp(own) + (1.0 - lam) * uni
+        tot -= float(np.log(p).sum())
+    return tot / max(s.numel(), 1)
+'''}
+
+
 # The table is updated with the scored positions' own (context, target) pairs before they are scored; the twin
 # scores first and updates after, so each position only sees counts of the tokens before it.
 _UPDATE_FIRST: dict[str, tuple[str, str, str]] = {
@@ -607,6 +728,10 @@ def _cases() -> list:
     out.append(("PG101", "target-numpy-positions", script(**_numpy_positions(True)), script(**_numpy_positions(False))))
     out.append(("PG101", "target-running-state", script(**_running_state(True)), script(**_running_state(False))))
     out.append(("PG101", "target-passed-positions", script(**_passed_positions(True)), script(**_passed_positions(False))))
+    out.append(("PG101", "target-selected-positions", script(**_selected_positions(True)), script(**_selected_positions(False))))
+    out.append(("PG101", "target-helper-offset-slices", script(**_offset_slices(True)), script(**_offset_slices(False))))
+    out.append(("PG101", "target-ranged-helper", script(**_ranged_helper(True)), script(**_ranged_helper(False))))
+    out.append(("PG102", "gate-sized-by-target", script(**_sized_gate(True)), script(**_sized_gate(False))))
     for name, (setup, update, scoring) in _UPDATE_FIRST.items():
         out.append((
             "PG101",
@@ -650,7 +775,7 @@ def _verdict(code: str, folder: Path) -> list[tuple[str, int, str]]:
 def _params() -> list:
     params = []
     for rule, name, bad, good in CASES:
-        for spelling in ("asis", "rename", "split"):
+        for spelling in ("asis", "rename", "split", "mislead"):
             for kind, code in (("invalid", bad), ("valid", good)):
                 case_id = f"{name}-{kind}-{spelling}"
                 gap = KNOWN_GAPS.get(case_id)

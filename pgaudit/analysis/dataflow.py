@@ -2,9 +2,11 @@
 which are hash keys that mix a target into a context hash.
 
 Labels are strings on expressions:
-  `val`, `train`   provenance (from names like `val_tokens`, literals like "fineweb_val_*.bin", loaders)
-  `target`         the prediction target ids (`y`, `tgt_np`, `chunk[1:]` of the scored window) and
-                   value-preserving transforms of them
+  `val`, `train`   provenance: what flows from the shards (literals like "fineweb_val_*.bin", folded
+                   strings, loaders), never a name (`val_tokens` is whatever was assigned to it)
+  `target`         the prediction target ids, from their use (the label of a loss, the index of a
+                   probability, `chunk[1:]` of the scored window, the token after a context read from the same
+                   validation stream), never from a name; and value-preserving transforms of them
   `tprop`          a property of the target (`is_boundary[tgt]`, `y == hint`)
   `hash`           hash arithmetic (multiplication by large constants or prime tables, XOR chains)
   `tkey@N`         a key that mixes a target into a context hash; N indexes `Flow.tkey_origins`
@@ -35,7 +37,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
-from pgaudit.analysis.names import is_target_name, is_train_data_name, is_val_data_name
 from pgaudit.analysis.names import literal_data_kind as _literal_data_kind
 from pgaudit.analysis.targets import TargetFinder
 from pgaudit.source.parse import walk
@@ -229,6 +230,7 @@ class Flow:
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
         self._between: dict[int, tuple] = {}  # id(scope) -> what it read that changes between _summaries
         self._deps: dict[int, tuple[list[FlowScope], list[FlowScope]]] = {}
+        self._param_read_cache: dict[int, list[tuple[str, str, str]]] = {}
         for scope in self.scopes:
             self.fs[id(scope)] = self._bindings(scope)
         self._summaries()
@@ -298,7 +300,7 @@ class Flow:
         for param in scope.params:
             if param in ("self", "cls"):
                 continue
-            fs.env[param] = frozenset({PARAM + param}) | _intrinsic(param) | self._used_as_target(scope, param)
+            fs.env[param] = frozenset({PARAM + param}) | self._used_as_target(scope, param)
         for node in self.index.walk_scope(scope):
             if isinstance(node, ast.Assign):
                 for target in node.targets:
@@ -474,7 +476,7 @@ class Flow:
 
     def _bind(self, fs: FlowScope, target: ast.AST, value: ast.AST | None, labs: Labels) -> bool:
         if isinstance(target, ast.Name):
-            new = fs.env.get(target.id, EMPTY) | labs | _intrinsic(target.id) | self._used_as_target(fs.scope, target.id)
+            new = fs.env.get(target.id, EMPTY) | labs | self._used_as_target(fs.scope, target.id)
             changed = False
             if isinstance(value, ast.Dict):
                 for k, v in zip(value.keys, value.values, strict=True):
@@ -597,7 +599,6 @@ class Flow:
                     continue
                 self._solve_env(fs)
                 ret = _union(self._returned(r, scope) for r in fs.returns)
-                ret |= _intrinsic(scope.name) & PROVENANCE  # load_validation_tokens() returns val
                 if ret != fs.ret_labels:
                     fs.ret_labels = ret
                     fs.ret_changed_at = next(_CLOCK)
@@ -658,35 +659,116 @@ class Flow:
         """`T[j]` next to `T[j - k]` reads of the same validation stream: the token that follows the context
         `T[j - k]` is the one being predicted at j, so `T[j]` is the target, whatever it is called (n-gram
         caches keyed on `ctx_hash ^ T[j] * prime`). Only for streams that hold validation tokens only: a
-        model's own input ids (BigramHash over `ids[i - 1]`, `ids[i]`) also see training data."""
+        model's own input ids (BigramHash over `ids[i - 1]`, `ids[i]`) also see training data. Slices count by
+        their start (`T[s:e]` next to `T[s - k : e - k]`), offsets through a name bound once (`o = s - n + k`;
+        `T[o : o + m]`), a selection of positions stands for its positions (`jv = js[m]`; `T[jv - k]`
+        is context before `js`), a loop variable is before its range's bound (`for j in range(n)`: `T[j]` is
+        before `T[n]`), and a helper's reads of its stream parameter count at each call (`hash_ctx(T, n)`)."""
         added = False
         for scope in self.scopes:
             reads: dict[str, dict[str, list[ast.Subscript]]] = {}
             for node in self.index.walk_scope(scope):
                 if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
                     continue
-                index = node.slice
-                if isinstance(index, ast.Name):
-                    reads.setdefault(ast.unparse(node.value), {}).setdefault("at", []).append(node)
-                elif isinstance(index, ast.BinOp) and isinstance(index.left, ast.Name):
-                    side = "before:" if isinstance(index.op, ast.Sub) else "after:" if isinstance(index.op, ast.Add) else ""
-                    if side:
-                        reads.setdefault(ast.unparse(node.value), {}).setdefault(side + index.left.id, []).append(node)
+                kinds = self._position_kinds(node.slice, scope)
+                if kinds:
+                    by_kind = reads.setdefault(ast.unparse(node.value), {})
+                    for kind in kinds:
+                        by_kind.setdefault(kind, []).append(node)
+            for call in self.index.calls_in(scope):  # `hash_ctx(T, n)` reading `T[j : ...]` for j in range(n)
+                for callee in self.resolve(call, scope):
+                    args = dict(_bind_args(call, callee))
+                    for stream, kind, pos in self._param_reads(callee):
+                        s_arg, p_arg = args.get(stream), args.get(pos)
+                        if isinstance(s_arg, ast.Name) and isinstance(p_arg, ast.Name):
+                            reads.setdefault(s_arg.id, {}).setdefault(f"{kind}:{p_arg.id}", [])
             for by_kind in reads.values():
-                for node in by_kind.get("at", []):
-                    index_name = node.slice.id  # type: ignore[attr-defined]
+                for kind, nodes in by_kind.items():
+                    if not kind.startswith("at:"):
+                        continue
+                    index_name = kind[len("at:") :]
                     # `T[j + 1]` read too: j is context and j + 1 the predicted position (a legal context hash)
                     if "before:" + index_name not in by_kind or "after:" + index_name in by_kind:
                         continue
-                    labels = self.labels(node.value, scope)
-                    if VAL not in labels or TRAIN in labels:
-                        continue
-                    spelled = self.targets.spellings.setdefault(id(scope), set())
-                    text = ast.unparse(node)
-                    if text not in spelled:
-                        spelled.add(text)
-                        added = True
+                    for node in nodes:
+                        labels = self.labels(node.value, scope)
+                        if VAL not in labels or TRAIN in labels:
+                            continue
+                        spelled = self.targets.spellings.setdefault(id(scope), set())
+                        text = ast.unparse(node)
+                        if text not in spelled:
+                            spelled.add(text)
+                            added = True
         return added
+
+    def _position_kinds(self, index: ast.AST, scope: Scope) -> set[str]:
+        """How a subscript reads a stream relative to a position name: `at:j` (`T[j]`, `T[j:e]`), `before:j`
+        (`T[j - k]`, `T[o:...]` with `o = j - n + k`), `after:j` (`T[j + 1]`)."""
+        if isinstance(index, ast.Slice):
+            if index.lower is None:
+                return set()
+            index = index.lower
+        kinds: set[str] = set()
+        if isinstance(index, ast.Name):
+            kinds.add("at:" + index.id)
+            bound = self._range_bound(index.id, scope)
+            if bound is not None:
+                kinds.add("before:" + bound)  # `for j in range(n)`: `T[j]` is before `T[n]`
+            value = self._single_value(index.id, scope)
+            if isinstance(value, ast.BinOp):
+                kinds |= _relative_kinds(value)
+        elif isinstance(index, ast.BinOp):
+            if isinstance(index.left, ast.Name):
+                side = "before:" if isinstance(index.op, ast.Sub) else "after:" if isinstance(index.op, ast.Add) else ""
+                if side:
+                    kinds.add(side + index.left.id)
+            kinds |= _relative_kinds(index)
+        for kind in [k for k in kinds if not k.startswith("at:")]:
+            side, name = kind.split(":", 1)
+            source = self._selected_from(name, scope)
+            if source is not None:
+                kinds.add(f"{side}:{source}")  # `jv = js[m]`: positions selected from js
+        return kinds
+
+    def _range_bound(self, name: str, scope: Scope) -> str | None:
+        """N when `name` is only bound by loops over `range(N)` or `range(a, N)`."""
+        fs = self.fs.get(id(scope))
+        if fs is None or name not in fs.env:
+            return None
+        bounds = {
+            v.args[-1].id if how == "iter" and isinstance(v, ast.Call) and call_name(v) == "range"
+            and len(v.args) in (1, 2) and isinstance(v.args[-1], ast.Name) else None
+            for t, v, how in fs.assigns if isinstance(t, ast.Name) and t.id == name
+        }
+        return next(iter(bounds)) if len(bounds) == 1 else None
+
+    def _param_reads(self, scope: Scope) -> list[tuple[str, str, str]]:
+        """(stream parameter, before/after, position parameter) for the reads of a function's parameter
+        stream relative to another parameter (`T[j : j + m]` with j in range(n): (T, before, n))."""
+        cached = self._param_read_cache.get(id(scope))
+        if cached is None:
+            cached = []
+            params = set(scope.params)
+            for node in self.index.walk_scope(scope):
+                if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
+                        and node.value.id in params:
+                    for kind in self._position_kinds(node.slice, scope):
+                        side, pos = kind.split(":", 1)
+                        if side != "at" and pos in params and (node.value.id, side, pos) not in cached:
+                            cached.append((node.value.id, side, pos))
+            self._param_read_cache[id(scope)] = cached
+        return cached
+
+    def _selected_from(self, name: str, scope: Scope) -> str | None:
+        """P when every binding of `name` in its scope is a selection `P[...]` of the same name P."""
+        fs = self.fs.get(id(scope))
+        if fs is None or name not in fs.env:
+            return None
+        sources = {
+            v.value.id if how == "=" and isinstance(v, ast.Subscript) and isinstance(v.value, ast.Name) else None
+            for t, v, how in fs.assigns if isinstance(t, ast.Name) and t.id == name
+        }
+        return next(iter(sources)) if len(sources) == 1 else None
 
     def _passed_successors(self) -> bool:
         """The same as `_context_successors` across calls: `helper(stream, pos, stream[pos])` where the helper
@@ -770,7 +852,7 @@ class Flow:
                 return EMPTY
             base = self._lab(node.value, scope)
             keep = base if node.attr in ("T", "data", "mT", "real") else _provenance(base)
-            out = keep | _intrinsic(node.attr)
+            out = keep
             if isinstance(node.value, ast.Name) and node.value.id not in ("self", "cls"):
                 out = out | (self._field(node.value.id, f"{node.value.id}.{node.attr}", scope) or EMPTY)
             # the object's own provenance first; the attribute's stores otherwise, except on `self`: a method's
@@ -967,7 +1049,7 @@ class Flow:
             fs = self.fs.get(id(module))
             if fs is not None and name in fs.env:
                 return fs.env[name]
-        return _intrinsic(name)
+        return EMPTY
 
     def _modules_binding(self, name: str, scope: Scope) -> list[Scope]:
         """Module scopes where a global `name` of `scope` may be bound: its own unit's, then the units whose
@@ -1193,11 +1275,17 @@ class Flow:
             if VAL in base or VAL in self.concretize(base, scope):
                 return base | {TARGET}
         if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
-            return self._lab(func.value, scope) | _union(self._lab(a, scope) & PROVENANCE for a in node.args)
+            # (a parameter's provenance too: `torch.gather(p, 1, t)` in a helper holds what its callers pass)
+            return self._lab(func.value, scope) | _union(_provenance(self._lab(a, scope)) for a in node.args)
         if name in MIX_FUNCS and len(node.args) >= 2 and "at" not in dotted(func).split("."):
             return self._binop(node.args[0], ast.BitXor() if "xor" in name else ast.Add(), node.args[1], scope, node)
         if name in VALUE_FUNCS and isinstance(func, ast.Name | ast.Attribute):
-            return _union(self._lab(a, scope) for a in node.args)
+            out = _union(self._lab(a, scope) for a in node.args)
+            if isinstance(func, ast.Attribute) and not (
+                isinstance(func.value, ast.Name | ast.Attribute) and dotted(func.value).split(".")[0] in _LIBRARY_ROOTS
+            ):
+                out = out | self._lab(func.value, scope)  # `p.clamp(min=1e-10)`, `x.clip(0, 1)`: the receiver's values
+            return out
         callees = self.resolve(node, scope)
         # provenance, and target-keyed hashes: whatever an unknown call computes from a key that mixes in the
         # target (`zlib.crc32(key.encode())`, `hashlib.md5(...)`) is still keyed on the target
@@ -1206,10 +1294,9 @@ class Flow:
         if isinstance(func, ast.Attribute):
             receiver_labels = self._lab(func.value, scope)
             receiver = _carried(receiver_labels)
-        intrinsic = _intrinsic(name) & PROVENANCE
         if not callees:
-            return args_prov | receiver | intrinsic
-        out = set(receiver | intrinsic)
+            return args_prov | receiver
+        out = set(receiver)
         for callee in callees:
             if callee.name == "__init__":
                 out |= args_prov  # a constructed loader carries its data's provenance
@@ -1341,18 +1428,6 @@ def _bind_args(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
     return out
 
 
-@functools.lru_cache(maxsize=8192)
-def _intrinsic(name: str) -> Labels:
-    out = set()
-    if is_val_data_name(name):
-        out.add(VAL)
-    elif is_train_data_name(name):
-        out.add(TRAIN)
-    if is_target_name(name):
-        out.add(TARGET)
-    return frozenset(out)
-
-
 @functools.lru_cache(maxsize=65536)
 def literal_data_kind(text: str) -> str | None:
     """names.literal_data_kind, cached: the same literals are read on every solving round."""
@@ -1399,6 +1474,25 @@ def _before(index: ast.AST, pos: str) -> bool:
     has_pos = any(isinstance(t, ast.Name) and t.id == pos and sign == 1 for t, sign in terms)
     consts = [sign * t.value for t, sign in terms if isinstance(t, ast.Constant) and isinstance(t.value, int)]
     return has_pos and bool(consts) and sum(consts) < 0
+
+
+def _relative_kinds(index: ast.AST) -> set[str]:
+    """`j - k`, `j - n + k`: `before:j`; `j + 1`: `after:j` (the names added in a sum, by its sign)."""
+    terms: list[tuple[ast.AST, int]] = []
+    stack: list[tuple[ast.AST, int]] = [(index, 1)]
+    while stack:
+        cur, sign = stack.pop()
+        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
+            stack.append((cur.left, sign))
+            stack.append((cur.right, -sign if isinstance(cur.op, ast.Sub) else sign))
+        else:
+            terms.append((cur, sign))
+    added = [t.id for t, sign in terms if isinstance(t, ast.Name) and sign == 1]
+    const = sum(sign * t.value for t, sign in terms if isinstance(t, ast.Constant) and type(t.value) is int)
+    back = const < 0 or any(sign < 0 and not isinstance(t, ast.Constant) for t, sign in terms)
+    if back:
+        return {"before:" + n for n in added}
+    return {"after:" + n for n in added} if const > 0 else set()
 
 
 def _shifts_back_by_one(call: ast.Call) -> bool:

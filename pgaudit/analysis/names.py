@@ -1,7 +1,12 @@
-"""What names and literals say about a value: validation data, training data, prediction targets.
+"""What names and literals say about a value: validation data, training data.
 
-These are the seeds of the data-flow labels. They are conservative on purpose: `val_loss` and `val_bpb` are
-metrics, not data; `y_pred` and `tgt_bytes` are not target ids.
+Only the shard literals (`literal_data_kind`) seed the data-flow provenance labels: validation data is what
+flows from the validation shards. The name predicates are hints for wording and confidence only; no name
+decides a role. A name does not make a value validation or training data (`val_tokens` holds whatever was
+assigned to it) nor a prediction target: a target is what a scoring operation is indexed with
+(analysis/targets.py) or the token after the context read from the same validation stream
+(`Flow._context_successors`), so a clean table called `target_hash` stays clean and a target called `ctx`
+is still found. They are conservative on purpose: `val_loss` and `val_bpb` are metrics, not data.
 """
 
 from __future__ import annotations
@@ -24,15 +29,6 @@ _NOT_DATA_WORDS = {
     # a model or checkpoint for evaluation (`eval_only_quantized_path`, `eval_model_path`) is not data
     "model", "models", "ckpt", "checkpoint", "quantized", "quant", "weights", "artifact", "ptz", "state",
 }  # fmt: skip
-_TARGET_HEADS = {"y", "ys", "yb", "yw", "yv", "yt", "tgt", "tgts", "target", "targets", "label", "labels", "lbl"}
-_TARGET_EXACT = {"next_tok", "next_toks", "next_token", "next_tokens", "true_tok", "true_tokens", "gold", "gold_ids"}
-_TARGET_NOT = {
-    "pred", "preds", "hat", "logit", "logits", "prob", "probs", "loss", "mask", "pos", "len", "count", "cnt",
-    "bytes", "byte", "lut", "bpb", "nll", "lp", "logp", "offset", "start", "end", "shape", "size", "dim", "max",
-    "min", "std", "mean", "scale", "lr", "text", "str", "name", "range", "grid", "axis", "ticks", "lim", "label_smoothing",
-}  # fmt: skip
-
-
 def words(name: str) -> list[str]:
     return [w for w in _SPLIT.split(name.lower()) if w]
 
@@ -54,17 +50,6 @@ def is_train_data_name(name: str) -> bool:
     if any(w in _NOT_DATA_WORDS for w in ws):
         return False
     return any(w in _DATA_WORDS for w in ws) or "fineweb" in ws
-
-
-def is_target_name(name: str) -> bool:
-    """`y`, `yb`, `tgt_np`, `targets`, `target_ids`, `labels`, `next_tokens`; not `y_pred`, `tgt_bytes`."""
-    lowered = name.lower().lstrip("_")
-    if lowered in _TARGET_EXACT:
-        return True
-    ws = words(lowered)
-    if not ws or ws[0] not in _TARGET_HEADS:
-        return False
-    return not any(w in _TARGET_NOT for w in ws[1:])
 
 
 def literal_data_kind(text: str) -> str | None:

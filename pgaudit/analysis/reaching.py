@@ -15,7 +15,7 @@ import ast
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels, _intrinsic
+from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels
 from pgaudit.analysis.index import Scope, parent
 from pgaudit.source.parse import walk
 
@@ -50,8 +50,8 @@ def _symbolic(flow: Flow, expr: ast.AST, scope: Scope, depth: int) -> Labels:
         value = reaching_value(name, expr, scope)
         if value is None:
             continue
-        # the value's labels plus what every binding of the name gets (name hints, use as a loss target)
-        labs = _symbolic(flow, value, scope, depth - 1) | _intrinsic(name) | flow._used_as_target(scope, name)
+        # the value's labels plus what every binding of the name gets (its use as a loss target)
+        labs = _symbolic(flow, value, scope, depth - 1) | flow._used_as_target(scope, name)
         overrides[name] = labs & env[name]
     with _override(env, overrides):
         return flow.symbolic(expr, scope)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from pgaudit.source.parse import parse_python
 from pgaudit.source.unwrap import find_payloads
-from tests.metamorphic.rewrite import rename
 
 Rewrite = Callable[[str], str]
 
@@ -33,8 +32,8 @@ def _is_import(stmt: object) -> bool:
 
 
 def rewrite_sources(sources: dict[str, str], kind: str, rewrite: Rewrite) -> dict[str, str]:
-    """{relative path: code} -> rewritten; `rename` shares one mapping over the files, so cross-module names
-    stay consistent."""
+    """{relative path: code} -> rewritten; `rename` and `mislead` share one mapping over the files, so
+    cross-module names stay consistent."""
     local = frozenset(Path(p).stem for p in sources if p.endswith(".py"))
     mapping: dict[str, str] = {}
     out = {}
@@ -43,7 +42,7 @@ def rewrite_sources(sources: dict[str, str], kind: str, rewrite: Rewrite) -> dic
             out[path] = code
             continue
         code = unwrapped(code, path)
-        out[path] = rename(code, mapping, local) if kind == "rename" else rewrite(code)
+        out[path] = rewrite(code, mapping, local) if kind in ("rename", "mislead") else rewrite(code)  # type: ignore[call-arg]
     return out
 
 

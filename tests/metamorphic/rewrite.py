@@ -6,6 +6,8 @@ under one of them came from the spelling, not from the code:
 - `rename`: every identifier the script binds (functions, classes, parameters, locals, globals, class fields,
   attributes it assigns on `self`, keyword arguments at calls of its own functions, names inside f-strings)
   becomes a neutral `vN`; imported modules, library attributes, builtins, dunders and `self`/`cls` stay.
+- `mislead`: the same renaming with role-suggestive names (`target_1`, `val_tokens_2`, `ctx_4`, ...) handed
+  out in turn, so clean values are called targets or validation data and real targets context.
 - `split`: an argument of a call on the right of an assignment moves into a fresh variable the line before.
 - `swap`: equivalent operators and APIs: `a ^ b` <-> `np.bitwise_xor(a, b)` / `torch.bitwise_xor(a, b)`,
   `h ^= v` -> `h = h ^ v`, `h = h ^ v` -> `h ^= v`.
@@ -257,6 +259,35 @@ def rename(source: str, mapping: dict[str, str] | None = None, local_modules: fr
     return tree.visit(_Renamer(names, attrs, own, mapping, local_modules)).code
 
 
+# Role-suggestive names, handed out in turn by `mislead`: whatever a value is, most names it gets tell a wrong
+# story (a clean table called `target_3`, a target called `ctx_4`, training tokens called `val_tokens_2`).
+MISLEADING = (
+    "target", "val_tokens", "tgt", "ctx", "history", "y", "labels", "prev_tok", "train_tokens", "next_tokens",
+    "val_np", "target_hash", "context", "tgt_np", "eval_tokens", "gold",
+)  # fmt: skip
+
+
+def mislead(source: str, mapping: dict[str, str] | None = None, local_modules: frozenset[str] = frozenset()) -> str:
+    """`rename` with role-suggestive names instead of neutral ones (`target_1`, `val_tokens_2`, `ctx_4`, ...):
+    names may raise or lower confidence, never decide, so no verdict may change."""
+    probe: dict[str, str] = {}
+    rename(source, probe, local_modules)  # which names the script binds
+    mapping = {} if mapping is None else mapping
+    taken = set(mapping.values()) | _all_names(cst.parse_module(source))
+    n = len(mapping)
+    for old in sorted(probe):
+        if old in mapping:
+            continue
+        while True:
+            n += 1
+            cand = f"{MISLEADING[n % len(MISLEADING)]}_{n}"
+            if cand not in taken:
+                break
+        taken.add(cand)
+        mapping[old] = cand
+    return rename(source, mapping, local_modules)
+
+
 def _module_name(node: cst.ImportFrom) -> str:
     return cst.Module([]).code_for_node(node.module) if node.module is not None and not node.relative else ""
 
@@ -442,6 +473,7 @@ def split_intermediates(source: str) -> str:
 
 REWRITES: dict[str, Callable[[str], str]] = {
     "rename": rename,
+    "mislead": mislead,
     "split": split_intermediates,
     "swap": swap_operators,
     "inplace": to_inplace,

@@ -97,6 +97,10 @@ def test_the_rewrites_change_the_spelling():
     for old in ("keyed", "ctx_hash", "tgt", "val_tokens"):
         assert old not in renamed, renamed
     assert "np.fromfile" in renamed and "print(" in renamed and "'fineweb_val_000.bin'" in renamed
+    misled = REWRITES["mislead"](code)
+    for old in ("keyed", "ctx_hash", "tgt", "val_tokens"):
+        assert f"{old}(" not in misled and f"{old} =" not in misled and f"{old}=" not in misled, misled
+    assert "'fineweb_val_000.bin'" in misled and any(w in misled for w in ("target_", "val_tokens_", "ctx_"))
     assert "bitwise_xor" in REWRITES["swap"](code)
     assert "h = h ^" in REWRITES["swap"](code)
     assert "tmp1 = " in REWRITES["split"]("import numpy as np\nkeys = np.asarray(np.arange(4) * 3)\n")
