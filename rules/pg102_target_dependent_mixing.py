@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterable
 
 from pgaudit.analysis.callsites import call_sites
-from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
+from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL, loop_carried
 from pgaudit.analysis.events import bind_params
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
@@ -136,7 +136,7 @@ class TargetDependentMixing(Rule):
         deps: TargetDependence | None = None,
     ) -> Finding | None:
         flow = facts.flow
-        w_labels = flow.labels(weight, scope)
+        w_labels = _own_labels(facts, weight, scope)
         is_where = isinstance(node, ast.Call) and call_name(node) == "where"  # a choice: score_choices says why
         decided = deps is not None and (deps.decided_by_target(weight) or (not is_where and deps.oracle_weight(weight)))
         if TARGET not in w_labels and TPROP not in w_labels and not decided:
@@ -170,6 +170,8 @@ class TargetDependence:
         self.assigns: list[tuple[set[str], ast.AST, ast.stmt]] = []
         for node in self.nodes:
             if isinstance(node, ast.Assign):
+                if all(loop_carried(t) for t in node.targets):
+                    continue  # `prev = e.mean()` read earlier in the loop: the last step's value, not this one's
                 names = {n for t in node.targets for n in _bound_names(t)}
                 self.assigns.append((names, node.value, node))
             elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
@@ -186,7 +188,7 @@ class TargetDependence:
 
     def _seed_target(self, expr: ast.AST) -> bool:
         """A table read at the target, or a value derived from the target other than the target itself."""
-        labels = self.facts.flow.labels(expr, self.scope)
+        labels = _own_labels(self.facts, expr, self.scope)
         if TPROP in labels:
             return True
         return any(
@@ -565,6 +567,16 @@ def _times(node: ast.AST, weight: ast.AST) -> ast.AST | None:
     if len(factors) < 2 or len(rest) != len(factors) - 1:
         return None
     return rest[0] if len(rest) == 1 else ast.Tuple(elts=rest, ctx=ast.Load())
+
+
+def _own_labels(facts: Facts, expr: ast.AST, scope: Scope) -> frozenset[str]:
+    """Labels of `expr`; for a weight or gate the function is handed as a parameter, only what the function
+    itself adds: such a value is judged at each call site, with that call's reachability (_judge_at_sites),
+    since the union over every caller would blur a dead caller into the live one."""
+    bare = _axes_stripped(expr)
+    if isinstance(bare, ast.Name) and bare.id in scope.params:
+        return frozenset(lab for lab in facts.flow.symbolic(bare, scope) if not lab.startswith("param:"))
+    return facts.flow.labels(expr, scope)
 
 
 def _axes_stripped(node: ast.AST) -> ast.AST:
