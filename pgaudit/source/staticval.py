@@ -197,6 +197,13 @@ class Interpreter:
                 self.env.pop(target.id, None)
             else:
                 self.env[target.id] = value
+        elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+            # `mod.__file__ = join(HERE, "scoring.txt")` on a local object: read back as `mod.__file__`
+            key = f"{target.value.id}.{target.attr}"
+            if value is _UNKNOWN:
+                self.env.pop(key, None)
+            else:
+                self.env[key] = value
         elif isinstance(target, ast.Tuple | ast.List):
             values = value if isinstance(value, list | tuple) and len(value) == len(target.elts) else None
             for i, elt in enumerate(target.elts):
@@ -318,6 +325,8 @@ class Interpreter:
             raise NotStatic from None
 
     def _attribute(self, node: ast.Attribute) -> Any:
+        if isinstance(node.value, ast.Name) and f"{node.value.id}.{node.attr}" in self.env:
+            return self.env[f"{node.value.id}.{node.attr}"]
         qual = qualified(node, self.aliases)
         if qual in ("builtins.exec", "builtins.eval"):
             return ModuleRef(qual)
