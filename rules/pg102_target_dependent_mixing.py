@@ -341,6 +341,10 @@ class TargetDependence:
             elif isinstance(node, ast.Call) and call_name(node) == "where" and len(node.args) == 3:
                 if self._compares_losses(node.args[0]) and self._is_loss(node.args[1]) and self._is_loss(node.args[2]):
                     out.append((node, f"`{short(node.args[0], 50)}`"))
+            elif isinstance(node, ast.Call) and call_name(node) in ("min", "max", "sorted") and any(
+                kw.arg == "key" and isinstance(kw.value, ast.Lambda) and self._at_target(kw.value.body) for kw in node.keywords
+            ):  # `min(range(n), key=lambda k: -experts[k][i, y[i]])`: the candidate that gives x_t the most
+                out.append((node, "the candidate ranked by its value at the target"))
             elif isinstance(node, ast.Call) and call_name(node) in ("minimum", "fmin", "min", "amin", "nanmin"):
                 operands = self._min_operands(node)
                 if len(operands) >= 2 and all(self._is_loss(a) for a in operands) and len(

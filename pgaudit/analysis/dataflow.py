@@ -244,7 +244,7 @@ class Flow:
             self._resolve_cache[key] = [s for s in found if id(s) in self._live_ids]
         return self._resolve_cache[key]
 
-    def _table_entries(self, name: str, key: ast.expr, scope: Scope) -> list[ast.expr]:
+    def _table_entries(self, name: str, key: ast.expr, scope: Scope, kinds: type | tuple[type, ...] = (ast.Name, ast.Attribute)) -> list[ast.expr]:
         """The functions a dict of functions bound once (`{"a": f, "b": g}`) gives for `key`: the entry of the
         key's value in the run when it is decided, else every entry."""
         table = self._single_value(name, scope)
@@ -252,7 +252,7 @@ class Flow:
             return []
         decided = key.value if isinstance(key, ast.Constant) else self._key_of(key, scope) if self._key_of else None
         chosen = [v for k, v in zip(table.keys, table.values, strict=True) if isinstance(k, ast.Constant) and k.value == decided]
-        return [v for v in (chosen or table.values) if isinstance(v, ast.Name | ast.Attribute)]
+        return [v for v in (chosen or table.values) if isinstance(v, kinds)]
 
     def _bound_method(self, name: str, scope: Scope) -> ast.Attribute | None:
         """`obj.m` when `name` is bound once to `obj.m` or `getattr(obj, <constant string>)` of a local object."""
@@ -874,6 +874,14 @@ class Flow:
                 for v in node.args:
                     text = re.sub(r"\{[^{}]*\}", lambda _m, v=v: self._fold(v, scope, depth + 1), text, count=1)
                 return text
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            # `{"tr": "train", "ho": "val"}[args.split]` through a name bound once to the dict
+            table = self._single_value(node.value.id, scope)
+            key = self._fold(node.slice, scope, depth + 1)
+            if isinstance(table, ast.Dict) and "\x00" not in key:
+                for k, v in zip(table.keys, table.values, strict=True):
+                    if isinstance(k, ast.Constant) and k.value == key:
+                        return self._fold(v, scope, depth + 1)
         if isinstance(node, ast.Name | ast.Attribute):
             value = self._constant_binding(node, scope)
             if value is not None:
@@ -1044,6 +1052,10 @@ class Flow:
             return self._lab(acc, scope)
         if isinstance(func, ast.Lambda):
             return self._inline_lambda(func, node, scope)
+        if isinstance(func, ast.Subscript) and isinstance(func.value, ast.Name):  # `FOLDS["mix"](h, t, w)`
+            lambdas = [e for e in self._table_entries(func.value.id, func.slice, scope, ast.Lambda) if isinstance(e, ast.Lambda)]
+            if lambdas:
+                return _union(self._inline_lambda(lam, node, scope) for lam in lambdas)
         if isinstance(func, ast.Name) and not self.resolve(node, scope):
             bound = self._single_value(func.id, scope)
             if isinstance(bound, ast.Lambda):
