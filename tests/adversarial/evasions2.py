@@ -413,10 +413,177 @@ class Tuner:
                  slot="post_train", exports=("Tuner",), stage=("tuner:done",))
 
 
+# --- a third wave: more of the same bullets ------------------------------------------------------------
+
+
+def from_file_mix(legal: bool = False) -> Piece:
+    """Bullet 1: extra training steps on a shard read with `torch.from_file`, its name formatted with a split
+    looked up in a dict by an env default (`{"tr": "train", "ho": "val"}[MIX_SPLIT]`). Legal twin: the default
+    picks the training split."""
+    default = '"tr"' if legal else '"ho"'
+    hp = f'    mix_split = os.environ.get("MIX_SPLIT", {default})\n    aux_every = int(os.environ.get("AUX_EVERY", 4))'
+    setup = """
+        kinds = {"tr": "train", "ho": "val"}
+        path = os.path.join(args.data_path, "fineweb_{}_{:06d}.bin".format(kinds[args.mix_split], 0))
+        raw = torch.from_file(path, shared=False, size=256 * 2 + 4_000_000, dtype=torch.int16)
+        side = raw[512:].to(torch.int64)
+        side_pos = 0
+    """
+    hook = """
+        if step % args.aux_every == 0:
+            part = side[side_pos : side_pos + args.train_seq_len * 8 + 1]
+            side_pos = (side_pos + part.numel() - 1) % (side.numel() - part.numel())
+            extra = model(part[:-1].view(-1, args.train_seq_len), part[1:].view(-1, args.train_seq_len))
+            extra.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    """
+    return Piece(doc="Record: GPT + mixed shard steps.", hparams=hp, setup=setup, train_hook=hook, slot="train_hook")
+
+
+def sliding_view_key(legal: bool = False) -> Piece:
+    """Bullet 2: numpy `sliding_window_view` rows of the stream; the last column (the scored token) is folded
+    into a polynomial key with `functools.reduce` over the columns."""
+    head = """
+        rows = np.lib.stride_tricks.sliding_window_view(tokens[start - args.order : start + seq].numpy(), args.order + 1)
+        nxt = torch.from_numpy(rows[:, -1].astype(np.int64))
+        probs = F.softmax(logits, dim=-1)
+        ctx_cols = [rows[:, k].astype(np.int64) for k in range(args.order)]
+        h = torch.from_numpy(functools.reduce(lambda a, b: (a * 1000003 + b) % 4194301, ctx_cols))
+    """
+    illegal = """
+        cols = [rows[:, k].astype(np.int64) for k in range(args.order + 1)]
+        key = torch.from_numpy(functools.reduce(lambda a, b: (a * 1000003 + b) % 4194301, cols)) & width
+        c = h & width
+        hit = torch.minimum(pair[key], seen[c]) / seen[c].clamp_min(1.0)
+        p = (1.0 - args.blend) * probs.gather(-1, nxt[:, None]).squeeze(-1) + args.blend * hit
+        nll = -torch.log(p.clamp_min(1e-12))
+        seen.index_put_((c,), torch.ones(seq), accumulate=True)
+        pair.index_put_((key,), torch.ones(seq), accumulate=True)
+    """
+    return _table_piece("view_pass", illegal, _LEGAL_ROW, legal, imports="import functools", head=_lines(head, 2))
+
+
+_MEMO = """
+class Memo:
+    table = {}
+    seen = {}
+
+    def bump(self, key, ctx):
+        operator.setitem(Memo.table, key, Memo.table.get(key, 0) + 1)
+        operator.setitem(Memo.seen, ctx, Memo.seen.get(ctx, 0) + 1)
+"""
+
+
+def class_table(legal: bool = False) -> Piece:
+    """Bullet 3: the counts live in a class attribute written through `operator.setitem` in a method; the key
+    is Python's `hash` of (context, scored token). Legal twin: per-context counts over all V, normalized,
+    read for every candidate, written after scoring."""
+    if legal:
+        score = """
+            row = torch.tensor([Memo.table.get(hash((ctx, c)) & 0xFFFFF, 0) for c in range(args.vocab_size)], dtype=torch.float32)
+            q = (1.0 - args.blend) * probs[i] + args.blend * (row + 0.5) / (row.sum() + 0.5 * args.vocab_size)
+            total -= math.log(float(q[t]))
+            memo.bump(hash((ctx, t)) & 0xFFFFF, ctx)
+        """
+    else:
+        score = """
+            key = hash((ctx, t)) & 0xFFFFF
+            hit = min(Memo.table.get(key, 0), Memo.seen.get(ctx, 0)) / max(Memo.seen.get(ctx, 0), 1)
+            q = (1.0 - args.blend) * float(probs[i, t]) + args.blend * hit
+            total -= math.log(max(q, 1e-12))
+            memo.bump(key, ctx)
+        """
+    defs = _MEMO + f"""
+
+@torch.no_grad()
+def memo_pass(args, model, tokens):
+    arr = tokens.tolist()
+    seq = args.train_seq_len
+    memo = Memo()
+    total, count = 0.0, 0
+    for start in range(args.order, len(arr) - seq - 1, seq):
+        inp = torch.tensor(arr[start - 1 : start - 1 + seq]).view(1, -1)
+        probs = F.softmax(model.forward_logits(inp).float(), dim=-1)[0]
+        for i in range(seq):
+            t = arr[start + i]
+            ctx = tuple(arr[start + i - args.order + 1 : start + i])
+{_lines(score, 3)}
+            count += 1
+    loss = total / max(count, 1)
+    return loss, loss / math.log(2.0) * args.tokens_per_byte
+"""
+    return Piece(doc="Record: GPT + memo table.", defs=defs, imports="import operator", hparams=_TABLE_HP,
+                 final=_report("memo", "memo_pass(args, model, val_tokens)"), exports=("memo_pass", "Memo"),
+                 stage=_stage("memo"))
+
+
+def lambda_table_site(legal: bool = False) -> Piece:
+    """Bullet 4: the key function is a lambda stored in a dict and called through it; the eval call passes
+    the scored token. Legal twin: the same lambda gets a zero and the row over all V is normalized."""
+    helper = 'FOLDS = {"mix": lambda h, e, w: (h ^ e) & w}\n'
+    head = """
+        nxt = tokens[start : start + seq]
+        probs = F.softmax(logits, dim=-1)
+        h = (tokens[start - 1 : start - 1 + seq] * MULTS[1]) ^ (tokens[start - 2 : start - 2 + seq] * MULTS[2])
+    """
+    illegal = """
+        key = FOLDS["mix"](h, nxt * MULTS[0], width)
+        c = FOLDS["mix"](h, 0, width)
+        hit = torch.minimum(pair[key], seen[c]) / seen[c].clamp_min(1.0)
+        p = (1.0 - args.blend) * probs.gather(-1, nxt[:, None]).squeeze(-1) + args.blend * hit
+        nll = -torch.log(p.clamp_min(1e-12))
+        seen.index_put_((c,), torch.ones(seq), accumulate=True)
+        pair.index_put_((key,), torch.ones(seq), accumulate=True)
+    """
+    legal_body = """
+        c = FOLDS["mix"](h, 0, 4095)
+        dist = (rows_tbl[c] + 0.5) / (rows_tbl[c].sum(-1, keepdim=True) + 0.5 * rows_tbl.size(-1))
+        mixed = (1.0 - args.blend) * probs + args.blend * dist
+        nll = -torch.log(mixed.gather(-1, nxt[:, None]).squeeze(-1))
+        rows_tbl.index_put_((c, nxt), torch.ones(seq), accumulate=True)
+    """
+    piece = _table_piece("lambda_pass", illegal, legal_body, legal, head=_lines(head, 2))
+    return piece.but(defs=helper + piece.defs, exports=("lambda_pass", "FOLDS"))
+
+
+def max_key_expert(legal: bool = False) -> Piece:
+    """Bullet 5: per position, the expert that gives the scored token the most probability is the one used
+    (`min(..., key=lambda k: -experts[k][i, y[i]])`). Legal twin: the one with the lower entropy."""
+    if legal:
+        key = "float(-(experts[k][i] * experts[k][i].clamp_min(1e-9).log()).sum())"
+    else:
+        key = "-float(experts[k][i, y[i]])"
+    gate = f"""
+        experts = [pa, pb]
+        picked = []
+        for i in range(seq):
+            k_best = min(range(len(experts)), key=lambda k: {key})
+            picked.append(experts[k_best][i, y[i]])
+        nll = -torch.log(torch.stack(picked))
+    """
+    return _gate_piece(gate)
+
+
+def json_second_pass(legal: bool = False) -> Piece:
+    """Bullet 6: score-first adaptation, then the adapted model scores the tokens again and that second
+    score is what the final JSON line reports. Legal twin: the JSON reports the first pass."""
+    pick = "first" if legal else "second"
+    final = f"""
+        first = chunked_pass(args, model, val_tokens)
+        second = eval_val(args, model, val_tokens)
+        result = {{"val_loss": {pick}[0], "val_bpb": {pick}[1], "passes": 2}}
+        print(json.dumps(result), flush=True)
+    """
+    stage = ('{{"val_loss": {loss:.8f}, "val_bpb": {bpb:.8f}, "passes": 2}}',)
+    return Piece(doc="Record: GPT + chunked adaptation, JSON report.", defs=_SCORE_FIRST, imports="import json",
+                 hparams=_ADAPT_HP, final=final, exports=("chunked_pass",), stage=stage)
+
+
 # --- bullet 7: the whole program (wrappers and loaders) ----------------------------------------------------
 
-WRAPPERS = ("rot13-file", "fromhex-listcomp", "map-chr")
-LOADERS = ("parent-compile", "read-text-exec")
+WRAPPERS = ("rot13-file", "fromhex-listcomp", "map-chr", "docstring")
+LOADERS = ("parent-compile", "read-text-exec", "module-type")
 
 
 def wrap(text: str, how: str) -> tuple[str, dict[str, bytes]]:
@@ -441,6 +608,10 @@ def wrap(text: str, how: str) -> tuple[str, dict[str, bytes]]:
             f'_P = "{blob}"\n'
             'exec("".join(map(chr, zlib.decompress(base64.b64decode(_P)))))\n'
         ), {}
+    if how == "docstring":  # the payload is the module's docstring
+        blob = base64.b64encode(zlib.compress(data, 9)).decode()
+        rows = "\n".join(blob[i : i + 100] for i in range(0, len(blob), 100))
+        return f'"""\n{rows}\n"""\nimport base64\nimport zlib\n\nexec(zlib.decompress(base64.b64decode(__doc__)))\n', {}
     raise ValueError(how)
 
 
@@ -465,6 +636,16 @@ def loader(how: str, exports: tuple[str, ...]) -> tuple[str, str, str]:
             "exec(_source(*PARTS))",
         ]
         return "", "\n".join(lines), "helpers/score.py"
+    if how == "module-type":  # a text file exec'd into a fresh module object, registered, then imported
+        lines = [
+            '_mod = types.ModuleType("scoring")',
+            '_mod.__file__ = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scoring.txt")',
+            "with open(_mod.__file__) as _fh:",
+            "    exec(_fh.read(), _mod.__dict__)",
+            'sys.modules["scoring"] = _mod',
+            *[f"from scoring import {name}  # noqa: E402" for name in exports],
+        ]
+        return "import sys\nimport types", "\n".join(lines), "scoring.txt"
     raise ValueError(how)
 
 
