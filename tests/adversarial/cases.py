@@ -173,6 +173,8 @@ CASES: list[Case] = [
     _c("b6_json_second_pass", "6", "two_pass_rescore", E.json_second_pass),
     _c("b7_wrap_docstring", "7", "ngram_target_key", E.class_table, wrap="docstring"),
     _c("b7_module_type_exec", "7", "target_dependent_mixing", E.max_key_expert, loader="module-type"),
+    _c("b5_lookahead_stream_update", "5", "target_dependent_mixing", E.lookahead_update),
+    _c("b6_adapt_on_next_chunk", "6", "prequant_ttt", E.next_chunk_adapt),
     # native code on the scoring path: a warning that names the file (counted separately)
     _c("native_ctypes_compiled", "native", "native", lambda legal: T.native_blend("ctypes")),
     _c("native_cpp_extension", "native", "native", lambda legal: T.native_blend("extension")),

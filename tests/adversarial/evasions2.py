@@ -580,6 +580,64 @@ def json_second_pass(legal: bool = False) -> Piece:
                  hparams=_ADAPT_HP, final=final, exports=("chunked_pass",), stage=stage)
 
 
+def next_chunk_adapt(legal: bool = False) -> Piece:
+    """Bullet 6: in statement order each chunk is scored first, then the model trains; but the training is
+    on the *next* chunk, which the following iteration then scores: every chunk after the first is scored
+    after training on it. Legal twin: the training is on the chunk just scored."""
+    part = "parts[ci]" if legal else "parts[ci + 1]"
+    defs = f'''
+def ahead_pass(args, model, tokens):
+    opt = torch.optim.SGD(model.parameters(), lr=args.refresh_lr, momentum=0.9)
+    seq = args.train_seq_len
+    span = seq * 8
+    parts = [tokens[s : s + span + 1] for s in range(0, tokens.numel() - span - 1, span)]
+    total, count = 0.0, 0
+    for ci in range(len(parts) - 1):
+        xb, yb = parts[ci][:-1].view(-1, seq), parts[ci][1:].view(-1, seq)
+        with torch.no_grad():
+            total += model(xb, yb).item() * yb.numel()
+            count += yb.numel()
+        nxt_part = {part}
+        for _ in range(args.refresh_epochs):
+            loss = model(nxt_part[:-1].view(-1, seq), nxt_part[1:].view(-1, seq))
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    loss = total / max(count, 1)
+    return loss, loss / math.log(2.0) * args.tokens_per_byte
+'''
+    return Piece(doc="Record: GPT + chunked adaptation.", defs=defs, hparams=_ADAPT_HP,
+                 final=_report("ahead", "ahead_pass(args, model, val_tokens)"), exports=("ahead_pass",),
+                 stage=_stage("ahead"))
+
+
+def lookahead_update(legal: bool = False) -> Piece:
+    """Bullet 5: a streaming unigram cache updated after scoring position i, but with `y[i : i + 2]`: the
+    state used at i + 1 has already counted x_(i+1). Legal twin: updated with `y[i : i + 1]`."""
+    stop = "i + 1" if legal else "i + 2"
+    defs = f'''
+@torch.no_grad()
+def stream_pass(args, model, tokens):
+    seq = args.train_seq_len
+    counts = torch.ones(args.vocab_size)
+    total, count = 0.0, 0
+    for s in range(0, tokens.numel() - seq - 1, seq):
+        x = tokens[s : s + seq].view(1, -1)
+        y = tokens[s + 1 : s + seq + 1]
+        pa = F.softmax(model.forward_logits(x)[0].float(), dim=-1)
+        for i in range(seq):
+            q = (1.0 - args.gate_lo) * pa[i] + args.gate_lo * counts / counts.sum()
+            total -= math.log(float(q[y[i]]))
+            counts.index_add_(0, y[i : {stop}], torch.ones_like(y[i : {stop}], dtype=counts.dtype))
+            count += 1
+    loss = total / max(count, 1)
+    return loss, loss / math.log(2.0) * args.tokens_per_byte
+'''
+    return Piece(doc="Record: GPT + streaming unigram cache.", defs=defs, hparams=_GATE_HP,
+                 final=_report("stream", "stream_pass(args, model, val_tokens)"), exports=("stream_pass",),
+                 stage=_stage("stream"))
+
+
 # --- bullet 7: the whole program (wrappers and loaders) ----------------------------------------------------
 
 WRAPPERS = ("rot13-file", "fromhex-listcomp", "map-chr", "docstring")
