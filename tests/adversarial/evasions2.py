@@ -3,10 +3,14 @@
 Each function returns a `cheats.Piece` for one bullet of issue 15's "What to build"; the legal twin differs
 only in the cheat. The shapes avoid what the docs list as followed (plain slices, `torch.roll`, `^` chains,
 `np.add.at`, f-string keys, `exec(lzma...)` wrappers) and use the equivalents a static check may not know:
-a loader's file list swapped from outside its class, shard names from an env default, targets cut with
-`unfold`/`narrow`, probabilities by hand with `logsumexp`, keys from `np.ravel_multi_index` or a digest,
-arguments passed as `**{...}`, gates from the argmax, the better of two passes, adaptation through `map`,
-and wrappers with `rot13`, `bytes.fromhex` over a list comprehension, `map(chr, ...)` and a compiled sibling.
+a loader's file list swapped from outside its class, shard names from an env default (also through a dict
+and `torch.from_file`), targets cut with `unfold`/`narrow`/`sliding_window_view`, probabilities by hand with
+`logsumexp`, keys from `np.ravel_multi_index`, a digest of `struct.pack`, a class-attribute table written
+with `operator.setitem`, arguments passed as `**{...}`, methods bound by `getattr`, lambdas in a dict,
+gates from the argmax, a dict of functions or a `min(..., key=...)` ranking, a streaming update with the
+next token, training on the next chunk, the better of two passes, a JSON-reported second pass, adaptation
+through `map`, and wrappers with `rot13`, `bytes.fromhex` over a list comprehension, `map(chr, ...)`, the
+module docstring, a compiled sibling and a `types.ModuleType` namespace.
 Written for pgaudit's tests (CATALOGUE.md R15-R23): no submission's code.
 """
 
