@@ -36,40 +36,17 @@ def metric_prints(index: ProgramIndex, scope: Scope) -> list[ast.Call]:
         t.id for node in index.walk_scope(scope) if isinstance(node, ast.Assign) and _metric_record(node.value)
         for t in node.targets if isinstance(t, ast.Name)
     }
-    printers = _printer_functions(index)
     return [
         node
         for node in index.walk_scope(scope)
         if isinstance(node, ast.Call)
-        and (_PRINTERS.search(call_name(node) or "") or (isinstance(node.func, ast.Name) and node.func.id in printers))
+        and _PRINTERS.search(call_name(node) or "")
         and node.args
         and (
             _METRIC_TEXT.search(_literal_text(node))
             or any(isinstance(n, ast.Name) and n.id in records for a in node.args for n in ast.walk(a))
         )
     ]
-
-
-def _printer_functions(index: ProgramIndex) -> frozenset[str]:
-    """Names of the program's own functions that print what they are given (`def log0(msg): print(msg)`),
-    whatever they are called; also wrappers of those."""
-    cached = index.__dict__.get("_printer_functions")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    found: set[str] = set()
-    functions = [s for s in index.scopes if not s.is_module and s.params]
-    for _ in range(2):
-        for fn in functions:
-            if fn.name in found:
-                continue
-            for call in index.calls_in(fn):
-                name = call_name(call)
-                printer = _PRINTERS.search(name or "") or (isinstance(call.func, ast.Name) and name in found)
-                if printer and any(isinstance(n, ast.Name) and n.id in fn.params for a in call.args for n in ast.walk(a)):
-                    found.add(fn.name)
-                    break
-    index.__dict__["_printer_functions"] = frozenset(found)
-    return frozenset(found)
 
 
 def _metric_record(value: ast.AST) -> bool:
