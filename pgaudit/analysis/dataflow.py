@@ -168,7 +168,7 @@ class Flow:
         self._synthetic: dict[tuple[int, str], ast.Call] = {}
         self._inlining: set[int] = set()
         self._imports: dict[int, frozenset[str]] = {}
-        self._self_reads: dict[str, frozenset[str]] = {}  # class name -> attributes its methods read on self
+        self._self_reads: dict[int, frozenset[str]] = {}  # method -> attributes it reads on self
         self.attr_env: dict[str, Labels] = _Stamped()  # provenance of attributes, by attribute name (over-approximate)
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
         self._between: dict[int, tuple] = {}  # id(scope) -> what it read that changes between _summaries
@@ -1077,19 +1077,33 @@ class Flow:
         `stream.take(n)`) in an attribute the called method's class reads as `self.files`: the method works
         on what was stored there, as it would on what its constructor was given."""
         out: set[str] = set()
-        for cls in {c.cls for c in callees if c.cls}:
-            reads = self._self_reads.get(cls)
-            if reads is None:
-                reads = self._self_reads[cls] = frozenset(
-                    n.attr for m in self.index.class_methods(cls) for n in self.index.walk_scope(m)
-                    if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load)
-                    and isinstance(n.value, ast.Name) and n.value.id == "self"
-                )
-            for attr in reads:
+        for callee in callees:
+            if not callee.cls:
+                continue
+            for attr in self._method_self_reads(callee):
                 stored = self._field(obj, f"{obj}.{attr}", scope)
                 if stored:
                     out |= _provenance(stored)
         return frozenset(out)
+
+    def _method_self_reads(self, method: Scope) -> frozenset[str]:
+        """Attributes a method reads on `self`, also through the methods of its class it calls on `self`
+        (`take` -> `self._advance()` -> `self.files`)."""
+        found = self._self_reads.get(id(method))
+        if found is None:
+            reads: set[str] = set()
+            todo, seen = [method], {id(method)}
+            while todo:
+                m = todo.pop()
+                for n in self.index.walk_scope(m):
+                    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self":
+                        reads.add(n.attr)
+                        for other in self.index.class_methods(m.cls or ""):
+                            if other.name == n.attr and id(other) not in seen and len(seen) < 16:
+                                seen.add(id(other))
+                                todo.append(other)
+            found = self._self_reads[id(method)] = frozenset(reads)
+        return found
 
     def _synth(self, at: ast.AST, tag: str, make: object) -> ast.Call:
         """A synthetic node standing for `at` rewritten (kept once, located at `at`, so labels and hash-key
