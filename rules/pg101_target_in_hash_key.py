@@ -225,6 +225,12 @@ def is_update(node: ast.AST) -> bool:
     stmt = _statement(node)
     if isinstance(stmt, ast.Assign):
         return any(isinstance(t, ast.Subscript) and ast.unparse(t) == text for t in stmt.targets)
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):  # `operator.setitem(d, k, d.get(k, 0) + 1)`
+        call = stmt.value
+        if call_name(call) == "setitem" and len(call.args) == 3:
+            return f"{ast.unparse(call.args[0])}[{ast.unparse(call.args[1])}]" == text
+        if call_name(call) == "__setitem__" and isinstance(call.func, ast.Attribute) and len(call.args) == 2:
+            return f"{ast.unparse(call.func.value)}[{ast.unparse(call.args[0])}]" == text
     return False
 
 

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterable
 
 from pgaudit.analysis.callsites import call_sites
-from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL
+from pgaudit.analysis.dataflow import TARGET, TPROP, TRAIN, VAL, loop_carried
 from pgaudit.analysis.events import bind_params
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
@@ -137,7 +137,7 @@ class TargetDependentMixing(Rule):
         deps: TargetDependence | None = None,
     ) -> Finding | None:
         flow = facts.flow
-        w_labels = flow.labels(weight, scope)
+        w_labels = _own_labels(facts, weight, scope)
         is_where = isinstance(node, ast.Call) and call_name(node) == "where"  # a choice: score_choices says why
         decided = deps is not None and (deps.decided_by_target(weight) or (not is_where and deps.oracle_weight(weight)))
         if TARGET not in w_labels and TPROP not in w_labels and not decided:
@@ -171,6 +171,8 @@ class TargetDependence:
         self.assigns: list[tuple[set[str], ast.AST, ast.stmt]] = []
         for node in self.nodes:
             if isinstance(node, ast.Assign):
+                if all(loop_carried(t) for t in node.targets):
+                    continue  # `prev = e.mean()` read earlier in the loop: the last step's value, not this one's
                 names = {n for t in node.targets for n in _bound_names(t)}
                 self.assigns.append((names, node.value, node))
             elif isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
@@ -187,7 +189,7 @@ class TargetDependence:
 
     def _seed_target(self, expr: ast.AST) -> bool:
         """A table read at the target, or a value derived from the target other than the target itself."""
-        labels = self.facts.flow.labels(expr, self.scope)
+        labels = _own_labels(self.facts, expr, self.scope)
         if TPROP in labels:
             return True
         return any(
@@ -338,6 +340,10 @@ class TargetDependence:
             elif isinstance(node, ast.Call) and call_name(node) == "where" and len(node.args) == 3:
                 if self._compares_losses(node.args[0]) and self._is_loss(node.args[1]) and self._is_loss(node.args[2]):
                     out.append((node, f"`{short(node.args[0], 50)}`"))
+            elif isinstance(node, ast.Call) and call_name(node) in ("min", "max", "sorted") and any(
+                kw.arg == "key" and isinstance(kw.value, ast.Lambda) and self._at_target(kw.value.body) for kw in node.keywords
+            ):  # `min(range(n), key=lambda k: -experts[k][i, y[i]])`: the candidate that gives x_t the most
+                out.append((node, "the candidate ranked by its value at the target"))
             elif isinstance(node, ast.Call) and call_name(node) in ("minimum", "fmin", "min", "amin", "nanmin"):
                 operands = self._min_operands(node)
                 if len(operands) >= 2 and all(self._is_loss(a) for a in operands) and len(
@@ -585,6 +591,16 @@ def _times(node: ast.AST, weight: ast.AST) -> ast.AST | None:
     if len(factors) < 2 or len(rest) != len(factors) - 1:
         return None
     return rest[0] if len(rest) == 1 else ast.Tuple(elts=rest, ctx=ast.Load())
+
+
+def _own_labels(facts: Facts, expr: ast.AST, scope: Scope) -> frozenset[str]:
+    """Labels of `expr`; for a weight or gate the function is handed as a parameter, only what the function
+    itself adds: such a value is judged at each call site, with that call's reachability (_judge_at_sites),
+    since the union over every caller would blur a dead caller into the live one."""
+    bare = _axes_stripped(expr)
+    if isinstance(bare, ast.Name) and bare.id in scope.params:
+        return frozenset(lab for lab in facts.flow.symbolic(bare, scope) if not lab.startswith("param:"))
+    return facts.flow.labels(expr, scope)
 
 
 def _axes_stripped(node: ast.AST) -> ast.AST:

@@ -9,7 +9,8 @@ from pgaudit.analysis.dataflow import VAL
 from pgaudit.analysis.events import Event, can_follow, val_only
 from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import dotted
-from pgaudit.analysis.streaming import early_writes
+from pgaudit.analysis.reported import sources_of
+from pgaudit.analysis.streaming import early_writes, lookahead_writes
 from pgaudit.findings import Confidence, Finding, Severity
 from pgaudit.source.parse import walk
 
@@ -89,6 +90,7 @@ class AdaptBeforeScore(Rule):
                     if s.order > update.order and s.node is not update.node and can_follow(update.node, s.node, scope)
                 ]
                 later = [s for s in later if not held_out_split(facts, update, s)]
+                later = later or [s for s in scores if s.order < update.order and _trains_ahead(facts, update, s)]
                 if not later:
                     continue
                 yield self._report(facts, update, later[0])
@@ -106,6 +108,16 @@ class AdaptBeforeScore(Rule):
                 yield self.finding(
                     facts, scope.unit, early.write, message, confidence=Confidence.MEDIUM,
                     related=[(scope.unit, early.score)],
+                )
+            for ahead in lookahead_writes(facts.index, facts.flow, scope):
+                message = (
+                    f"In `{scope.qualname}`, `{short(ahead.write)}` (line {ahead.write.lineno}) puts `{ahead.token}`, "
+                    f"tokens after the one line {ahead.score.lineno} scores, into `{ahead.table}`: the next "
+                    "iterations score those tokens from a state that has already read them (C3)."
+                )
+                yield self.finding(
+                    facts, scope.unit, ahead.write, message, confidence=Confidence.MEDIUM,
+                    related=[(scope.unit, ahead.score)],
                 )
 
     def _report(self, facts: Facts, update: Event, score: Event) -> Finding:
@@ -200,6 +212,30 @@ def _split_part(value: ast.AST) -> tuple[str, str, str] | None:
     if hi is None and lo is not None:
         return (ast.unparse(value.value), "tail", ast.unparse(lo))
     return None
+
+
+def _trains_ahead(facts: Facts, update: Event, score: Event) -> bool:
+    """In one loop over `i`, the score reads `C[i]` and the later update trains on `C[i + k]` (k > 0) of the
+    same container: the chunk trained on now is scored k iterations later, after the adaptation, whatever
+    the statement order says."""
+    common = [loop for loop in update.loops() if loop in score.loops() and isinstance(loop, ast.For | ast.AsyncFor)]
+    if not common or not isinstance(common[-1].target, ast.Name):
+        return False
+    var = common[-1].target.id
+    def offsets(node: ast.AST) -> set[tuple[str, int]]:
+        out = set()
+        for n in sources_of(facts.index, update.scope, [node], broad=True):
+            if not isinstance(n, ast.Subscript):
+                continue
+            k = n.slice
+            if isinstance(k, ast.Name) and k.id == var:
+                out.add((ast.unparse(n.value), 0))
+            elif isinstance(k, ast.BinOp) and isinstance(k.op, ast.Add) and isinstance(k.left, ast.Name) and k.left.id == var \
+                    and isinstance(k.right, ast.Constant) and isinstance(k.right.value, int) and k.right.value > 0:
+                out.add((ast.unparse(n.value), k.right.value))
+        return out
+    scored = {c for c, k in offsets(score.node) if k == 0}
+    return any(k > 0 and c in scored for c, k in offsets(update.node))
 
 
 def throwaway(facts: Facts, update: Event, score: Event) -> bool:

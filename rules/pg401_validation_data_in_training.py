@@ -83,6 +83,8 @@ class ValidationDataInTraining(Rule):
                 finding = None
                 if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
                     finding = self._assignment(facts, scope, node, training, feeding)
+                elif isinstance(node, ast.AugAssign):
+                    finding = self._extended(facts, scope, node)
                 elif isinstance(node, ast.Call):
                     finding = self._serialized(facts, scope, node)
                 elif isinstance(node, ast.Compare):
@@ -148,6 +150,25 @@ class ValidationDataInTraining(Rule):
                 )
                 return self.finding(facts, scope.unit, node, message)
         return None
+
+    def _extended(self, facts: Facts, scope: Scope, node: ast.AugAssign) -> Finding | None:
+        """`files = sorted(glob(train_pattern))` then `files += sorted(glob(val_pattern))[:1]`: one list joined
+        from training and validation data over two statements, like `torch.cat([train, val])`."""
+        if not isinstance(node.op, ast.Add) or not isinstance(node.target, ast.Name):
+            return None
+        if _part_kind(facts, scope, node.value) != "val":
+            return None
+        fs = facts.flow.fs.get(id(scope))
+        bound = [v for t, v, how in (fs.assigns if fs else []) if how == "=" and isinstance(t, ast.Name)
+                 and t.id == node.target.id and v is not None]
+        if not bound or any(_part_kind(facts, scope, v) != "train" for v in bound):
+            return None
+        message = (
+            f"`{short(node)}` (line {node.lineno}) extends `{node.target.id}`, taken from training data, with "
+            f"validation data (`{short(node.value, 60)}`): one stream of both, so the model trains on tokens it "
+            "is then scored on."
+        )
+        return self.finding(facts, scope.unit, node, message)
 
     def _serialized(self, facts: Facts, scope: Scope, call: ast.Call) -> Finding | None:
         name = dotted(call.func)
@@ -654,9 +675,115 @@ if __name__ == "__main__":
 ''',
         message="and the training loop (line",
     ),
+    Example(
+        title="a loader's file list replaced from outside its class by shards an env default names as validation",
+        code=_SETUP
+        + '''
+class Shards:
+    def __init__(self, pattern):
+        self.names = sorted(glob.glob(pattern))
+        self.k = 0
+
+    def next(self, n):
+        part = torch.from_numpy(np.fromfile(self.names[self.k % len(self.names)], dtype=np.uint16)[: n + 1])
+        self.k += 1
+        return part.long()
+
+def main():
+    root = os.environ.get("ROOT", "./data")
+    part = os.environ.get("LATE", "val")
+    src = Shards(os.path.join(root, "fineweb_train_*.bin"))
+    late = sorted(glob.glob(os.path.join(root, "fineweb_" + part + "_*.bin")))  # <- expected
+    src.names = late
+    net = torch.nn.Embedding(1024, 1024)
+    upd = torch.optim.Adam(net.parameters())
+    for step in range(100):
+        c = src.next(64)
+        F.cross_entropy(net(c[:-1]), c[1:]).backward()
+        upd.step()
+        upd.zero_grad()
+
+if __name__ == "__main__":
+    main()
+''',
+        message="and the training loop (line",
+    ),
+    Example(
+        title="the training file list extended with a validation shard",
+        code=_SETUP
+        + '''
+def main():
+    root = os.environ.get("ROOT", "./data")
+    names = sorted(glob.glob(os.path.join(root, "fineweb_train_*.bin")))
+    names += sorted(glob.glob(os.path.join(root, "fineweb_val_*.bin")))[:1]  # <- expected
+    tokens = torch.cat([torch.from_numpy(np.fromfile(f, dtype=np.uint16)) for f in names]).long()
+    net = torch.nn.Embedding(1024, 1024)
+    upd = torch.optim.Adam(net.parameters())
+    for i in range(100):
+        F.cross_entropy(net(tokens[i * 64:(i + 1) * 64]), tokens[i * 64 + 1:(i + 1) * 64 + 1]).backward()
+        upd.step()
+        upd.zero_grad()
+
+if __name__ == "__main__":
+    main()
+''',
+        message="extends `names`, taken from training data, with",
+    ),
 )
 
 ValidationDataInTraining.valid = (
+    Example(
+        title="a loader's file list replaced from outside its class by more training shards",
+        code=_SETUP
+        + '''
+class Shards:
+    def __init__(self, pattern):
+        self.names = sorted(glob.glob(pattern))
+        self.k = 0
+
+    def next(self, n):
+        part = torch.from_numpy(np.fromfile(self.names[self.k % len(self.names)], dtype=np.uint16)[: n + 1])
+        self.k += 1
+        return part.long()
+
+def main():
+    root = os.environ.get("ROOT", "./data")
+    part = os.environ.get("LATE", "train")
+    src = Shards(os.path.join(root, "fineweb_train_*.bin"))
+    late = sorted(glob.glob(os.path.join(root, "fineweb_" + part + "_*.bin")))
+    src.names = late
+    net = torch.nn.Embedding(1024, 1024)
+    upd = torch.optim.Adam(net.parameters())
+    for step in range(100):
+        c = src.next(64)
+        F.cross_entropy(net(c[:-1]), c[1:]).backward()
+        upd.step()
+        upd.zero_grad()
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
+    Example(
+        title="the training file list extended with one more training shard",
+        code=_SETUP
+        + '''
+def main():
+    root = os.environ.get("ROOT", "./data")
+    names = sorted(glob.glob(os.path.join(root, "fineweb_train_*.bin")))
+    names += sorted(glob.glob(os.path.join(root, "fineweb_train_*.bin")))[:1]
+    tokens = torch.cat([torch.from_numpy(np.fromfile(f, dtype=np.uint16)) for f in names]).long()
+    net = torch.nn.Embedding(1024, 1024)
+    upd = torch.optim.Adam(net.parameters())
+    for i in range(100):
+        F.cross_entropy(net(tokens[i * 64:(i + 1) * 64]), tokens[i * 64 + 1:(i + 1) * 64 + 1]).backward()
+        upd.step()
+        upd.zero_grad()
+
+if __name__ == "__main__":
+    main()
+''',
+    ),
     Example(
         title="periodic read-only eval during training (VAL_LOSS_EVERY), metrics saved, score-first TTT after training",
         code=_SETUP

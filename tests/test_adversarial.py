@@ -20,16 +20,12 @@ from tests.adversarial.cases import CASES, Case, build, write
 
 # case -> (owner, what is missing) for illegal folders without a verdict
 MISSES = {
-    "b1_val_shard_in_file_list": (
-        "flow/roles",
-        "PG401: a validation shard appended to the training stream's file list (`stream.files = names`, the "
-        "pattern built as `\"fineweb_\" + \"va\" + \"l\" + \"_*.bin\"` after renaming) is not traced from its "
-        "source into the training loader",
-    ),
-    "b1_curvature_pool_env": (
-        "flow/roles",
-        "PG402: the calibration pool is `pools[args.calib_pool]` over a dict {\"a\": train, \"b\": val} whose "
-        "key is an env default (\"b\"): no provenance through a dict subscript with a statically known key",
+    "b2_sliding_view_reduce_key": (
+        "flow",
+        "PG101: the scored token is the last column of `np.lib.stride_tricks.sliding_window_view` rows and enters "
+        "the key only through a comprehension over every column (`[rows[:, k] for k in range(order + 1)]` folded "
+        "by `functools.reduce`): the analysis does not know that the comprehension's range reaches the last "
+        "column, so the key is not seen to hold the target",
     ),
 }
 
@@ -110,7 +106,8 @@ def test_the_evasion_hides_the_stage_from_the_entry_script(case: Case):
     assert twin != files
 
 
-RELATIVE = [c for c in CASES if c.loader in ("spec", "runpy", "exec", "subprocess", "zip", "helper-loader") and c.name not in MISSES]
+RELATIVE = [c for c in CASES if c.loader in ("spec", "runpy", "exec", "subprocess", "zip", "helper-loader", "parent-compile",
+                                              "read-text-exec") and c.name not in MISSES]
 
 
 @pytest.mark.parametrize("case", RELATIVE, ids=lambda c: c.name)

@@ -33,7 +33,7 @@ import ast
 import functools
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pgaudit.analysis.index import ProgramIndex, Scope, call_name, dotted
@@ -206,8 +206,15 @@ class FlowScope:
 class Flow:
     """Labels for every expression of a program, computed once and shared by all rules."""
 
-    def __init__(self, index: ProgramIndex, live: Iterable[Scope] | None = None) -> None:
+    def __init__(
+        self, index: ProgramIndex, live: Iterable[Scope] | None = None,
+        key_of: Callable[[ast.expr, Scope], object] | None = None,
+    ) -> None:
         self.index = index
+        # the value a non-constant key has in the run being judged (`pools[args.pool]`, POOL defaulting to
+        # "b"): None when unknown; a container known field by field then gives only that field
+        self._key_of = key_of
+        self._keys: dict[int, object] = {}
         self.scopes = list(live) if live is not None else list(index.scopes)
         self._live_ids = {id(s) for s in self.scopes}
         self.tkey_origins: list[tuple[Scope, ast.AST]] = []
@@ -225,6 +232,7 @@ class Flow:
         self._inlining: set[int] = set()
         self._imports: dict[int, frozenset[str]] = {}
         self._binding_modules: dict[tuple[str, int], list[Scope]] = {}
+        self._self_reads: dict[int, frozenset[str]] = {}  # method -> attributes it reads on self
         self.attr_env: dict[str, Labels] = _KeyStamped()  # provenance of attributes, by attribute name (over-approximate)
         self._attrs_read: dict[int, frozenset[str]] = {}  # id(scope) -> attribute names solving it may read
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
@@ -290,8 +298,38 @@ class Flow:
     def resolve(self, call: ast.Call, scope: Scope) -> list[Scope]:
         key = id(call)
         if key not in self._resolve_cache:
-            self._resolve_cache[key] = [s for s in self.index.resolve_call(call, scope) if id(s) in self._live_ids]
+            found = self.index.resolve_call(call, scope)
+            if not found and isinstance(call.func, ast.Name):
+                method = self._bound_method(call.func.id, scope)
+                if method is not None:  # `f = getattr(obj, "fo" + "ld")` or `f = obj.fold`, then `f(h, t)`
+                    found = self.index.resolve_call(ast.Call(func=method, args=call.args, keywords=call.keywords), scope)
+            if not found and isinstance(call.func, ast.Subscript) and isinstance(call.func.value, ast.Name):
+                # `CHOOSERS[args.kind](pa, pb, y)` over `CHOOSERS = {"a": f, "b": g}`: the entry the run picks
+                for entry in self._table_entries(call.func.value.id, call.func.slice, scope):
+                    found = found + self.index.resolve_call(ast.Call(func=entry, args=call.args, keywords=call.keywords), scope)
+            self._resolve_cache[key] = [s for s in found if id(s) in self._live_ids]
         return self._resolve_cache[key]
+
+    def _table_entries(self, name: str, key: ast.expr, scope: Scope, kinds: type | tuple[type, ...] = (ast.Name, ast.Attribute)) -> list[ast.expr]:
+        """The functions a dict of functions bound once (`{"a": f, "b": g}`) gives for `key`: the entry of the
+        key's value in the run when it is decided, else every entry."""
+        table = self._single_value(name, scope)
+        if not isinstance(table, ast.Dict) or None in table.keys:
+            return []
+        decided = key.value if isinstance(key, ast.Constant) else self._key_of(key, scope) if self._key_of else None
+        chosen = [v for k, v in zip(table.keys, table.values, strict=True) if isinstance(k, ast.Constant) and k.value == decided]
+        return [v for v in (chosen or table.values) if isinstance(v, kinds)]
+
+    def _bound_method(self, name: str, scope: Scope) -> ast.Attribute | None:
+        """`obj.m` when `name` is bound once to `obj.m` or `getattr(obj, <constant string>)` of a local object."""
+        bound = self._single_value(name, scope)
+        if isinstance(bound, ast.Call) and call_name(bound) == "getattr" and len(bound.args) == 2:
+            attr = self._fold(bound.args[1], scope, 0)
+            if attr and "\x00" not in attr and attr.isidentifier():
+                bound = ast.copy_location(ast.Attribute(value=bound.args[0], attr=attr, ctx=ast.Load()), bound)
+        if isinstance(bound, ast.Attribute) and isinstance(bound.value, ast.Name) and bound.value.id not in _LIBRARY_ROOTS:
+            return bound
+        return None
 
     # --- bindings ------------------------------------------------------------------------------
 
@@ -538,7 +576,7 @@ class Flow:
         # cached per Flow (a module-level cache keyed by nodes would keep every audited tree alive)
         found = self._carried.get(id(target))
         if found is None:
-            found = self._carried[id(target)] = _loop_carried(target)
+            found = self._carried[id(target)] = loop_carried(target)
         return found
 
     def _bind_field(self, fs: FlowScope, key: str, labs: Labels) -> bool:
@@ -667,10 +705,16 @@ class Flow:
         added = False
         for scope in self.scopes:
             reads: dict[str, dict[str, list[ast.Subscript]]] = {}
+            windows: set[tuple[str, str]] = set()  # (stream, end) of `T[i : i + k]` context windows
             for node in self.index.walk_scope(scope):
                 if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
                     continue
-                kinds = self._position_kinds(node.slice, scope)
+                index = node.slice
+                if isinstance(index, ast.Slice) and isinstance(index.lower, ast.Name) and isinstance(index.upper, ast.BinOp) \
+                        and isinstance(index.upper.op, ast.Add) and isinstance(index.upper.left, ast.Name) \
+                        and index.upper.left.id == index.lower.id:
+                    windows.add((ast.unparse(node.value), ast.unparse(index.upper)))
+                kinds = self._position_kinds(index, scope)
                 if kinds:
                     by_kind = reads.setdefault(ast.unparse(node.value), {})
                     for kind in kinds:
@@ -682,7 +726,8 @@ class Flow:
                         s_arg, p_arg = args.get(stream), args.get(pos)
                         if isinstance(s_arg, ast.Name) and isinstance(p_arg, ast.Name):
                             reads.setdefault(s_arg.id, {}).setdefault(f"{kind}:{p_arg.id}", [])
-            for by_kind in reads.values():
+            for stream, by_kind in reads.items():
+                found: list[ast.Subscript] = []
                 for kind, nodes in by_kind.items():
                     if not kind.startswith("at:"):
                         continue
@@ -690,15 +735,19 @@ class Flow:
                     # `T[j + 1]` read too: j is context and j + 1 the predicted position (a legal context hash)
                     if "before:" + index_name not in by_kind or "after:" + index_name in by_kind:
                         continue
-                    for node in nodes:
-                        labels = self.labels(node.value, scope)
-                        if VAL not in labels or TRAIN in labels:
-                            continue
-                        spelled = self.targets.spellings.setdefault(id(scope), set())
-                        text = ast.unparse(node)
-                        if text not in spelled:
-                            spelled.add(text)
-                            added = True
+                    found += nodes
+                # `T[i + k]` next to the window `T[i : i + k]`: the token right after the context is predicted
+                found += [n for key, ns in by_kind.items() if key.startswith("after:") for n in ns
+                          if (stream, ast.unparse(n.slice)) in windows]
+                for node in found:
+                    labels = self.labels(node.value, scope)
+                    if VAL not in labels or TRAIN in labels:
+                        continue
+                    spelled = self.targets.spellings.setdefault(id(scope), set())
+                    text = ast.unparse(node)
+                    if text not in spelled:
+                        spelled.add(text)
+                        added = True
         return added
 
     def _position_kinds(self, index: ast.AST, scope: Scope) -> set[str]:
@@ -867,6 +916,8 @@ class Flow:
         if isinstance(node, ast.Subscript):
             base = self._lab(node.value, scope)
             key = node.slice
+            if isinstance(node.value, ast.Name) and isinstance(key, ast.Name | ast.Attribute | ast.Call):
+                key = self._decided_key(node.value.id, key, scope)
             if isinstance(node.value, ast.Name) and isinstance(key, ast.Constant) and isinstance(key.value, str | int):
                 stored = self._field(node.value.id, f"{node.value.id}[{key.value!r}]", scope)
                 if stored is not None:  # `d["ctx"]`, `parts[1]`: what was stored there, not the whole container
@@ -891,7 +942,7 @@ class Flow:
         if isinstance(node, ast.Compare):
             parts = [self._lab(n, scope) for n in [node.left, *node.comparators]]
             out = frozenset().union(*(_provenance(p) for p in parts))
-            return out | ({TPROP} if any(TARGET in p for p in parts) else EMPTY)
+            return out | ({TPROP} if any(TARGET in p or TPROP in p for p in parts) else EMPTY)
         if isinstance(node, ast.BoolOp):
             return frozenset().union(*(_provenance(self._lab(v, scope)) for v in node.values))
         if isinstance(node, ast.IfExp):
@@ -901,7 +952,7 @@ class Flow:
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             return frozenset().union(*(self._lab(e, scope) for e in node.elts)) if node.elts else EMPTY
         if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp):
-            return self._lab(node.elt, scope) | self._selected_kind(node)
+            return self._lab(node.elt, scope) | self._selected_kind(node, scope)
         if isinstance(node, ast.DictComp):
             return self._lab(node.value, scope)
         if isinstance(node, ast.Starred | ast.NamedExpr | ast.keyword):
@@ -913,8 +964,30 @@ class Flow:
             return self._lab(node.value, scope)
         return EMPTY
 
-    def _selected_kind(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> Labels:
-        """Files picked by a filter naming the shards: `[f for f in os.listdir(d) if f.startswith("fineweb_val")]`."""
+    def _decided_key(self, base: str, key: ast.expr, scope: Scope) -> ast.expr:
+        """`key` as a constant when the run decides it (an env default, a logged setting) and `base` is a
+        container known field by field; `key` itself otherwise."""
+        if self._key_of is None:
+            return key
+        cur: Scope | None = scope
+        while cur is not None:
+            fs = self.fs.get(id(cur))
+            if fs is not None and base in fs.env:
+                if base in fs.imprecise or not any(k.startswith(base + "[") for k in fs.fields):
+                    return key
+                break
+            cur = cur.parent
+        if cur is None:
+            return key
+        found = self._keys.get(id(key))
+        if found is None:  # evaluated once per key expression
+            value = self._key_of(key, scope)
+            found = self._keys[id(key)] = value if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        return ast.Constant(value=found) if found != "" else key
+
+    def _selected_kind(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp, scope: Scope) -> Labels:
+        """Files picked by a filter naming the shards: `[f for f in os.listdir(d) if f.startswith("fineweb_val")]`,
+        also with the prefix assembled or bound to a name (`prefix = "fineweb_" + split`)."""
         out: set[str] = set()
         for gen in node.generators:
             for cond in gen.ifs:
@@ -923,6 +996,10 @@ class Flow:
                         kind = literal_data_kind(n.value)
                         if kind:
                             out.add(kind)
+                    elif isinstance(n, ast.Call) and call_name(n) in ("startswith", "endswith", "match", "fnmatch") and n.args:
+                        text = self._fold(n.args[-1], scope, 0)
+                        kind = literal_data_kind(text) if text.strip("\x00") else None
+                        out |= {kind} if kind else EMPTY
         return frozenset(out)
 
     def _parts_of(self, node: ast.AST, scope: Scope, depth: int = 0) -> list[ast.AST]:
@@ -995,10 +1072,22 @@ class Flow:
                 for v in node.args:
                     text = re.sub(r"\{[^{}]*\}", lambda _m, v=v: self._fold(v, scope, depth + 1), text, count=1)
                 return text
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            # `{"tr": "train", "ho": "val"}[args.split]` through a name bound once to the dict
+            table = self._single_value(node.value.id, scope)
+            key = self._fold(node.slice, scope, depth + 1)
+            if isinstance(table, ast.Dict) and "\x00" not in key:
+                for k, v in zip(table.keys, table.values, strict=True):
+                    if isinstance(k, ast.Constant) and k.value == key:
+                        return self._fold(v, scope, depth + 1)
         if isinstance(node, ast.Name | ast.Attribute):
             value = self._constant_binding(node, scope)
             if value is not None:
                 return self._fold(value, scope, depth + 1)
+            if self._key_of is not None:  # `"fineweb_" + args.split + "_*.bin"`, SPLIT defaulting to "val"
+                decided = self._key_of(node, scope)
+                if isinstance(decided, str):
+                    return decided
         return "\x00"
 
     def _constant_binding(self, node: ast.Name | ast.Attribute, scope: Scope) -> ast.expr | None:
@@ -1167,6 +1256,10 @@ class Flow:
             return self._lab(acc, scope)
         if isinstance(func, ast.Lambda):
             return self._inline_lambda(func, node, scope)
+        if isinstance(func, ast.Subscript) and isinstance(func.value, ast.Name):  # `FOLDS["mix"](h, t, w)`
+            lambdas = [e for e in self._table_entries(func.value.id, func.slice, scope, ast.Lambda) if isinstance(e, ast.Lambda)]
+            if lambdas:
+                return _union(self._inline_lambda(lam, node, scope) for lam in lambdas)
         if isinstance(func, ast.Name) and not self.resolve(node, scope):
             bound = self._single_value(func.id, scope)
             if isinstance(bound, ast.Lambda):
@@ -1182,6 +1275,39 @@ class Flow:
                 synth = self._synth(node, "bound", lambda: ast.Call(func=bound, args=node.args, keywords=node.keywords))
                 return self._lab(synth, scope)
         return None
+
+    def _stored_from_outside(self, obj: str, callees: list[Scope], scope: Scope) -> Labels:
+        """Provenance stored on a local object from outside its class (`stream.files = names`, then
+        `stream.take(n)`) in an attribute the called method's class reads as `self.files`: the method works
+        on what was stored there, as it would on what its constructor was given."""
+        out: set[str] = set()
+        for callee in callees:
+            if not callee.cls:
+                continue
+            for attr in self._method_self_reads(callee):
+                stored = self._field(obj, f"{obj}.{attr}", scope)
+                if stored:
+                    out |= _provenance(stored)
+        return frozenset(out)
+
+    def _method_self_reads(self, method: Scope) -> frozenset[str]:
+        """Attributes a method reads on `self`, also through the methods of its class it calls on `self`
+        (`take` -> `self._advance()` -> `self.files`)."""
+        found = self._self_reads.get(id(method))
+        if found is None:
+            reads: set[str] = set()
+            todo, seen = [method], {id(method)}
+            while todo:
+                m = todo.pop()
+                for n in self.index.walk_scope(m):
+                    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self":
+                        reads.add(n.attr)
+                        for other in self.index.class_methods(m.cls or ""):
+                            if other.name == n.attr and id(other) not in seen and len(seen) < 16:
+                                seen.add(id(other))
+                                todo.append(other)
+            found = self._self_reads[id(method)] = frozenset(reads)
+        return found
 
     def _synth(self, at: ast.AST, tag: str, make: object) -> ast.Call:
         """A synthetic node standing for `at` rewritten (kept once, located at `at`, so labels and hash-key
@@ -1261,6 +1387,10 @@ class Flow:
             return self._joined_key(self._parts_of(arg, scope), scope, node) | self._folded_kind(node, scope)
         if name == "format" and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant):
             return self._joined_key(list(node.args), scope, node) | self._folded_kind(node, scope)
+        if name == "pack" and dotted(func) in ("struct.pack", "pack") and len(node.args) > 1:
+            return self._joined_key(list(node.args[1:]), scope, node)  # `struct.pack("<4H", *ctx, t)`: bytes of a key
+        if name == "ravel_multi_index" and node.args:  # one flat index from (ctx, t) index arrays
+            return self._joined_key(self._parts_of(node.args[0], scope), scope, node) | {HASH}
         if name in _SIZE_CALLS and not self.resolve(node, scope):
             return EMPTY  # `len(val_tokens)`, `x.numel()`, `range(n)`: counts and positions, not tokens
         if name in ("get", "pop", "__getitem__") and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
@@ -1276,7 +1406,12 @@ class Flow:
                 return base | {TARGET}
         if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
             # (a parameter's provenance too: `torch.gather(p, 1, t)` in a helper holds what its callers pass)
-            return self._lab(func.value, scope) | _union(_provenance(self._lab(a, scope)) for a in node.args)
+            out = self._lab(func.value, scope) | _union(_provenance(self._lab(a, scope)) for a in node.args)
+            if name in ("gather", "take", "index_select") and any(TARGET in self._lab(a, scope) for a in node.args):
+                out = out | {TPROP}  # `p.gather(-1, y[:, None])`: a distribution read at the target
+            if isinstance(func.value, ast.Name) and func.value.id not in ("self", "cls"):  # a method of ours: `stream.take(n)`
+                out = out | self._stored_from_outside(func.value.id, self.resolve(node, scope), scope)
+            return out
         if name in MIX_FUNCS and len(node.args) >= 2 and "at" not in dotted(func).split("."):
             return self._binop(node.args[0], ast.BitXor() if "xor" in name else ast.Add(), node.args[1], scope, node)
         if name in VALUE_FUNCS and isinstance(func, ast.Name | ast.Attribute):
@@ -1285,6 +1420,10 @@ class Flow:
                 isinstance(func.value, ast.Name | ast.Attribute) and dotted(func.value).split(".")[0] in _LIBRARY_ROOTS
             ):
                 out = out | self._lab(func.value, scope)  # `p.clamp(min=1e-10)`, `x.clip(0, 1)`: the receiver's values
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id not in _LIBRARY_ROOTS:
+                callees = self.resolve(node, scope)  # a method of ours named like a library call: `src.next(n)`
+                if callees:
+                    out = out | _provenance(self._lab(func.value, scope)) | self._stored_from_outside(func.value.id, callees, scope)
             return out
         callees = self.resolve(node, scope)
         # provenance, and target-keyed hashes: whatever an unknown call computes from a key that mixes in the
@@ -1294,9 +1433,17 @@ class Flow:
         if isinstance(func, ast.Attribute):
             receiver_labels = self._lab(func.value, scope)
             receiver = _carried(receiver_labels)
+            if name in _ELEMENTWISE:  # `-p_t.log()`: still the value at the target
+                receiver = receiver | (receiver_labels & {TPROP})
+        if name in _ELEMENTWISE and node.args and (
+            isinstance(func, ast.Name) or (isinstance(func, ast.Attribute) and dotted(func.value) in _LIBRARY_ROOTS)
+        ):  # `torch.log(p_t)`
+            args_prov = args_prov | (self._lab(node.args[0], scope) & {TPROP})
         if not callees:
             return args_prov | receiver
         out = set(receiver)
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id not in ("self", "cls"):
+            out |= self._stored_from_outside(func.value.id, callees, scope)
         for callee in callees:
             if callee.name == "__init__":
                 out |= args_prov  # a constructed loader carries its data's provenance
@@ -1321,7 +1468,7 @@ _JOIN_WRAPPERS = {"tuple", "list", "str", "repr", "bytes", "frozenset", "array",
 _BYTES_METHODS = {"tobytes", "tostring", "tolist", "encode"}
 
 
-def _loop_carried(target: ast.AST) -> bool:
+def loop_carried(target: ast.AST) -> bool:
     """`c = t` in a loop body where `c` is read earlier in the same body: the value is carried into the next
     iteration, so where `c` is read it holds the previous step's token, not this step's."""
     if not isinstance(target, ast.Name):
@@ -1385,6 +1532,9 @@ def _container_shape(fs: FlowScope, target: ast.AST, value: ast.AST | None) -> N
             fs.imprecise.add(base.id)
 
 
+# Element-wise math: the result at a position is a function of the input there (a property of the target
+# stays one).
+_ELEMENTWISE = frozenset({"log", "log2", "log10", "log1p", "exp", "neg", "abs", "sqrt", "square", "pow", "clamp_min", "clamp_max"})
 _LIBRARY_ROOTS = frozenset({"np", "numpy", "torch", "operator", "math"})
 
 
@@ -1413,7 +1563,8 @@ def _bind_args(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
         params = params[1:]
     out: list[tuple[str, ast.AST]] = []
     args = list(call.args)
-    passed_at = [i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id == callee.name]
+    passed_at = [i for i, a in enumerate(args) if (isinstance(a, ast.Name) and a.id == callee.name)
+                 or (isinstance(a, ast.Attribute) and a.attr == callee.name and callee.cls is not None)]
     if passed_at and not (isinstance(call.func, ast.Name) and call.func.id == callee.name):
         # reached through a higher-order call (`timed("pre", fn, *args)`): the arguments after fn are fn's
         call = ast.Call(func=call.func, args=args[passed_at[0] + 1 :], keywords=[])
@@ -1425,6 +1576,10 @@ def _bind_args(call: ast.Call, callee: Scope) -> list[tuple[str, ast.AST]]:
     for kw in call.keywords:
         if kw.arg and kw.arg in callee.params:
             out.append((kw.arg, kw.value))
+        elif kw.arg is None and isinstance(kw.value, ast.Dict):  # `f(**{"h": h, "extra": t})`
+            for k, v in zip(kw.value.keys, kw.value.values, strict=True):
+                if isinstance(k, ast.Constant) and k.value in callee.params:
+                    out.append((k.value, v))
     return out
 
 

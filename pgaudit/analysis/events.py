@@ -792,12 +792,19 @@ def _contains(owner: ast.AST, node: ast.AST, field_name: str) -> bool:
 def bind_params(call: ast.Call, callee: Scope) -> list[tuple[str, ast.expr]]:
     params = [p for p in callee.params if p not in ("self", "cls")]
     args = list(call.args)
-    passed_at = [i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id == callee.name]
+    passed_at = [i for i, a in enumerate(args) if _names_function(a, callee)]
     if passed_at:  # reached through a higher-order call (`timed(fn, *args)`): the arguments after fn are fn's
         args = args[passed_at[0] + 1:]
     out = [(params[i], a) for i, a in enumerate(args) if i < len(params) and not isinstance(a, ast.Starred)]
     out += [(kw.arg, kw.value) for kw in call.keywords if kw.arg]
     return out
+
+
+def _names_function(arg: ast.AST, callee: Scope) -> bool:
+    """`fn` or, for a method, `obj.fn`: the callee handed to a higher-order call (`map(obj.fit, xs)`)."""
+    return (isinstance(arg, ast.Name) and arg.id == callee.name) or (
+        isinstance(arg, ast.Attribute) and arg.attr == callee.name and callee.cls is not None
+    )
 
 
 def _optimized_objects(ctor: ast.Call, assigns: dict[str, list[ast.AST]] | None = None) -> list[str]:

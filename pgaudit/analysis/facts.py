@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 
-from pgaudit.analysis.config import ConfigAttributes, Evaluator, RunConfig
+from pgaudit.analysis.config import UNKNOWN, ConfigAttributes, Evaluator, RunConfig
 from pgaudit.analysis.dataflow import Flow
 from pgaudit.analysis.events import Events
 from pgaudit.analysis.evidence import LogLine, guard_evidence, world_size_from_logs
@@ -81,7 +81,16 @@ class Facts:
 
     @cached_property
     def flow(self) -> Flow:
-        return Flow(self.index)
+        return Flow(self.index, key_of=self._decided_value)
+
+    def _decided_value(self, expr: ast.expr, scope: Scope) -> object:
+        """The value of `expr` in the logged run, else under the defaults; None when neither decides it."""
+        for config in ("logged", "default"):
+            if config in self.configs:
+                value = self.evaluator(config).value(expr, scope)
+                if value is not UNKNOWN:
+                    return value
+        return None
 
     @cached_property
     def events(self) -> Events:

@@ -17,8 +17,8 @@ from pgaudit.source.program import CodeUnit, Program
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
-# Library calls that call a function passed to them before returning.
-_CALLS_ITS_ARGUMENT = frozenset({"step", "checkpoint"})
+# Library calls that call a function passed to them before returning (`map(tuner.fit, chunks)` on each item).
+_CALLS_ITS_ARGUMENT = frozenset({"step", "checkpoint", "map"})
 
 
 @dataclass(eq=False)
@@ -210,6 +210,8 @@ class ProgramIndex:
         for value in [*call.args, *(kw.value for kw in call.keywords)]:
             if isinstance(value, ast.Name):
                 found += [s for s in self.resolve_name(value.id, caller) if s.name == value.id and s not in found]
+            elif isinstance(value, ast.Attribute) and name == "map":  # a bound method: `map(obj.fit, xs)`
+                found += [s for s in self.functions_by_name.get(value.attr, []) if s.cls is not None and s not in found]
         return found
 
     def _resolve_call(self, call: ast.Call, caller: Scope | None) -> list[Scope]:

@@ -31,15 +31,29 @@ def _literal_text(call: ast.Call) -> str:
 
 
 def metric_prints(index: ProgramIndex, scope: Scope) -> list[ast.Call]:
-    """Print/log calls in `scope` whose fixed text names a loss or bpb metric."""
+    """Print/log calls in `scope` whose fixed text names a loss or bpb metric, or that print a record built
+    in the scope with metric keys (`print(json.dumps({"val_loss": l, "val_bpb": b}))`, also through a name)."""
+    records = {
+        t.id for node in index.walk_scope(scope) if isinstance(node, ast.Assign) and _metric_record(node.value)
+        for t in node.targets if isinstance(t, ast.Name)
+    }
     return [
         node
         for node in index.walk_scope(scope)
         if isinstance(node, ast.Call)
         and _PRINTERS.search(call_name(node) or "")
         and node.args
-        and _METRIC_TEXT.search(_literal_text(node))
+        and (
+            _METRIC_TEXT.search(_literal_text(node))
+            or any(isinstance(n, ast.Name) and n.id in records for a in node.args for n in ast.walk(a))
+        )
     ]
+
+
+def _metric_record(value: ast.AST) -> bool:
+    return isinstance(value, ast.Dict) and any(
+        isinstance(k, ast.Constant) and isinstance(k.value, str) and _METRIC_TEXT.search(k.value) for k in value.keys
+    )
 
 
 def _assigns(index: ProgramIndex, scope: Scope) -> list[tuple[set[str], ast.AST]]:
@@ -57,7 +71,7 @@ def _assigns(index: ProgramIndex, scope: Scope) -> list[tuple[set[str], ast.AST]
 # Calls that hand back (a transform of) their argument's value: `float(x)`, `x.item()`, `sum(xs)`.
 _VALUE_WRAPPERS = {
     "float", "int", "round", "abs", "sum", "mean", "item", "tolist", "cpu", "detach", "double", "to", "sqrt",
-    "exp", "log", "log2", "div", "mul", "add", "max", "min", "all_reduce", "tensor", "as_tensor",
+    "exp", "log", "log2", "div", "mul", "add", "max", "min", "all_reduce", "tensor", "as_tensor", "dumps",
 }  # fmt: skip
 
 
@@ -86,7 +100,7 @@ def value_parts(expr: ast.AST) -> list[ast.AST]:
             stack += [node.body, node.orelse]
         elif isinstance(node, ast.Tuple | ast.List):
             stack.extend(node.elts)
-        elif isinstance(node, ast.JoinedStr):
+        elif isinstance(node, ast.Dict | ast.JoinedStr):  # a record of metrics, an f-string: their values
             stack.extend(node.values)
         elif isinstance(node, ast.FormattedValue):
             stack.append(node.value)

@@ -122,3 +122,57 @@ def early_writes(index: ProgramIndex, flow: Flow, scope: Scope) -> list[EarlyWri
                         continue
                     break
     return out
+
+
+def _write_indexes(stmt: ast.stmt) -> list[tuple[str, ast.AST]]:
+    """(table, index expression) of the writes `_table_writes` recognises."""
+    out: list[tuple[str, ast.AST]] = []
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript) and dotted(node.target.value):
+            out.append((dotted(node.target.value), node.target.slice))
+        elif isinstance(node, ast.Call) and dotted(node.func).endswith("add.at") and len(node.args) >= 2 and dotted(node.args[0]):
+            out.append((dotted(node.args[0]), node.args[1]))
+        elif isinstance(node, ast.Call) and call_name(node) in ("index_add_", "scatter_add_") and isinstance(node.func, ast.Attribute):
+            if dotted(node.func.value) and len(node.args) >= 2:
+                out.append((dotted(node.func.value), node.args[1]))
+    return out
+
+
+def _ahead(index: ast.AST, var: str) -> bool:
+    """`y[i : i + k]` with k >= 2, or `y[i + k]` with k >= 1: tokens after position i."""
+    def plus(node: ast.AST | None, least: int) -> bool:
+        return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.left, ast.Name) \
+            and node.left.id == var and isinstance(node.right, ast.Constant) and isinstance(node.right.value, int) \
+            and node.right.value >= least
+    if isinstance(index, ast.Slice):
+        return isinstance(index.lower, ast.Name) and index.lower.id == var and plus(index.upper, 2)
+    return plus(index, 1)
+
+
+def lookahead_writes(index: ProgramIndex, flow: Flow, scope: Scope) -> list[EarlyWrite]:
+    """In a loop over positions `i`, the state is updated after scoring `y[i]` but with tokens after it
+    (`counts.index_add_(0, y[i : i + 2], ...)`): the next iteration scores `y[i + 1]` from a state that has
+    already read it."""
+    out: list[EarlyWrite] = []
+    for loop in index.walk_scope(scope):
+        if not isinstance(loop, ast.For | ast.AsyncFor) or not isinstance(loop.target, ast.Name):
+            continue
+        var, body = loop.target.id, loop.body
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, ast.For | ast.While | ast.AsyncFor):
+                continue
+            for table, key in _write_indexes(stmt):
+                reads = [n for n in ast.walk(key) if isinstance(n, ast.Subscript) and _ahead(n.slice, var)]
+                if not reads or VAL not in flow.labels(reads[0].value, scope):
+                    continue
+                scored = f"{ast.unparse(reads[0].value)}[{var}]"
+                state = _derived(body, 0, table)
+                for earlier in body[:i]:
+                    if _is_score_stmt(earlier) and any(
+                        isinstance(n, ast.Subscript) and ast.unparse(n.slice) == scored
+                        and {dotted(b) for b in ast.walk(n.value) if isinstance(b, ast.Name | ast.Attribute)} & state
+                        for n in ast.walk(earlier)
+                    ):
+                        out.append(EarlyWrite(scope, stmt, earlier, table, ast.unparse(reads[0])))
+                        break
+    return out

@@ -78,6 +78,12 @@ def unwrap(node: ast.AST) -> ast.AST:
     return node
 
 
+def _minus_logsumexp(node: ast.AST) -> bool:
+    """`x - logsumexp(x)`: log-probabilities computed by hand."""
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and isinstance(node.right, ast.Call) \
+        and call_name(node.right) == "logsumexp"
+
+
 def _adds_axes(index: ast.AST) -> bool:
     parts = index.elts if isinstance(index, ast.Tuple) else [index]
     full = all(
@@ -137,7 +143,8 @@ class TargetFinder:
                     names.add(sub.id)
             mentions = self._mentions[id(node)] = (frozenset(calls), frozenset(names))
         calls, names = mentions
-        return bool(calls & PROB_CALLS or calls & self._prob_funcs or names & self._prob.get(id(scope), set()))
+        return bool(calls & PROB_CALLS or calls & self._prob_funcs or names & self._prob.get(id(scope), set())) \
+            or _minus_logsumexp(node)
 
     def _probabilities(self) -> None:
         returned = {  # found once, not in every round
@@ -216,6 +223,13 @@ class TargetFinder:
                 return [index.elts[-1]]
             if self._token_read(index, scope):  # `p[t]` with `t = int(u[i])`: one distribution, one token
                 return [index]
+            return []
+        if _minus_logsumexp(node):  # `logits.gather(-1, y) - logits.logsumexp(-1)`: log-softmax by hand
+            left = unwrap(node.left)  # type: ignore[attr-defined]
+            if isinstance(left, ast.Call) and call_name(left) == "gather" and isinstance(left.func, ast.Attribute) and len(left.args) >= 2:
+                return [left.args[1]]
+            if isinstance(left, ast.Subscript) and isinstance(left.slice, ast.Tuple) and len(left.slice.elts) >= 2:
+                return [left.slice.elts[-1]]
             return []
         if isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(node.ops[0], ast.Eq):
             left, right = node.left, node.comparators[0]

@@ -197,6 +197,13 @@ class Interpreter:
                 self.env.pop(target.id, None)
             else:
                 self.env[target.id] = value
+        elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+            # `mod.__file__ = join(HERE, "scoring.txt")` on a local object: read back as `mod.__file__`
+            key = f"{target.value.id}.{target.attr}"
+            if value is _UNKNOWN:
+                self.env.pop(key, None)
+            else:
+                self.env[key] = value
         elif isinstance(target, ast.Tuple | ast.List):
             values = value if isinstance(value, list | tuple) and len(value) == len(target.elts) else None
             for i, elt in enumerate(target.elts):
@@ -318,6 +325,8 @@ class Interpreter:
             raise NotStatic from None
 
     def _attribute(self, node: ast.Attribute) -> Any:
+        if isinstance(node.value, ast.Name) and f"{node.value.id}.{node.attr}" in self.env:
+            return self.env[f"{node.value.id}.{node.attr}"]
         qual = qualified(node, self.aliases)
         if qual in ("builtins.exec", "builtins.eval"):
             return ModuleRef(qual)
@@ -340,7 +349,9 @@ class Interpreter:
         raise NotStatic
 
     def _call(self, node: ast.Call) -> Any:
-        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            node = self._spread(node)  # `join(HERE, *PARTS)`, `_source(*PARTS)` with PARTS a static tuple
+        if any(k.arg is None for k in node.keywords):
             raise NotStatic
         func = node.func
         qual = qualified(func, self.aliases)
@@ -368,6 +379,18 @@ class Interpreter:
                 if len(span) <= MAX_COMPREHENSION:
                     return span
             raise NotStatic
+        if isinstance(func, ast.Name) and func.id == "map" and "map" not in self.env and len(node.args) == 2:
+            fn = node.args[0]  # `"".join(map(chr, data))`: characters rebuilt from decoded bytes
+            if not (isinstance(fn, ast.Name) and fn.id in ("chr", "str") and fn.id not in self.env) or node.keywords:
+                raise NotStatic
+            items = self.eval(node.args[1])
+            if not isinstance(items, bytes | bytearray | list | tuple) or len(items) > MAX_COMPREHENSION:
+                raise NotStatic
+            if fn.id == "chr":
+                if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 0x110000 for v in items):
+                    raise NotStatic
+                return [chr(v) for v in items]
+            return [str(v) for v in items]
         if isinstance(func, ast.Name) and func.id in ("sorted", "list", "tuple") and func.id not in self.env:
             if len(node.args) != 1 or node.keywords:
                 raise NotStatic
@@ -396,6 +419,21 @@ class Interpreter:
         args = [self.eval(a) for a in node.args]
         kwargs = {k.arg: self.eval(k.value) for k in node.keywords if k.arg}
         return self._method(receiver, func.attr, args, kwargs, node)
+
+    def _spread(self, node: ast.Call) -> ast.Call:
+        """The call with each `*xs` replaced by the static items of xs (a few strings or numbers)."""
+        args: list[ast.expr] = []
+        for a in node.args:
+            if not isinstance(a, ast.Starred):
+                args.append(a)
+                continue
+            items = self.eval(a.value)
+            if not isinstance(items, list | tuple) or len(items) > MAX_LOOP_ITEMS or not all(
+                isinstance(v, str | bytes | int) for v in items
+            ):
+                raise NotStatic
+            args += [ast.copy_location(ast.Constant(value=v), a) for v in items]
+        return ast.copy_location(ast.Call(func=node.func, args=args, keywords=node.keywords), node)
 
     def _function(self, qual: str, node: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if qual in ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath") and args and all(isinstance(a, str) for a in args):
@@ -457,12 +495,14 @@ class Interpreter:
         if self.depth >= 4 or any(k.arg is None for k in node.keywords):
             raise NotStatic
         params = [*fn.args.posonlyargs, *fn.args.args]
-        if fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or len(node.args) > len(params):
+        if fn.args.kwarg or fn.args.kwonlyargs or (len(node.args) > len(params) and not fn.args.vararg):
             raise NotStatic
         inner = self.child()
         inner.depth = self.depth + 1
         for p in [*params, *fn.args.kwonlyargs]:
             inner.env.pop(p.arg, None)
+        if fn.args.vararg:  # `def _source(*names)`: the extra positional arguments as a tuple
+            inner.env[fn.args.vararg.arg] = tuple(self.eval(a) for a in node.args[len(params) :])
         defaults = dict(zip([p.arg for p in params[len(params) - len(fn.args.defaults):]], fn.args.defaults, strict=True))
         for p, arg in zip(params, node.args, strict=False):
             inner.env[p.arg] = self.eval(arg)
@@ -561,6 +601,13 @@ def _straight_line(fn: ast.FunctionDef) -> list[ast.stmt] | None:
     body = [s for s in fn.body if not isinstance(s, ast.Import | ast.ImportFrom)]
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]
+    if len(body) == 1 and isinstance(body[0], ast.With) and len(body[0].items) == 1:
+        # `with open(p) as fh: return fh.read()`: the handle bound, then the same body
+        item = body[0].items[0]
+        if not isinstance(item.optional_vars, ast.Name):
+            return None
+        bind = ast.copy_location(ast.Assign(targets=[item.optional_vars], value=item.context_expr), body[0])
+        body = [bind, *body[0].body]
     if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
         return None
     if not all(isinstance(s, ast.Assign | ast.AnnAssign | ast.AugAssign) for s in body[:-1]):

@@ -171,6 +171,9 @@ def unwrap(tree: ast.Module, display: str, file: str | None = None, read: ReadFi
                 derived.update(n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name))
 
     top = Interpreter(aliases, codec, read, file)
+    doc = ast.get_docstring(tree, clean=False)
+    if doc is not None:  # `exec(zlib.decompress(b64decode(__doc__)))`: a payload kept as the docstring
+        top.env["__doc__"] = doc
     pending = scope_walk(tree.body, top, visit)
     functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, Interpreter]] = []
     while pending:

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.adversarial import cheats
+from tests.adversarial import cheats, evasions2
 from tests.adversarial.base import render
 from tests.adversarial.cheats import Piece
-from tests.adversarial.evasions import EVAL_SCRIPT, LAUNCH, SIBLING_HEADER, guard, loader, wrap
+from tests.adversarial.evasions import EVAL_SCRIPT, LAUNCH, SIBLING_HEADER, guard
+from tests.adversarial.evasions import loader as _loader
+from tests.adversarial.evasions import wrap as _wrap
 from tests.metamorphic.rewrite import rename
 
 
@@ -49,6 +51,7 @@ def _c(name: str, bullet: str, family: str, piece: Callable[[bool], Piece], **kw
 
 
 T = cheats
+E = evasions2
 CASES: list[Case] = [
     # 1. validation and training data from their sources
     _c("b1_val_shard_in_file_list", "1", "val_in_training", lambda legal: T.heldout_in_training("files", legal=legal), rename=True),
@@ -142,6 +145,36 @@ CASES: list[Case] = [
        names=(("val_tokens", "train_tail"), ("refresh", "eval_warmup"), ("eval_val", "train_probe"))),
     _c("b8_misleading_names_table", "8", "ngram_target_key", T.table_cache, rename=True,
        names=(("nxt", "prev_tok"), ("h", "target_hash"), ("full", "ctx_only_key"), ("blended_pass", "train_side_stats"))),
+    # second round (evasions2.py): written after reading pgaudit's docs, two or more per bullet
+    _c("b1_stream_files_swapped", "1", "val_in_training", lambda legal: E.late_shards("swap", legal=legal)),
+    _c("b1_listdir_prefix_default", "1", "val_in_training", lambda legal: E.late_shards("listdir", legal=legal)),
+    _c("b1_stream_files_swapped_renamed", "1", "val_in_training", lambda legal: E.late_shards("swap", legal=legal),
+       rename=True),
+    _c("b2_unfold_window_key", "2", "ngram_target_key", E.unfold_key),
+    _c("b2_narrow_logsumexp_key", "2", "ngram_target_key", E.narrow_logsumexp_key),
+    _c("b3_ravel_multi_index_key", "3", "ngram_target_key", E.ravel_key),
+    _c("b3_digest_struct_key", "3", "ngram_target_key", E.digest_key),
+    _c("b4_kwargs_dict_site", "4", "ngram_target_key", E.kwargs_site),
+    _c("b4_getattr_method_site", "4", "ngram_target_key", E.getattr_method_site),
+    _c("b5_argmax_hit_gate", "5", "target_dependent_mixing", E.argmax_gate),
+    _c("b5_gate_dict_of_functions", "5", "target_dependent_mixing", E.gate_table),
+    _c("b6_better_of_two_passes", "6", "two_pass_rescore", E.better_of_two),
+    _c("b6_refresh_through_map", "6", "prequant_ttt", E.mapped_refresh, twin="dead"),
+    _c("b7_wrap_rot13_file", "7", "ngram_target_key", E.unfold_key, wrap="rot13-file"),
+    _c("b7_wrap_fromhex_listcomp", "7", "target_dependent_mixing", E.argmax_gate, wrap="fromhex-listcomp"),
+    _c("b7_wrap_map_chr", "7", "prequant_ttt", E.mapped_refresh, wrap="map-chr", twin="dead"),
+    _c("b7_exec_parent_compile", "7", "ngram_target_key", E.digest_key, loader="parent-compile"),
+    _c("b7_exec_read_text_helper", "7", "two_pass_rescore", E.better_of_two, loader="read-text-exec"),
+    _c("b1_from_file_dict_split", "1", "val_in_training", E.from_file_mix),
+    _c("b2_sliding_view_reduce_key", "2", "ngram_target_key", E.sliding_view_key),
+    _c("b3_class_table_setitem", "3", "ngram_target_key", E.class_table),
+    _c("b4_lambda_in_dict_site", "4", "ngram_target_key", E.lambda_table_site),
+    _c("b5_max_key_expert", "5", "target_dependent_mixing", E.max_key_expert),
+    _c("b6_json_second_pass", "6", "two_pass_rescore", E.json_second_pass),
+    _c("b7_wrap_docstring", "7", "ngram_target_key", E.class_table, wrap="docstring"),
+    _c("b7_module_type_exec", "7", "target_dependent_mixing", E.max_key_expert, loader="module-type"),
+    _c("b5_lookahead_stream_update", "5", "target_dependent_mixing", E.lookahead_update),
+    _c("b6_adapt_on_next_chunk", "6", "prequant_ttt", E.next_chunk_adapt),
     # native code on the scoring path: a warning that names the file (counted separately)
     _c("native_ctypes_compiled", "native", "native", lambda legal: T.native_blend("ctypes")),
     _c("native_cpp_extension", "native", "native", lambda legal: T.native_blend("extension")),
@@ -150,6 +183,14 @@ CASES: list[Case] = [
     _c("native_bytecode_only_module", "native", "native", lambda legal: T.native_blend("pyc")),
 ]
 BY_NAME = {case.name: case for case in CASES}
+
+
+def loader(how: str, exports: tuple[str, ...]) -> tuple[str, str, str]:
+    return evasions2.loader(how, exports) if how in evasions2.LOADERS else _loader(how, exports)
+
+
+def wrap(text: str, how: str) -> tuple[str, dict[str, bytes]]:
+    return evasions2.wrap(text, how) if how in evasions2.WRAPPERS else _wrap(text, how)
 
 
 def build(case: Case, legal: bool) -> dict[str, str | bytes]:
