@@ -213,15 +213,18 @@ def hash_full(tokens, positions, targets):
 
 def lookup(val_tokens, table):
     val_np = val_tokens.numpy()
-    pos = np.arange(1, len(val_np))
-    key = hash_full(val_np, pos, val_np[pos])
+    pos = np.arange(1, len(val_np)); nx = pos + 1
+    key = hash_full(val_np, nx, val_np[nx])
     bigram = (val_np[pos - 1] * 36313) ^ (val_np[pos] * 27191)
     return table[key], table[bigram], val_np[pos + 1]
+
+def main():
+    lookup(np.fromfile("fineweb_val_000000.bin", dtype=np.uint16), np.zeros(1 << 20))
 '''
 
-# The same hash without a later read: `val_np[pos]` follows the context `val_np[pos - 1]` of a validation
-# stream, so it is the token being predicted, whatever it is called.
-SUCCESSOR = FLOW.replace(", val_np[pos + 1]", "")
+# The same hash of the bigram without a later read: `val_np[pos]` follows the context `val_np[pos - 1]` of a
+# validation stream, so it is the token being predicted, whatever it is called.
+SUCCESSOR = FLOW.replace(", val_np[pos + 1]", "").replace("nx = pos + 1", "nx = pos").replace("val_np[nx]", "val_np[pos - 1]")
 
 
 def test_labels_track_validation_targets_and_target_keys(tmp_path: Path):
@@ -231,7 +234,8 @@ def test_labels_track_validation_targets_and_target_keys(tmp_path: Path):
     ret = next(n for n in facts.index.walk_scope(lookup) if isinstance(n, ast.Return))
     keyed, bigram, _ = ret.value.elts  # type: ignore[union-attr]
     key_labels = flow.labels(keyed.slice, lookup)
-    assert "val" in key_labels and flow.tkey_origin(key_labels)  # the helper mixed `targets` into the hash
+    # the helper reads the context before `positions`, so what its caller passes as `val_np[nx]` is the target
+    assert "val" in key_labels and flow.tkey_origin(key_labels)
     [(origin_scope, origin)] = flow.tkey_origin(key_labels)
     assert origin_scope.name == "hash_full" and origin.lineno == 8
     # `val_np[pos + 1]` is read too: the bigram (pos - 1, pos) is the context of pos + 1, not a target key
