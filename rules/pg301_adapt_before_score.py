@@ -186,7 +186,7 @@ def held_out_split(facts: Facts, update: Event, score: Event) -> bool:
 
     def sides(expr: ast.AST) -> set[tuple[str, str, str]] | None:
         found = set()
-        for n in ast.walk(expr):
+        for n in walk(expr):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and VAL in facts.flow.labels(n, scope):
                 if n.id not in slices:
                     return None  # validation data that is not one side of the split

@@ -127,12 +127,12 @@ def _only_reorders(loop: ast.For | ast.AsyncFor, name: str) -> bool:
     """Each pass walks the same work list in a rotated order (`k = p * len(xs) // n; xs = xs[k:] + xs[:k]`,
     then `for ... in xs`), and otherwise the counter is only tested (`if p > 0:`) or printed: every pass
     covers the same items."""
-    body = [n for stmt in loop.body for n in ast.walk(stmt)]
+    body = [n for stmt in loop.body for n in walk(stmt)]
     offsets: set[str] = set()
     for n in body:  # `k = <expression of the counter>` whose `k` is used only as a rotation offset
         if (
             isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
-            and any(isinstance(x, ast.Name) and x.id == name for x in ast.walk(n.value))
+            and any(isinstance(x, ast.Name) and x.id == name for x in walk(n.value))
         ):
             offsets.add(n.targets[0].id)
     rotations: set[int] = set()
@@ -147,10 +147,10 @@ def _only_reorders(loop: ast.For | ast.AsyncFor, name: str) -> bool:
             ):
                 rotations.update({id(a.lower), id(b.upper)})
                 rotated.add(ast.unparse(n.left.value))
-    compared = {id(x) for n in body if isinstance(n, ast.Compare) for side in [n.left, *n.comparators] for x in ast.walk(side)}
-    printed = {id(x) for n in body if isinstance(n, ast.JoinedStr) for x in ast.walk(n)}
+    compared = {id(x) for n in body if isinstance(n, ast.Compare) for side in [n.left, *n.comparators] for x in walk(side)}
+    printed = {id(x) for n in body if isinstance(n, ast.JoinedStr) for x in walk(n)}
     defining = {id(x) for n in body if isinstance(n, ast.Assign) and n.targets[0].__class__ is ast.Name
-                and getattr(n.targets[0], "id", None) in offsets for x in ast.walk(n.value)}
+                and getattr(n.targets[0], "id", None) in offsets for x in walk(n.value)}
     for n in body:
         if not (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
             continue
@@ -734,7 +734,7 @@ def _assigned_flags(scope: Scope) -> set[str]:
     cached = getattr(root, "pg_reassigned", None)  # kept on the tree: ids of freed trees are reused
     if cached is None:
         names: set[str] = set()
-        for n in ast.walk(root):
+        for n in walk(root):
             if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store | ast.Del):
                 if not any(isinstance(p, ast.FunctionDef) and p.name == "__init__" for p in ancestors(n)):
                     names.add(n.attr)
@@ -763,7 +763,7 @@ def _opposite_flags(a: ast.AST, b: ast.AST, scope: Scope) -> bool:
 def _bound_once(name: str, scope: Scope, before: int) -> bool:
     """`name` is a parameter never rebound, or bound once, outside loops, before line `before`."""
     stores = [
-        n for n in ast.walk(scope.node) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+        n for n in walk(scope.node) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
     ]
     if not stores:
         return name in scope.params  # a parameter never rebound

@@ -45,7 +45,7 @@ def metric_prints(index: ProgramIndex, scope: Scope) -> list[ast.Call]:
         and node.args
         and (
             _METRIC_TEXT.search(_literal_text(node))
-            or any(isinstance(n, ast.Name) and n.id in records for a in node.args for n in ast.walk(a))
+            or any(isinstance(n, ast.Name) and n.id in records for a in node.args for n in walk(a))
         )
     ]
 

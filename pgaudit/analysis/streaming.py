@@ -127,7 +127,7 @@ def early_writes(index: ProgramIndex, flow: Flow, scope: Scope) -> list[EarlyWri
 def _write_indexes(stmt: ast.stmt) -> list[tuple[str, ast.AST]]:
     """(table, index expression) of the writes `_table_writes` recognises."""
     out: list[tuple[str, ast.AST]] = []
-    for node in ast.walk(stmt):
+    for node in walk(stmt):
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript) and dotted(node.target.value):
             out.append((dotted(node.target.value), node.target.slice))
         elif isinstance(node, ast.Call) and dotted(node.func).endswith("add.at") and len(node.args) >= 2 and dotted(node.args[0]):
@@ -162,7 +162,7 @@ def lookahead_writes(index: ProgramIndex, flow: Flow, scope: Scope) -> list[Earl
             if isinstance(stmt, ast.For | ast.While | ast.AsyncFor):
                 continue
             for table, key in _write_indexes(stmt):
-                reads = [n for n in ast.walk(key) if isinstance(n, ast.Subscript) and _ahead(n.slice, var)]
+                reads = [n for n in walk(key) if isinstance(n, ast.Subscript) and _ahead(n.slice, var)]
                 if not reads or VAL not in flow.labels(reads[0].value, scope):
                     continue
                 scored = f"{ast.unparse(reads[0].value)}[{var}]"
@@ -170,8 +170,8 @@ def lookahead_writes(index: ProgramIndex, flow: Flow, scope: Scope) -> list[Earl
                 for earlier in body[:i]:
                     if _is_score_stmt(earlier) and any(
                         isinstance(n, ast.Subscript) and ast.unparse(n.slice) == scored
-                        and {dotted(b) for b in ast.walk(n.value) if isinstance(b, ast.Name | ast.Attribute)} & state
-                        for n in ast.walk(earlier)
+                        and {dotted(b) for b in walk(n.value) if isinstance(b, ast.Name | ast.Attribute)} & state
+                        for n in walk(earlier)
                     ):
                         out.append(EarlyWrite(scope, stmt, earlier, table, ast.unparse(reads[0])))
                         break

@@ -337,11 +337,11 @@ def _window_loops(index: ProgramIndex, scope: Scope) -> list[tuple[str, str]]:
         ):
             continue
         body = node.body if isinstance(node, ast.For) else [getattr(node, "pg_parent", node)]
-        for sub in (n for stmt in body for n in ast.walk(stmt)):
+        for sub in (n for stmt in body for n in walk(stmt)):
             if (
                 isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and isinstance(sub.slice, ast.Slice)
                 and isinstance(sub.slice.lower, ast.Name) and sub.slice.lower.id == var.id and sub.slice.upper is not None
-                and any(isinstance(n, ast.Name) and n.id == var.id for n in ast.walk(sub.slice.upper))
+                and any(isinstance(n, ast.Name) and n.id == var.id for n in walk(sub.slice.upper))
             ):
                 out.append((sub.value.id, it.args[0].id))
                 break
