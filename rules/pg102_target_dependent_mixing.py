@@ -12,7 +12,7 @@ from pgaudit.analysis.facts import Facts
 from pgaudit.analysis.index import Scope, call_name, dotted
 from pgaudit.analysis.targets import _adds_axes
 from pgaudit.findings import Confidence, Finding, Severity
-from pgaudit.source.parse import walk
+from pgaudit.source.parse import child_nodes, walk
 
 from .base import Example, Rule, short
 
@@ -509,7 +509,7 @@ def _value_names(expr: ast.AST) -> set[str]:
         elif isinstance(node, ast.Subscript):
             stack.append(node.value)
         else:
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(child_nodes(node))
     return out
 
 
@@ -530,7 +530,7 @@ def _read_names(value: ast.AST) -> set[str]:
             continue
         if isinstance(node, ast.Name):
             out.add(node.id)
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(child_nodes(node))
     return out
 
 

@@ -1280,15 +1280,33 @@ class Flow:
         """Provenance stored on a local object from outside its class (`stream.files = names`, then
         `stream.take(n)`) in an attribute the called method's class reads as `self.files`: the method works
         on what was stored there, as it would on what its constructor was given."""
+        fields = self._fields_of(obj, scope)
+        prefix = obj + "."
+        if not fields or not any(key.startswith(prefix) for key in fields):  # nothing stored on it: most calls
+            return EMPTY
         out: set[str] = set()
         for callee in callees:
             if not callee.cls:
                 continue
             for attr in self._method_self_reads(callee):
-                stored = self._field(obj, f"{obj}.{attr}", scope)
+                stored = fields.get(prefix + attr)
                 if stored:
                     out |= _provenance(stored)
         return frozenset(out)
+
+    def _fields_of(self, base: str, scope: Scope) -> dict[str, Labels] | None:
+        """The fields of the scope that binds `base` as seen from `scope` (where `_field` reads them)."""
+        cur: Scope | None = scope
+        while cur is not None:
+            fs = self.fs.get(id(cur))
+            if fs is not None and base in fs.env:
+                return fs.fields
+            cur = cur.parent
+        for module in self._modules_binding(base, scope):
+            fs = self.fs.get(id(module))
+            if fs is not None and base in fs.env:
+                return fs.fields
+        return None
 
     def _method_self_reads(self, method: Scope) -> frozenset[str]:
         """Attributes a method reads on `self`, also through the methods of its class it calls on `self`
@@ -1406,8 +1424,9 @@ class Flow:
                 return base | {TARGET}
         if isinstance(func, ast.Attribute) and name in VALUE_METHODS:
             # (a parameter's provenance too: `torch.gather(p, 1, t)` in a helper holds what its callers pass)
-            out = self._lab(func.value, scope) | _union(_provenance(self._lab(a, scope)) for a in node.args)
-            if name in ("gather", "take", "index_select") and any(TARGET in self._lab(a, scope) for a in node.args):
+            arg_labels = [self._lab(a, scope) for a in node.args]  # each argument labelled once
+            out = self._lab(func.value, scope) | _union(_provenance(labs) for labs in arg_labels)
+            if name in ("gather", "take", "index_select") and any(TARGET in labs for labs in arg_labels):
                 out = out | {TPROP}  # `p.gather(-1, y[:, None])`: a distribution read at the target
             if isinstance(func.value, ast.Name) and func.value.id not in ("self", "cls"):  # a method of ours: `stream.take(n)`
                 out = out | self._stored_from_outside(func.value.id, self.resolve(node, scope), scope)
@@ -1416,14 +1435,18 @@ class Flow:
             return self._binop(node.args[0], ast.BitXor() if "xor" in name else ast.Add(), node.args[1], scope, node)
         if name in VALUE_FUNCS and isinstance(func, ast.Name | ast.Attribute):
             out = _union(self._lab(a, scope) for a in node.args)
+            receiver_labels: Labels | None = None  # the receiver labelled at most once
             if isinstance(func, ast.Attribute) and not (
                 isinstance(func.value, ast.Name | ast.Attribute) and dotted(func.value).split(".")[0] in _LIBRARY_ROOTS
             ):
-                out = out | self._lab(func.value, scope)  # `p.clamp(min=1e-10)`, `x.clip(0, 1)`: the receiver's values
+                receiver_labels = self._lab(func.value, scope)
+                out = out | receiver_labels  # `p.clamp(min=1e-10)`, `x.clip(0, 1)`: the receiver's values
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id not in _LIBRARY_ROOTS:
                 callees = self.resolve(node, scope)  # a method of ours named like a library call: `src.next(n)`
                 if callees:
-                    out = out | _provenance(self._lab(func.value, scope)) | self._stored_from_outside(func.value.id, callees, scope)
+                    if receiver_labels is None:
+                        receiver_labels = self._lab(func.value, scope)
+                    out = out | _provenance(receiver_labels) | self._stored_from_outside(func.value.id, callees, scope)
             return out
         callees = self.resolve(node, scope)
         # provenance, and target-keyed hashes: whatever an unknown call computes from a key that mixes in the
@@ -1480,12 +1503,11 @@ def loop_carried(target: ast.AST) -> bool:
     if not isinstance(loop, ast.For | ast.While) or stmt is None:
         return False
     line = getattr(stmt, "lineno", 0)
-    first_read = min((n.lineno for s in loop.body for n in walk(s)
-                      if isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Load)), default=None)
+    uses = [n for s in loop.body for n in walk(s) if isinstance(n, ast.Name) and n.id == target.id]
+    first_read = min((n.lineno for n in uses if isinstance(n.ctx, ast.Load)), default=None)
     if first_read is None or first_read >= line:
         return False
-    stored_before = any(isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Store) and n.lineno <= first_read
-                        for s in loop.body for n in walk(s))
+    stored_before = any(isinstance(n.ctx, ast.Store) and n.lineno <= first_read for n in uses)
     return not stored_before
 
 

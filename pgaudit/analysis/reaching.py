@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from pgaudit.analysis.dataflow import TRAIN, VAL, Flow, Labels
 from pgaudit.analysis.index import Scope, parent
-from pgaudit.source.parse import walk
+from pgaudit.source.parse import child_nodes, walk
 
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _BLOCKS = ("body", "orelse", "finalbody", "handlers")
@@ -146,7 +146,7 @@ def _binds(node: ast.AST, name: str) -> bool:
             return True
         if isinstance(cur, ast.Global | ast.Nonlocal) and name in cur.names:
             return True
-        stack.extend(ast.iter_child_nodes(cur))
+        stack.extend(child_nodes(cur))
     return False
 
 

@@ -173,13 +173,14 @@ class TargetFinder:
         """`h = ctx_hash(s, L)` combining the windows `s[j : j + m]` for `j in range(L)`, then `s[L:]` in the same
         function: the token right after each length-L context is the one being predicted, whatever it is called."""
         helpers: dict[int, tuple[int, int]] = {}  # callee scope -> positions of (sequence, length) parameters
+        windows = {id(scope): _window_loops(self.index, scope) for scope in self.scopes}
         for scope in self.scopes:
             params = [p for p in scope.params if p not in ("self", "cls")]
-            for seq, length in _window_loops(self.index, scope):
+            for seq, length in windows[id(scope)]:
                 if seq in params and length in params:
                     helpers[id(scope)] = (params.index(seq), params.index(length))
         for scope in self.scopes:
-            pairs = set(_window_loops(self.index, scope))
+            pairs = set(windows[id(scope)])
             for call in self.index.calls_in(scope):
                 for callee in self.index.resolve_call(call, scope):
                     at = helpers.get(id(callee))
