@@ -22,8 +22,6 @@ reads the root pyproject.toml from the base revision, the repository as the main
 
 from __future__ import annotations
 
-import subprocess
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,13 @@ class Config:
     source: Path | None = None
 
 
+def _toml():  # type: ignore[no-untyped-def]
+    """tomllib, imported when a pyproject.toml is read (most audits have none above them)."""
+    import tomllib
+
+    return tomllib
+
+
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml with a [tool.pgaudit] table, from `start` upwards."""
     try:
@@ -57,8 +62,8 @@ def find_pyproject(start: Path) -> Path | None:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+                data = _toml().loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, _toml().TOMLDecodeError, RecursionError):
                 continue  # someone else's broken file is not our config
             if "pgaudit" in data.get("tool", {}):
                 return candidate
@@ -67,6 +72,8 @@ def find_pyproject(start: Path) -> Path | None:
 
 def repository_root(start: Path | None = None) -> Path:
     """The git work tree holding `start` (default: the working directory), else `start` itself."""
+    import subprocess  # the gate's configuration only
+
     here = (start or Path.cwd()).resolve()
     try:
         out = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"],
@@ -93,8 +100,8 @@ def resolve_config(start: Path, *, gate: bool, explicit: Path | None = None, dis
 def config_from_text(text: str, label: str) -> Config:
     """[tool.pgaudit] from a pyproject.toml read elsewhere (`ci`: the base revision's); none if it has none."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = _toml().loads(text)
+    except _toml().TOMLDecodeError as exc:
         raise UsageError(f"{label}: invalid TOML: {exc}") from None
     table = data.get("tool", {}).get("pgaudit")
     if table is None:
@@ -108,8 +115,8 @@ def _has_table(candidate: Path) -> bool:
     if not candidate.is_file():
         return False
     try:
-        return "pgaudit" in tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return "pgaudit" in _toml().loads(candidate.read_text(encoding="utf-8")).get("tool", {})
+    except (OSError, UnicodeDecodeError, _toml().TOMLDecodeError):
         return True  # let load_config report it: a broken root config is the gate's own usage error
 
 
@@ -117,12 +124,12 @@ def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = _toml().loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except _toml().TOMLDecodeError as exc:
         raise UsageError(f"{path}: invalid TOML: {exc}") from None
     except RecursionError:  # tomllib recurses per nesting level
         raise UsageError(f"{path}: invalid TOML: nested too deeply") from None

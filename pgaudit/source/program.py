@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import functools
 import os
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,6 +220,8 @@ def _zip_member(path: Path) -> tuple[Path, str] | None:
 
 
 def _zip_names(archive: Path) -> set[str]:
+    import zipfile  # only folders that put a zip on sys.path need it
+
     try:
         with zipfile.ZipFile(archive) as zf:
             return set(zf.namelist())
@@ -238,6 +239,8 @@ def _load_zip_member(
     seen.add(key)
     if not inside(archive, program.root):
         raise InputError(display, "path escapes the audited folder (symlink or '..'); refused")
+    import zipfile
+
     try:
         with zipfile.ZipFile(archive) as zf:
             info = zf.getinfo(member)
