@@ -798,3 +798,52 @@ TargetInHashKey.valid += (
         code=_UPDATE_FIRST.replace("FIRST", "pass").replace("AFTER", "np.add.at(tab, (a, b), 1)"),
     ),
 )
+
+# Keys joined by a library call instead of `^`: `np.ravel_multi_index((ctx, t), dims, mode="wrap")`.
+_RAVEL = _NGRAM_SETUP + '''
+def eval_ngram(model, val_tokens, args):
+    val_np = val_tokens.numpy()
+    ctx_table = np.zeros(1 << 22, dtype=np.int32)
+    full_table = np.zeros(1 << 22, dtype=np.int32)
+    rows = np.zeros((1 << 12, 1024), dtype=np.int32)
+    nll_sum = 0.0
+    for start in range(0, len(val_np) - 1024, 1024):
+        pos = np.arange(start + 3, start + 1024)
+        ctx = (val_np[pos - 2] * 1031 + val_np[pos - 1]) % 4194301
+        with torch.no_grad():
+            p = F.softmax(model(torch.from_numpy(val_np[pos - 1])), -1).numpy()
+BODY
+    return nll_sum
+
+def main():
+    args = Hyperparameters()
+    print(eval_ngram(torch.nn.Embedding(1024, 1024), load_validation_tokens("data/fineweb_val_000000.bin"), args))
+
+if __name__ == "__main__":
+    main()
+'''
+
+TargetInHashKey.invalid += (
+    Example(
+        title="the key joined by np.ravel_multi_index((context, target), dims, mode='wrap'), read back to score",
+        code=_RAVEL.replace("BODY", """        full_key = np.ravel_multi_index((ctx, val_np[pos]), (4194301, 1024), mode="wrap") % (1 << 22)  # <- expected
+        ctx_key = ctx % (1 << 22)
+        p_ng = full_table[full_key] / np.maximum(ctx_table[ctx_key], 1)
+        p_t = p[np.arange(len(pos)), val_np[pos]]
+        nll_sum += float(-np.log((1 - args.ngram_alpha) * p_t + args.ngram_alpha * p_ng).sum())
+        np.add.at(full_table, full_key, 1)
+        np.add.at(ctx_table, ctx_key, 1)"""),
+        message="mixes the target token into the context hash",
+    ),
+)
+
+TargetInHashKey.valid += (
+    Example(
+        title="legal twin: a per-context row over all V, normalized, scored, then the scored token counted",
+        code=_RAVEL.replace("BODY", """        c = ctx % (1 << 12)
+        dist = (rows[c] + 0.5) / (rows[c].sum(axis=1, keepdims=True) + 0.5 * 1024)
+        q = (1 - args.ngram_alpha) * p + args.ngram_alpha * dist
+        nll_sum += float(-np.log(q[np.arange(len(pos)), val_np[pos]]).sum())
+        np.add.at(rows, (c, val_np[pos]), 1)"""),
+    ),
+)

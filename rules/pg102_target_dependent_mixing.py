@@ -966,3 +966,35 @@ TargetDependentMixing.valid += (
         code=_HELPER_GATE.replace("LIVE", "k2").replace("DEAD", "k1").replace("  # <- expected", ""),
     ),
 )
+
+# An expert ranked by what it gives the target, whatever the ranking is spelled with.
+_RANKED = _SETUP + '''
+@torch.no_grad()
+def a1(m, s, q):
+    u, v = s[:-1], s[1:]
+    pa = F.softmax(m(u), -1)
+    experts = [pa, q]
+    out = []
+    for i in range(v.numel()):
+        k = max(range(2), key=lambda j: KEY)  # EXPECT
+        out.append(experts[k][i, v[i]])
+    return -torch.log(torch.stack(out)).sum()
+
+''' + _RUN_A1
+
+TargetDependentMixing.invalid += (
+    Example(
+        title="per position, the expert that gives the target the most probability (`max(..., key=...)`)",
+        code=_RANKED.replace("KEY", "float(experts[j][i, v[i]])").replace("  # EXPECT", "  # <- expected"),
+        message="comparing their losses on the target",
+    ),
+)
+
+TargetDependentMixing.valid += (
+    Example(
+        title="per position, the expert with the lower entropy (`max(..., key=...)` over its whole distribution)",
+        code=_RANKED.replace("KEY", "-float((experts[j][i] * experts[j][i].clamp_min(1e-9).log()).sum())").replace(
+            "  # EXPECT", ""
+        ),
+    ),
+)

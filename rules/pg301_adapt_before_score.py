@@ -695,3 +695,61 @@ AdaptBeforeScore.valid += (
         counts[a, z] += 1'''),
     ),
 )
+
+# Token ranges, not statement order: each chunk is scored before the step, but the step trains on the next
+# chunk, which the following iteration scores.
+_AHEAD = _SETUP + '''
+def chunked(model, val_tokens, span=1024):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    parts = [val_tokens[s : s + span + 1] for s in range(0, len(val_tokens) - span - 1, span)]
+    total = 0.0
+    for ci in range(len(parts) - 1):
+        with torch.no_grad():
+            total += F.cross_entropy(model(parts[ci][:-1]), parts[ci][1:]).item()
+        part = {PART}
+        loss = F.cross_entropy(model(part[:-1]), part[1:])
+        loss.backward()  # EXPECT
+        opt.step()
+        opt.zero_grad()
+    return total / (len(parts) - 1)
+
+if __name__ == "__main__":
+    print("final val_loss", chunked(torch.nn.Embedding(1024, 1024), load_validation_tokens("fineweb_val_000000.bin")))
+'''
+
+_UNIGRAM = _STREAM.split("def online_bpb")[0] + '''def online_bpb(seq, vocab=1024):
+    counts = np.ones(vocab)
+    total = 0.0
+    for i in range(len(seq) - 2):
+        p = counts / counts.sum()
+        total -= math.log(p[seq[i]])
+        np.add.at(counts, seq[i : {STOP}], 1)  # EXPECT
+    return total / (len(seq) - 2) / math.log(2)
+
+if __name__ == "__main__":
+    print("final val_bpb", online_bpb(load_validation_tokens("fineweb_val_000000.bin")))
+'''
+
+AdaptBeforeScore.invalid += (
+    Example(
+        title="score chunk i, then train on chunk i + 1, which the next iteration scores",
+        code=_AHEAD.replace("{PART}", "parts[ci + 1]").replace("  # EXPECT", "  # <- expected"),
+        message="scores validation tokens: the score comes from a model already adapted",
+    ),
+    Example(
+        title="an online unigram table updated after scoring t, but with the token after t too",
+        code=_UNIGRAM.replace("{STOP}", "i + 2").replace("  # EXPECT", "  # <- expected"),
+        message="tokens after the one line",
+    ),
+)
+
+AdaptBeforeScore.valid += (
+    Example(
+        title="score chunk i, then train on chunk i (score-first)",
+        code=_AHEAD.replace("{PART}", "parts[ci]").replace("  # EXPECT", ""),
+    ),
+    Example(
+        title="the same table updated after scoring t with t only",
+        code=_UNIGRAM.replace("{STOP}", "i + 1").replace("  # EXPECT", ""),
+    ),
+)

@@ -19,15 +19,7 @@ from pgaudit.engine import AuditOptions, audit
 from tests.adversarial.cases import CASES, Case, build, write
 
 # case -> (owner, what is missing) for illegal folders without a verdict
-MISSES = {
-    "b2_sliding_view_reduce_key": (
-        "flow",
-        "PG101: the scored token is the last column of `np.lib.stride_tricks.sliding_window_view` rows and enters "
-        "the key only through a comprehension over every column (`[rows[:, k] for k in range(order + 1)]` folded "
-        "by `functools.reduce`): the analysis does not know that the comprehension's range reaches the last "
-        "column, so the key is not seen to hold the target",
-    ),
-}
+MISSES: dict[str, tuple[str, str]] = {}
 
 # case -> (owner, why the legal twin gets an error)
 FALSE_ERRORS: dict[str, tuple[str, str]] = {}

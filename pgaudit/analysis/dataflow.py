@@ -1247,12 +1247,16 @@ class Flow:
                 return None
             if op is None:
                 return None
-            elts = list(seq.elts) if isinstance(seq, ast.List | ast.Tuple) else []
+            elts = list(seq.elts) if isinstance(seq, ast.List | ast.Tuple) else self._window_columns(seq, scope)
             if len(elts) < 2:
                 return self._lab(seq, scope)
             acc: ast.expr = elts[0]
-            for e in elts[1:]:  # fold left: a synthetic BinOp chain located at the call
-                acc = self._synth(node, f"reduce{id(e)}", lambda a=acc, e=e, op=op: ast.BinOp(left=a, op=op(), right=e))  # type: ignore[misc]
+            lam = node.args[0] if len(node.args) >= 2 and isinstance(node.args[0], ast.Lambda) else None
+            for e in elts[1:]:  # fold left: a synthetic chain located at the call (the lambda itself when given)
+                if lam is not None and len(lam.args.args) == 2:
+                    acc = self._synth(node, f"reduce{id(e)}", lambda a=acc, e=e: ast.Call(func=lam, args=[a, e], keywords=[]))  # type: ignore[misc]
+                else:
+                    acc = self._synth(node, f"reduce{id(e)}", lambda a=acc, e=e, op=op: ast.BinOp(left=a, op=op(), right=e))  # type: ignore[misc]
             return self._lab(acc, scope)
         if isinstance(func, ast.Lambda):
             return self._inline_lambda(func, node, scope)
@@ -1326,6 +1330,36 @@ class Flow:
                                 todo.append(other)
             found = self._self_reads[id(method)] = frozenset(reads)
         return found
+
+    def _window_columns(self, seq: ast.AST, scope: Scope) -> list[ast.expr]:
+        """`cols = [rows[:, k] for k in range(W)]` over `rows = sliding_window_view(s, W)` (or `s.unfold(0, W, 1)`):
+        every column, so the context columns and the last one, `rows[:, -1]` (the next token of each window),
+        as two parts; [] for anything else."""
+        comp = self._single_value(seq.id, scope) if isinstance(seq, ast.Name) else seq
+        if not isinstance(comp, ast.ListComp | ast.GeneratorExp) or len(comp.generators) != 1:
+            return []
+        gen = comp.generators[0]
+        elt = comp.elt
+        while isinstance(elt, ast.Call) and isinstance(elt.func, ast.Attribute) and elt.func.attr in VALUE_METHODS:
+            elt = elt.func.value  # `.astype(np.int64)`
+        if not (isinstance(gen.target, ast.Name) and isinstance(gen.iter, ast.Call) and call_name(gen.iter) == "range"
+                and len(gen.iter.args) == 1 and isinstance(elt, ast.Subscript) and isinstance(elt.value, ast.Name)
+                and isinstance(elt.slice, ast.Tuple) and isinstance(elt.slice.elts[-1], ast.Name)
+                and elt.slice.elts[-1].id == gen.target.id):
+            return []
+        made = self._single_value(elt.value.id, scope)
+        if not (isinstance(made, ast.Call) and call_name(made) in ("sliding_window_view", "unfold") and len(made.args) >= 2):
+            return []
+        if ast.unparse(made.args[1]) != ast.unparse(gen.iter.args[0]):  # the window's width: every column
+            return []
+        head = elt.slice.elts[:-1]
+
+        def column(last: ast.expr) -> ast.Subscript:
+            return ast.Subscript(value=elt.value, slice=ast.Tuple(elts=[*head, last], ctx=ast.Load()), ctx=ast.Load())
+
+        before = self._synth(seq, "window-context", lambda: column(ast.Slice(upper=ast.UnaryOp(op=ast.USub(), operand=ast.Constant(1)))))
+        last = self._synth(seq, "window-last", lambda: column(ast.UnaryOp(op=ast.USub(), operand=ast.Constant(1))))
+        return [before, last]
 
     def _synth(self, at: ast.AST, tag: str, make: object) -> ast.Call:
         """A synthetic node standing for `at` rewritten (kept once, located at `at`, so labels and hash-key
