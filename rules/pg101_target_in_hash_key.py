@@ -78,7 +78,7 @@ class TargetInHashKey(Rule):
         for scope in flow.scopes:
             if scope.is_module:
                 continue
-            for node in facts.index.walk_scope(scope):
+            for node in facts.index.nodes_in(scope, _UPDATE_NODES):
                 update = table_update(node)
                 if update is None:
                     continue
@@ -114,7 +114,7 @@ class TargetInHashKey(Rule):
         reported: set[int] = set()
         found = []
         for scope in flow.scopes:
-            for node in facts.index.walk_scope(scope):
+            for node in facts.index.nodes_in(scope, _LOOKUP_NODES):
                 key = lookup_key(node)
                 if key is None or is_update(node):
                     continue
@@ -178,6 +178,9 @@ class TargetInHashKey(Rule):
                 reach_node=node,
             )
 
+
+
+_LOOKUP_NODES = (ast.Subscript, ast.Compare, ast.Call)  # what `lookup_key` can find a key in
 
 
 def lookup_key(node: ast.AST) -> ast.AST | None:
@@ -244,6 +247,9 @@ def _statement(node: ast.AST) -> ast.AST | None:
     while stmt is not None and not isinstance(stmt, ast.stmt):
         stmt = getattr(stmt, "pg_parent", None)
     return stmt
+
+
+_UPDATE_NODES = (ast.AugAssign, ast.Assign, ast.Call)  # what `table_update` can return a write for
 
 
 def table_update(node: ast.AST) -> tuple[str, ast.AST, ast.stmt] | None:

@@ -103,7 +103,7 @@ def _context_only(facts: Facts, scope: Scope, update: Event) -> bool:
     """The fitting loss slices positions `[:s]` while the scoring reads `[s:]` with the same bound `s`."""
     upper: set[str] = set()
     lower: set[str] = set()
-    for node in facts.index.walk_scope(scope):
+    for node in facts.index.nodes_in(scope, (ast.Slice,)):
         if not isinstance(node, ast.Slice):
             continue
         if node.lower is None and isinstance(node.upper, ast.Name):

@@ -58,7 +58,7 @@ class CalibrationOnScoredTokens(Rule):
 
     def check(self, facts: Facts) -> Iterable[Finding]:
         for scope in facts.flow.scopes:
-            for node in facts.index.walk_scope(scope):
+            for node in facts.index.nodes_in(scope, _SEARCH_NODES):
                 if _grid_loop(node):
                     finding = self._grid(facts, scope, node)  # type: ignore[arg-type]
                 elif isinstance(node, ast.Call) and _CALIBRATOR.search(call_name(node) or ""):
@@ -118,12 +118,15 @@ class CalibrationOnScoredTokens(Rule):
 def _searches(facts: Facts, scope: Scope) -> bool:
     """The function tries candidate values (a grid loop or comprehension) or optimizes (an optimizer step,
     a backward pass)."""
-    for node in facts.index.walk_scope(scope):
+    for node in facts.index.nodes_in(scope, _SEARCH_NODES):
         if _grid_loop(node):
             return True
         if isinstance(node, ast.Call) and call_name(node) in ("backward", "step", "minimize", "minimize_scalar"):
             return True
     return False
+
+
+_SEARCH_NODES = (ast.For, ast.GeneratorExp, ast.ListComp, ast.Call)  # grid loops and optimizer calls
 
 
 def _grid_loop(node: ast.AST) -> bool:

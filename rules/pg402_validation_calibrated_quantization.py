@@ -150,7 +150,7 @@ def _gram_scopes(facts: Facts) -> set[int]:
     function a hook doing so is defined in: quantization-statistics collectors, whatever they are called."""
     found: set[int] = set()
     for scope in facts.flow.scopes:
-        if scope.is_module or not any(_is_gram(n) and _accumulated(n) for n in facts.index.walk_scope(scope)):
+        if scope.is_module or not any(_is_gram(n) and _accumulated(n) for n in facts.index.nodes_in(scope, _GRAM_NODES)):
             continue
         found.add(id(scope))
         if scope.parent is not None and not scope.parent.is_module:
@@ -162,7 +162,7 @@ def _gram_owners(facts: Facts) -> set[int]:
     """Every function enclosing a Gram accumulation, however deeply it is nested."""
     found: set[int] = set()
     for scope in facts.flow.scopes:
-        if scope.is_module or not any(_is_gram(n) and _accumulated(n) for n in facts.index.walk_scope(scope)):
+        if scope.is_module or not any(_is_gram(n) and _accumulated(n) for n in facts.index.nodes_in(scope, _GRAM_NODES)):
             continue
         while scope is not None and not scope.is_module:
             found.add(id(scope))
@@ -200,6 +200,9 @@ def _gram_pair(left: ast.AST, right: ast.AST) -> bool:
         return True
     inner = _transposed(right)
     return inner is not None and ast.unparse(inner) == ast.unparse(left)
+
+
+_GRAM_NODES = (ast.BinOp, ast.Call)  # what `_is_gram` can hold for
 
 
 def _is_gram(node: ast.AST) -> bool:

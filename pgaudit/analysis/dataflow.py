@@ -203,6 +203,14 @@ class FlowScope:
     parts: dict[str, list[ast.expr]] = field(default_factory=dict)  # elements a list was built from
 
 
+# Statements and expressions `Flow._bindings` reads bindings, returns and effects from (the rest of a scope's
+# nodes are reached through these).
+_BINDING_NODES = (
+    ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension, ast.withitem, ast.NamedExpr,
+    ast.Return, ast.Yield, ast.YieldFrom, ast.Call,
+)
+
+
 class Flow:
     """Labels for every expression of a program, computed once and shared by all rules."""
 
@@ -339,7 +347,7 @@ class Flow:
             if param in ("self", "cls"):
                 continue
             fs.env[param] = frozenset({PARAM + param}) | self._used_as_target(scope, param)
-        for node in self.index.walk_scope(scope):
+        for node in self.index.nodes_in(scope, _BINDING_NODES):
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     fs.assigns.append((target, node.value, "="))
@@ -457,7 +465,7 @@ class Flow:
         found = self._attrs_read.get(key)
         if found is None:
             found = self._attrs_read[key] = frozenset(
-                n.attr for n in self.index.walk_scope(scope) if isinstance(n, ast.Attribute)
+                n.attr for n in self.index.nodes_in(scope, (ast.Attribute,))  # type: ignore[attr-defined]
             )
         return found
 
@@ -706,10 +714,10 @@ class Flow:
         for scope in self.scopes:
             reads: dict[str, dict[str, list[ast.Subscript]]] = {}
             windows: set[tuple[str, str]] = set()  # (stream, end) of `T[i : i + k]` context windows
-            for node in self.index.walk_scope(scope):
-                if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
+            for node in self.index.nodes_in(scope, (ast.Subscript,)):
+                if not isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
                     continue
-                index = node.slice
+                index = node.slice  # type: ignore[attr-defined]
                 if isinstance(index, ast.Slice) and isinstance(index.lower, ast.Name) and isinstance(index.upper, ast.BinOp) \
                         and isinstance(index.upper.op, ast.Add) and isinstance(index.upper.left, ast.Name) \
                         and index.upper.left.id == index.lower.id:
@@ -798,7 +806,7 @@ class Flow:
         if cached is None:
             cached = []
             params = set(scope.params)
-            for node in self.index.walk_scope(scope):
+            for node in self.index.nodes_in(scope, (ast.Subscript,)):
                 if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
                         and node.value.id in params:
                     for kind in self._position_kinds(node.slice, scope):
@@ -869,7 +877,7 @@ class Flow:
 
     def _reads_before(self, scope: Scope, stream: str, pos: str) -> bool:
         """`stream[pos - c ...]` is read in `scope` for a positive constant c: context before each position."""
-        for node in self.index.walk_scope(scope):
+        for node in self.index.nodes_in(scope, (ast.Subscript,)):
             if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == stream:
                 if _before(node.slice, pos):
                     return True
@@ -1321,7 +1329,7 @@ class Flow:
             todo, seen = [method], {id(method)}
             while todo:
                 m = todo.pop()
-                for n in self.index.walk_scope(m):
+                for n in self.index.nodes_in(m, (ast.Attribute,)):
                     if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self":
                         reads.add(n.attr)
                         for other in self.index.class_methods(m.cls or ""):
@@ -1537,12 +1545,28 @@ def loop_carried(target: ast.AST) -> bool:
     if not isinstance(loop, ast.For | ast.While) or stmt is None:
         return False
     line = getattr(stmt, "lineno", 0)
-    uses = [n for s in loop.body for n in walk(s) if isinstance(n, ast.Name) and n.id == target.id]
-    first_read = min((n.lineno for n in uses if isinstance(n.ctx, ast.Load)), default=None)
+    first_read, stores = _name_uses(loop).get(target.id, (None, ()))
     if first_read is None or first_read >= line:
         return False
-    stored_before = any(isinstance(n.ctx, ast.Store) and n.lineno <= first_read for n in uses)
-    return not stored_before
+    return not any(at <= first_read for at in stores)
+
+
+def _name_uses(loop: ast.For | ast.While) -> dict[str, tuple[int | None, tuple[int, ...]]]:
+    """name -> (first line the loop body reads it, lines it stores it), kept on the loop node (every
+    assignment in a long loop asks)."""
+    found: dict[str, tuple[int | None, tuple[int, ...]]] | None = getattr(loop, "pg_name_uses", None)
+    if found is None:
+        found = {}
+        for n in (n for s in loop.body for n in walk(s)):
+            if isinstance(n, ast.Name):
+                first, stores = found.get(n.id, (None, ()))
+                if isinstance(n.ctx, ast.Load):
+                    first = n.lineno if first is None else min(first, n.lineno)
+                elif isinstance(n.ctx, ast.Store):
+                    stores = (*stores, n.lineno)
+                found[n.id] = (first, stores)
+        loop.pg_name_uses = found  # type: ignore[union-attr]
+    return found
 
 
 def _string_parts(node: ast.BinOp) -> list[ast.AST] | None:

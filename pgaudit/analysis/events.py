@@ -227,7 +227,7 @@ class Events:
         loss_calls: list[ast.Call] = []
         optimizers: dict[str, ast.Call] = {}
         steps: list[tuple[int, str]] = []
-        for node in self.index.walk_scope(scope):
+        for node in self.index.nodes_in(scope, (ast.Assign, ast.AugAssign, ast.Call)):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 if _OPTIMIZER_CTOR.search(call_name(node.value)) and node.targets and isinstance(node.targets[0], ast.Name):
                     optimizers[node.targets[0].id] = node.value
@@ -267,7 +267,7 @@ class Events:
                 or any(id(c) in loss_ids for c in walk(n.value))
             )
 
-        augs = [n for n in self.index.walk_scope(scope) if isinstance(n, ast.AugAssign)]
+        augs = [n for n in self.index.nodes_in(scope, (ast.AugAssign,))]
         # a total that sums losses holds a loss: `batch += nll[...].sum()` then `total += batch` accumulates it
         # too, whatever either is called
         for _ in range(3):

@@ -60,7 +60,7 @@ def guard_evidence(index: ProgramIndex, lines: Sequence[LogLine]) -> dict[tuple[
     hits: list[tuple[object, ast.Call, LogLine, str]] = []
     printed_by: dict[str, list[int]] = {}  # template -> the scopes of the prints that write it
     for scope in index.scopes:
-        for node in index.walk_scope(scope):
+        for node in index.calls_in(scope):
             if not (isinstance(node, ast.Call) and node.args and _prints(node, scope, index, printers)):
                 continue
             pattern, anchor = template(node.args[0])

@@ -103,6 +103,7 @@ class ProgramIndex:
         self.scope_of_def: dict[int, Scope] = {}
         self._scope_nodes: dict[int, list[ast.AST]] = {}
         self._scope_calls: dict[int, list[ast.Call]] = {}
+        self._scope_typed: dict[tuple[int, tuple[type, ...]], list[ast.AST]] = {}
         self._resolved: dict[tuple[int, int], list[Scope]] = {}
         for unit in program.units:
             self._index_unit(unit)
@@ -264,6 +265,15 @@ class ProgramIndex:
         if cached is None:
             cached = self._scope_nodes[id(scope)] = list(self._walk_scope(scope))
         return cached
+
+    def nodes_in(self, scope: Scope, types: tuple[type, ...]) -> list[ast.AST]:
+        """The nodes of `walk_scope(scope)` that are instances of `types`, in the same order; kept per scope and
+        types (a rule that asks about a few node kinds need not call its predicate on every node)."""
+        key = (id(scope), types)
+        found = self._scope_typed.get(key)
+        if found is None:
+            found = self._scope_typed[key] = [n for n in self.walk_scope(scope) if isinstance(n, types)]
+        return found
 
     def calls_in(self, scope: Scope) -> list[ast.Call]:
         cached = self._scope_calls.get(id(scope))

@@ -37,7 +37,7 @@ class ReferenceTable:
 
     def _collect(self, scope: Scope) -> _ScopeRefs:
         out = _ScopeRefs()
-        for node in self.index.walk_scope(scope):
+        for node in self.index.nodes_in(scope, (ast.Call, ast.Name, ast.Attribute)):
             if isinstance(node, ast.Call) or (
                 isinstance(node, ast.Name) and node.id in self.function_names and isinstance(node.ctx, ast.Load)
             ) or (isinstance(node, ast.Attribute) and node.attr in self.method_names):

@@ -316,7 +316,7 @@ class Realized:
         `np.add.at(t, k, 1)`, `t.scatter_add_(0, k, ones)`, `Counter.update`."""
         found: set[str] = set()
         for scope in self.scopes:
-            for node in self.index.walk_scope(scope):
+            for node in self.index.nodes_in(scope, (ast.AugAssign, ast.Assign, ast.Call)):
                 table: ast.AST | None = None
                 if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.target, ast.Subscript):
                     if _unit(node.value, scope, self):
@@ -628,7 +628,7 @@ class Realized:
             return found
         seen: set[int] = set()
         for scope in self.scopes:
-            for node in self.index.walk_scope(scope):
+            for node in self.index.nodes_in(scope, (ast.BinOp, ast.Call)):  # what `_mixture` can be
                 mix = self._mixture(node, scope)
                 if mix is not None and id(mix.node) not in seen:
                     seen.add(id(mix.node))

@@ -78,6 +78,9 @@ def unwrap(node: ast.AST) -> ast.AST:
     return node
 
 
+_SINK_NODES = (ast.Call, ast.Subscript, ast.BinOp, ast.Compare)  # where `_sink_indices` can find an index
+
+
 def _minus_logsumexp(node: ast.AST) -> bool:
     """`x - logsumexp(x)`: log-probabilities computed by hand."""
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and isinstance(node.right, ast.Call) \
@@ -164,7 +167,7 @@ class TargetFinder:
 
     def _find(self) -> None:
         for scope in self.scopes:
-            for node in self.index.walk_scope(scope):
+            for node in self.index.nodes_in(scope, _SINK_NODES):
                 for expr in self._sink_indices(node, scope):
                     self._seed(expr, scope, 0)
         self._context_successors()
@@ -188,7 +191,7 @@ class TargetFinder:
                         pairs.add((ast.unparse(call.args[at[0]]), ast.unparse(call.args[at[1]])))
             if not pairs:
                 continue
-            for node in self.index.walk_scope(scope):
+            for node in self.index.nodes_in(scope, (ast.Subscript,)):
                 if (
                     isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.slice, ast.Slice)
                     and node.slice.lower is not None and node.slice.upper is None and node.slice.step is None
@@ -328,7 +331,7 @@ def _window_loops(index: ProgramIndex, scope: Scope) -> list[tuple[str, str]]:
     """(sequence, length) for every `for j in range(L): ... s[j : j + m]` in `scope` (a loop or a comprehension):
     the L shifted windows of `s` that make up a length-L context at each position."""
     out = []
-    for node in index.walk_scope(scope):
+    for node in index.nodes_in(scope, (ast.For, ast.comprehension)):
         if not isinstance(node, ast.For | ast.comprehension):
             continue
         it, var = node.iter, node.target

@@ -86,7 +86,7 @@ def _first_in(
     if id(scope) in seen:
         return None
     seen.add(id(scope))
-    for node in facts.index.walk_scope(scope):
+    for node in facts.index.nodes_in(scope, (*_LOOPS, ast.Call)):
         if isinstance(node, _LOOPS):
             losses = _trained(facts, scope, node)
             # only code that surely runs: an eval-only branch (`if ttt_only: ...; return`) that may run is not
@@ -171,7 +171,7 @@ def _grow(
         for call in (n for n in walk(value) if isinstance(n, ast.Call)):
             for callee in facts.flow.resolve(call, scope):
                 if callee is not scope:
-                    attrs |= {n.attr for n in facts.index.walk_scope(callee) if isinstance(n, ast.Attribute)}
+                    attrs |= {n.attr for n in facts.index.nodes_in(callee, (ast.Attribute,))}  # type: ignore[attr-defined]
     return names, attrs
 
 
@@ -206,7 +206,7 @@ def _root(node: ast.AST) -> str:
 
 
 def _assignments(facts: Facts, scope: Scope) -> list[ast.Assign | ast.AnnAssign]:
-    return [n for n in facts.index.walk_scope(scope) if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None]
+    return [n for n in facts.index.nodes_in(scope, (ast.Assign, ast.AnnAssign)) if n.value is not None]  # type: ignore[attr-defined]
 
 
 def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
