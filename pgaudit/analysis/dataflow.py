@@ -1695,10 +1695,10 @@ def _hashy(node: ast.AST) -> bool:
     return "prime" in text or "mult" in text or "hash" in text
 
 
-def _before(index: ast.AST, pos: str) -> bool:
-    """`pos - 2`, `pos - 2 + k`, `pos + k - 1`: an offset back from `pos` (a constant subtracted, none added)."""
+def _signed_terms(expr: ast.AST) -> list[tuple[ast.AST, int]]:
+    """The terms of a sum with their signs: `j - n + k` -> [(j, 1), (n, -1), (k, 1)] (in some order)."""
     terms: list[tuple[ast.AST, int]] = []
-    stack: list[tuple[ast.AST, int]] = [(index, 1)]
+    stack: list[tuple[ast.AST, int]] = [(expr, 1)]
     while stack:
         cur, sign = stack.pop()
         if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
@@ -1706,6 +1706,12 @@ def _before(index: ast.AST, pos: str) -> bool:
             stack.append((cur.right, -sign if isinstance(cur.op, ast.Sub) else sign))
         else:
             terms.append((cur, sign))
+    return terms
+
+
+def _before(index: ast.AST, pos: str) -> bool:
+    """`pos - 2`, `pos - 2 + k`, `pos + k - 1`: an offset back from `pos` (a constant subtracted, none added)."""
+    terms = _signed_terms(index)
     has_pos = any(isinstance(t, ast.Name) and t.id == pos and sign == 1 for t, sign in terms)
     consts = [sign * t.value for t, sign in terms if isinstance(t, ast.Constant) and isinstance(t.value, int)]
     return has_pos and bool(consts) and sum(consts) < 0
@@ -1713,15 +1719,7 @@ def _before(index: ast.AST, pos: str) -> bool:
 
 def _relative_kinds(index: ast.AST) -> set[str]:
     """`j - k`, `j - n + k`: `before:j`; `j + 1`: `after:j` (the names added in a sum, by its sign)."""
-    terms: list[tuple[ast.AST, int]] = []
-    stack: list[tuple[ast.AST, int]] = [(index, 1)]
-    while stack:
-        cur, sign = stack.pop()
-        if isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
-            stack.append((cur.left, sign))
-            stack.append((cur.right, -sign if isinstance(cur.op, ast.Sub) else sign))
-        else:
-            terms.append((cur, sign))
+    terms = _signed_terms(index)
     added = [t.id for t, sign in terms if isinstance(t, ast.Name) and sign == 1]
     const = sum(sign * t.value for t, sign in terms if isinstance(t, ast.Constant) and type(t.value) is int)
     back = const < 0 or any(sign < 0 and not isinstance(t, ast.Constant) for t, sign in terms)
