@@ -11,7 +11,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pgaudit.source.parse import child_nodes, tree_nodes, walk
+from pgaudit.source.parse import child_nodes, tree_nodes
 from pgaudit.source.program import CodeUnit, Program
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -112,7 +112,6 @@ class ProgramIndex:
 
     def _index_unit(self, unit: CodeUnit) -> None:
         tree_nodes(unit.tree)  # parent links
-        walk(unit.tree)  # pre-order numbering, which `walk_scope` reads
         module_scope = Scope(unit.tree, unit, "<module>", "<module>")
         self.scopes.append(module_scope)
         self.module_scopes.append(module_scope)
@@ -284,7 +283,7 @@ class ProgramIndex:
     def _walk_scope(self, scope: Scope) -> Iterator[ast.AST]:
         if isinstance(scope.node, ast.Lambda):
             return iter(())
-        if getattr(scope.node, "pg_span", None) is not None:  # the tree is numbered (source/parse.walk)
+        if getattr(scope.node, "pg_span", None) is not None:  # numbered at parse time (source/parse.py)
             out: list[ast.AST] = []
             for stmt in scope.body:
                 _scope_nodes_under(stmt, out)

@@ -56,45 +56,23 @@ def tree_nodes(tree: ast.Module) -> list[ast.AST]:
 
 def walk(node: ast.AST) -> list[ast.AST]:
     """Every node under `node`, itself first: what `ast.walk` yields, but in pre-order (source order) and as a
-    slice of one list numbered once per parsed tree. The analysis walks the same subtrees tens of thousands of
-    times on a large record; `ast.walk` rebuilds each walk node by node in Python.
+    slice of the list `parse_python` numbered once per tree. The analysis walks the same subtrees tens of
+    thousands of times on a large record; `ast.walk` rebuilds each walk node by node in Python.
 
     A node outside a parsed tree (one the analysis built, e.g. an `AugAssign` standing for `h.xor_(v)`) is
     walked the ordinary way.
     """
     span = getattr(node, "pg_span", None)
     if span is None:
-        root = node
-        while (up := getattr(root, "pg_parent", None)) is not None:
-            root = up
-        if getattr(root, "pg_nodes", None) is None or getattr(root, "pg_span", None) is not None:
-            return list(ast.walk(node))
-        _number(root)
-        span = getattr(node, "pg_span", None)
-        if span is None:
-            return list(ast.walk(node))
+        return list(ast.walk(node))
     order, start, end = span
     return order[start:end]
 
 
-def _number(root: ast.AST) -> None:
-    """Give every node of a parsed tree its [start, end) span in the tree's pre-order list (`walk`). Trees are
-    at most MAX_AST_DEPTH deep (checked at parse time), so the recursion is bounded."""
-    order: list[ast.AST] = []
-
-    def visit(node: ast.AST) -> None:
-        start = len(order)
-        order.append(node)
-        for child in child_nodes(node):
-            visit(child)
-        node.pg_span = (order, start, len(order))  # type: ignore[attr-defined]
-
-    visit(root)
-
-
 def child_nodes(node: ast.AST) -> list[ast.AST]:
     """`list(ast.iter_child_nodes(node))`, same order, without its two generators (tree walks call it for
-    every node). The children a parsed tree's nodes got at parse time are kept on them (`pg_children`)."""
+    every node). A parsed tree's nodes keep the children they got at parse time (`pg_children`): the same list
+    is handed out each time, so callers read it and never change it."""
     kids: list[ast.AST] | None = getattr(node, "pg_children", None)
     if kids is not None:
         return kids
