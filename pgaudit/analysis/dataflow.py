@@ -243,6 +243,7 @@ class Flow:
         self._self_reads: dict[int, frozenset[str]] = {}  # method -> attributes it reads on self
         self.attr_env: dict[str, Labels] = _KeyStamped()  # provenance of attributes, by attribute name (over-approximate)
         self._attrs_read: dict[int, frozenset[str]] = {}  # id(scope) -> attribute names solving it may read
+        self._attrs_spelled_in: dict[int, frozenset[str]] = {}  # id(scope) -> attribute names in its own body
         self._settled: dict[int, int] = {}  # id(scope) -> when solving it last changed nothing
         self._between: dict[int, tuple] = {}  # id(scope) -> what it read that changes between _summaries
         self._deps: dict[int, tuple[list[FlowScope], list[FlowScope]]] = {}
@@ -461,10 +462,9 @@ class Flow:
         return found
 
     def _attrs_spelled(self, scope: Scope) -> frozenset[str]:
-        key = -id(scope)  # shares the cache with _attr_reads, on negated ids
-        found = self._attrs_read.get(key)
+        found = self._attrs_spelled_in.get(id(scope))
         if found is None:
-            found = self._attrs_read[key] = frozenset(
+            found = self._attrs_spelled_in[id(scope)] = frozenset(
                 n.attr for n in self.index.nodes_in(scope, (ast.Attribute,))  # type: ignore[attr-defined]
             )
         return found
